@@ -1,0 +1,189 @@
+//! The build record written to `DIR/artifacts.json` and `DIR/ami_id.txt` (pure).
+//!
+//! Owns: the on-disk shape that `build` writes and that later steps (tagging,
+//! the event, a `--no-build` re-run) read back. No I/O here: callers read and
+//! write the text.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Version of the artifacts.json layout.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Everything one `ami-builder build` learned.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BuildRecord {
+    /// Layout version ([`SCHEMA_VERSION`]).
+    pub schema_version: u32,
+    /// The template as given.
+    pub template: String,
+    /// Packer's exit code (`null` if it was killed by a signal).
+    pub packer_exit: Option<i32>,
+    /// Packer's run uuid, when a manifest told us.
+    pub packer_run_uuid: Option<String>,
+    /// When Packer was started.
+    pub started_at: DateTime<Utc>,
+    /// When the record was written.
+    pub finished_at: DateTime<Utc>,
+    /// The build region (the `--region` ami-builder ran with).
+    pub build_region: Option<String>,
+    /// Every AMI, sorted by build, region.
+    pub artifacts: Vec<RecordedArtifact>,
+}
+
+/// One AMI in the record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedArtifact {
+    /// Build name as Packer printed it.
+    pub build: String,
+    /// Region.
+    pub region: String,
+    /// AMI id.
+    pub ami_id: String,
+    /// Confirmed `available` in EC2.
+    pub confirmed: bool,
+    /// EC2 state when confirmed.
+    pub state: Option<String>,
+    /// Image name.
+    pub name: Option<String>,
+    /// EC2 creation date.
+    pub creation_date: Option<String>,
+    /// Snapshots behind the image.
+    pub snapshot_ids: Vec<String>,
+}
+
+impl BuildRecord {
+    /// Distinct build names.
+    pub fn builds(&self) -> Vec<&str> {
+        let set: BTreeSet<&str> = self.artifacts.iter().map(|a| a.build.as_str()).collect();
+        set.into_iter().collect()
+    }
+
+    /// The build-region AMI of a build: the one in `build_region`, else (when the
+    /// build made a single AMI) that one, else the first region in sort order.
+    pub fn primary<'a>(&'a self, build: &str) -> Option<&'a RecordedArtifact> {
+        let mine: Vec<&RecordedArtifact> =
+            self.artifacts.iter().filter(|a| a.build == build).collect();
+        if let Some(r) = &self.build_region {
+            if let Some(a) = mine.iter().find(|a| &a.region == r) {
+                return Some(a);
+            }
+        }
+        mine.first().copied()
+    }
+
+    /// The text of `ami_id.txt`: the build-region AMI id; with several builds,
+    /// one `BUILD AMI_ID` line per build.
+    pub fn ami_id_txt(&self) -> String {
+        let builds = self.builds();
+        let mut out = String::new();
+        for b in &builds {
+            if let Some(a) = self.primary(b) {
+                if builds.len() == 1 {
+                    out.push_str(&a.ami_id);
+                } else {
+                    out.push_str(&format!("{b} {}", a.ami_id));
+                }
+                out.push('\n');
+            }
+        }
+        out
+    }
+}
+
+impl fmt::Display for BuildRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{:<24} {:<16} {:<22} {:<10} SNAPSHOTS",
+            "BUILD", "REGION", "AMI", "STATE"
+        )?;
+        for a in &self.artifacts {
+            writeln!(
+                f,
+                "{:<24} {:<16} {:<22} {:<10} {}",
+                a.build,
+                a.region,
+                a.ami_id,
+                a.state.as_deref().unwrap_or(if a.confirmed {
+                    "available"
+                } else {
+                    "unconfirmed"
+                }),
+                if a.snapshot_ids.is_empty() {
+                    "-".to_string()
+                } else {
+                    a.snapshot_ids.join(",")
+                }
+            )?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn art(b: &str, r: &str, id: &str) -> RecordedArtifact {
+        RecordedArtifact {
+            build: b.into(),
+            region: r.into(),
+            ami_id: id.into(),
+            confirmed: true,
+            state: Some("available".into()),
+            name: None,
+            creation_date: None,
+            snapshot_ids: vec![],
+        }
+    }
+
+    fn rec(region: Option<&str>, arts: Vec<RecordedArtifact>) -> BuildRecord {
+        BuildRecord {
+            schema_version: SCHEMA_VERSION,
+            template: "t".into(),
+            packer_exit: Some(0),
+            packer_run_uuid: None,
+            started_at: DateTime::<Utc>::MIN_UTC,
+            finished_at: DateTime::<Utc>::MIN_UTC,
+            build_region: region.map(str::to_string),
+            artifacts: arts,
+        }
+    }
+
+    #[test]
+    fn ami_id_txt_single_build_uses_build_region() {
+        let r = rec(
+            Some("us-west-2"),
+            vec![
+                art("a", "us-east-1", "ami-11111111"),
+                art("a", "us-west-2", "ami-22222222"),
+            ],
+        );
+        assert_eq!(r.ami_id_txt(), "ami-22222222\n");
+    }
+
+    #[test]
+    fn ami_id_txt_several_builds() {
+        let r = rec(
+            Some("us-east-1"),
+            vec![
+                art("a", "us-east-1", "ami-11111111"),
+                art("b", "us-east-1", "ami-22222222"),
+            ],
+        );
+        assert_eq!(r.ami_id_txt(), "a ami-11111111\nb ami-22222222\n");
+    }
+
+    #[test]
+    fn record_round_trips_as_json() {
+        let r = rec(None, vec![art("a", "eu-west-1", "ami-11111111")]);
+        let text = serde_json::to_string(&r).expect("serialises");
+        let back: BuildRecord = serde_json::from_str(&text).expect("parses");
+        assert_eq!(back, r);
+        assert_eq!(r.ami_id_txt(), "ami-11111111\n");
+    }
+}

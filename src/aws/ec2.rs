@@ -1,0 +1,122 @@
+//! EC2 adapter: describe and confirm images.
+//!
+//! Owns: every EC2 call ami-builder makes. Commands get typed results
+//! ([`ImageInfo`]) and crate errors with actionable messages.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use super::{aws_error, error_code, Aws};
+use crate::error::{Error, Result};
+
+/// What EC2 says about one image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageInfo {
+    /// Region.
+    pub region: String,
+    /// AMI id.
+    pub ami_id: String,
+    /// Image name.
+    pub name: Option<String>,
+    /// `available`, `pending`, `failed`, ...
+    pub state: String,
+    /// As EC2 reports it (ISO 8601).
+    pub creation_date: Option<String>,
+    /// EBS snapshots behind the image's block device mappings.
+    pub snapshot_ids: Vec<String>,
+    /// Owner account.
+    pub owner_id: Option<String>,
+    /// Tags.
+    pub tags: BTreeMap<String, String>,
+}
+
+/// Describe one image; `Ok(None)` when EC2 says it does not exist.
+pub async fn describe_image(aws: &Aws, region: &str, ami_id: &str) -> Result<Option<ImageInfo>> {
+    let client = aws.ec2(region);
+    let resp = client.describe_images().image_ids(ami_id).send().await;
+    let out = match resp {
+        Ok(o) => o,
+        Err(e) => {
+            let code = error_code(&e).unwrap_or_default();
+            if code.starts_with("InvalidAMIID") {
+                return Ok(None);
+            }
+            return Err(aws_error(
+                format!("describing image {ami_id} in {region}"),
+                &e,
+                aws.endpoint(),
+            ));
+        }
+    };
+    let Some(img) = out.images().iter().find(|i| i.image_id() == Some(ami_id)) else {
+        return Ok(None);
+    };
+    let snapshot_ids = img
+        .block_device_mappings()
+        .iter()
+        .filter_map(|m| m.ebs().and_then(|e| e.snapshot_id()).map(str::to_string))
+        .collect();
+    let tags = img
+        .tags()
+        .iter()
+        .filter_map(|t| {
+            Some((
+                t.key()?.to_string(),
+                t.value().unwrap_or_default().to_string(),
+            ))
+        })
+        .collect();
+    Ok(Some(ImageInfo {
+        region: region.to_string(),
+        ami_id: ami_id.to_string(),
+        name: img.name().map(str::to_string),
+        state: img
+            .state()
+            .map_or_else(|| "unknown".to_string(), |s| s.as_str().to_string()),
+        creation_date: img.creation_date().map(str::to_string),
+        snapshot_ids,
+        owner_id: img.owner_id().map(str::to_string),
+        tags,
+    }))
+}
+
+/// Confirm that an image exists and is `available`, polling while it is
+/// `pending` until `timeout`. Errors are [`Error::NotConfirmed`] (exit 5) for
+/// images that are missing or in a bad state, and [`Error::Aws`] for API failures.
+pub async fn confirm_available(
+    aws: &Aws,
+    region: &str,
+    ami_id: &str,
+    timeout: Duration,
+    poll: Duration,
+) -> Result<ImageInfo> {
+    let started = Instant::now();
+    loop {
+        match describe_image(aws, region, ami_id).await? {
+            None => {
+                return Err(Error::NotConfirmed(format!(
+                    "AMI {ami_id} was reported by Packer but does not exist in {region}: it may have been deregistered by Packer's cleanup or by someone else, or the region/endpoint is wrong (check --region / --endpoint-url)"
+                )))
+            }
+            Some(info) if info.state == "available" => return Ok(info),
+            Some(info) if info.state == "pending" => {
+                if started.elapsed() >= timeout {
+                    return Err(Error::NotConfirmed(format!(
+                        "AMI {ami_id} in {region} is still pending after {}s: raise --wait-timeout or check the image in the EC2 console",
+                        timeout.as_secs()
+                    )));
+                }
+                tracing::info!(ami_id, region, "image pending; waiting");
+                tokio::time::sleep(poll).await;
+            }
+            Some(info) => {
+                return Err(Error::NotConfirmed(format!(
+                    "AMI {ami_id} in {region} is in state `{}`, not `available`: the image is unusable; inspect it in EC2 and rebuild",
+                    info.state
+                )))
+            }
+        }
+    }
+}

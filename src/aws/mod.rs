@@ -1,0 +1,136 @@
+//! The AWS adapter layer: the only place that calls the AWS SDK.
+//!
+//! Owns: loading one shared SDK configuration from the global flags (`--region`,
+//! `--profile`, `--endpoint-url`), building per-region clients, and turning SDK
+//! errors into messages that say what failed and what to do. The service modules
+//! (`ec2`, ...) expose small, typed operations to the commands.
+
+pub mod ec2;
+
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
+
+use crate::error::Error;
+
+/// The global AWS options, as given on the command line or in the environment.
+#[derive(Debug, Clone, Default)]
+pub struct AwsOptions {
+    /// `--region` / `AWS_REGION`.
+    pub region: Option<String>,
+    /// `--profile` / `AWS_PROFILE`.
+    pub profile: Option<String>,
+    /// `--endpoint-url` / `AWS_ENDPOINT_URL`.
+    pub endpoint_url: Option<String>,
+}
+
+/// A loaded SDK configuration.
+#[derive(Debug, Clone)]
+pub struct Aws {
+    sdk: SdkConfig,
+    endpoint: Option<String>,
+}
+
+impl Aws {
+    /// Load credentials and settings once.
+    pub async fn load(opts: &AwsOptions) -> Aws {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .operation_attempt_timeout(Duration::from_secs(60))
+                .build(),
+        );
+        if let Some(r) = &opts.region {
+            loader = loader.region(Region::new(r.clone()));
+        }
+        if let Some(p) = &opts.profile {
+            loader = loader.profile_name(p);
+        }
+        if let Some(u) = &opts.endpoint_url {
+            loader = loader.endpoint_url(u);
+        }
+        let sdk = loader.load().await;
+        Aws {
+            sdk,
+            endpoint: opts.endpoint_url.clone(),
+        }
+    }
+
+    /// The region the SDK resolved (flag, env, profile), if any.
+    pub fn default_region(&self) -> Option<String> {
+        self.sdk.region().map(|r| r.to_string())
+    }
+
+    /// The endpoint override, if any (for messages).
+    pub fn endpoint(&self) -> Option<&str> {
+        self.endpoint.as_deref()
+    }
+
+    /// The shared config.
+    pub fn sdk(&self) -> &SdkConfig {
+        &self.sdk
+    }
+
+    /// An EC2 client for `region`.
+    pub fn ec2(&self, region: &str) -> aws_sdk_ec2::Client {
+        let conf = aws_sdk_ec2::config::Builder::from(&self.sdk)
+            .region(Region::new(region.to_string()))
+            .build();
+        aws_sdk_ec2::Client::from_conf(conf)
+    }
+}
+
+/// Render an SDK error as `CODE: message` for service errors, or a plain reason
+/// with a hint for transport failures (unreachable endpoint, timeout, credentials).
+pub fn describe<E, R>(err: &SdkError<E, R>, endpoint: Option<&str>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match err {
+        SdkError::ServiceError(se) => {
+            let e = se.err();
+            match (e.code(), e.message()) {
+                (Some(c), Some(m)) => format!("{c}: {m}"),
+                (Some(c), None) => c.to_string(),
+                _ => crate::error::render_chain(e),
+            }
+        }
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => {
+            let chain = crate::error::render_chain(err);
+            let target = endpoint.map_or_else(|| "the AWS endpoint".to_string(), |e| e.to_string());
+            format!(
+                "could not reach {target} ({chain}); check --endpoint-url / AWS_ENDPOINT_URL, the network, and that credentials are configured"
+            )
+        }
+        _ => crate::error::render_chain(err),
+    }
+}
+
+/// The service error code, if the error is a service error.
+pub fn error_code<E, R>(err: &SdkError<E, R>) -> Option<&str>
+where
+    E: ProvideErrorMetadata,
+{
+    match err {
+        SdkError::ServiceError(se) => se.err().code(),
+        _ => None,
+    }
+}
+
+/// Build an [`Error::Aws`] from an SDK error.
+pub fn aws_error<E, R>(
+    context: impl std::fmt::Display,
+    err: &SdkError<E, R>,
+    endpoint: Option<&str>,
+) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    Error::Aws {
+        context: context.to_string(),
+        message: describe(err, endpoint),
+    }
+}

@@ -1,0 +1,191 @@
+//! Command-line definitions (clap derive): global AWS options, output format and
+//! one subcommand per job. Parsing only: no behaviour lives here.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// The exit-code table shown in `--help` (kept in sync with README.md; tested).
+pub const EXIT_CODES: &str = "\
+Exit codes:
+  0    success
+  1    failure not covered below (AWS error, I/O error, log/manifest disagreement)
+  2    usage error (bad flags, unreadable input file, Packer not found)
+  3    no AMI found in Packer's output
+  4    Packer failed (its own exit status was non-zero)
+  5    an extracted AMI could not be confirmed in EC2
+  6    tagging failed
+  7    the event was not accepted by EventBridge
+  8    prune finished with failures
+  9    prune refused (plan over --max-deletions, or a stale plan)
+  130  interrupted by SIGINT (after Packer's cleanup)
+  143  interrupted by SIGTERM (after Packer's cleanup)";
+
+/// Build Amazon Machine Images with Packer, honestly: keep Packer's exit code,
+/// find every AMI it made, confirm them in EC2, and fail loudly when there is none.
+#[derive(Debug, Parser)]
+#[command(name = "ami-builder", version, about, after_help = EXIT_CODES)]
+pub struct Cli {
+    /// Options shared by every command.
+    #[command(flatten)]
+    pub global: Global,
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options shared by every command.
+#[derive(Debug, Args, Clone)]
+pub struct Global {
+    /// AWS region for API calls (the build region).
+    #[arg(long, global = true, env = "AWS_REGION", value_name = "REGION")]
+    pub region: Option<String>,
+    /// Named AWS profile from ~/.aws/config.
+    #[arg(long, global = true, env = "AWS_PROFILE", value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Send every AWS call to this endpoint (e.g. a local emulator).
+    #[arg(long, global = true, env = "AWS_ENDPOINT_URL", value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// Output format of the result on stdout.
+    #[arg(long, global = true, env = "AMI_BUILDER_OUTPUT", value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// More logging on stderr (-v info, -vv debug, -vvv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+/// How results are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Human-readable text.
+    Text,
+    /// One JSON document.
+    Json,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run `packer build`, extract every AMI, confirm each in EC2, write artifacts.json.
+    Build(BuildArgs),
+    /// Print every AMI that Packer reported as an artifact in a log.
+    Extract(ExtractArgs),
+    /// Print a shell completion script.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) or write man pages for every command into a directory.
+    Man(ManArgs),
+}
+
+/// `ami-builder build`.
+#[derive(Debug, Args)]
+#[command(after_help = EXIT_CODES)]
+pub struct BuildArgs {
+    /// Packer template file or directory.
+    #[arg(
+        default_value = "packer/",
+        env = "AMI_BUILDER_TEMPLATE",
+        value_name = "TEMPLATE"
+    )]
+    pub template: PathBuf,
+    /// A template variable, passed to Packer as `-var K=V` (repeatable).
+    #[arg(long = "var", value_name = "K=V", value_parser = parse_key_value)]
+    pub vars: Vec<(String, String)>,
+    /// A variables file, passed to Packer as `-var-file` (repeatable).
+    #[arg(long = "var-file", value_name = "FILE")]
+    pub var_files: Vec<PathBuf>,
+    /// Build only these builds (comma-separated), passed as `-only`.
+    #[arg(long, env = "AMI_BUILDER_ONLY", value_name = "NAMES")]
+    pub only: Option<String>,
+    /// Directory for build.log, build.machine.log, artifacts.json and ami_id.txt.
+    #[arg(
+        long,
+        env = "AMI_BUILDER_OUT_DIR",
+        default_value = "out",
+        value_name = "DIR"
+    )]
+    pub out_dir: PathBuf,
+    /// The Packer executable (path, or a name looked up on PATH).
+    #[arg(long, env = "AMI_BUILDER_PACKER", value_name = "PATH")]
+    pub packer: Option<PathBuf>,
+    /// Seconds to wait for Packer's cleanup after a signal before killing it.
+    #[arg(
+        long,
+        env = "AMI_BUILDER_CLEANUP_TIMEOUT",
+        default_value_t = 600,
+        value_name = "SECS"
+    )]
+    pub cleanup_timeout: u64,
+    /// Seconds to wait for a pending AMI to become available.
+    #[arg(
+        long,
+        env = "AMI_BUILDER_WAIT_TIMEOUT",
+        default_value_t = 900,
+        value_name = "SECS"
+    )]
+    pub wait_timeout: u64,
+    /// Packer manifest file written by the template's manifest post-processor:
+    /// its last run is cross-checked against the log and gives the run uuid.
+    #[arg(long, env = "AMI_BUILDER_MANIFEST", value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
+    /// Do not echo Packer's output to the console (build.log is still written).
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Extra arguments passed to `packer build` (after `--`).
+    #[arg(last = true, value_name = "PACKER_ARGS")]
+    pub extra: Vec<String>,
+}
+
+/// `ami-builder extract`.
+#[derive(Debug, Args)]
+#[command(after_help = EXIT_CODES)]
+pub struct ExtractArgs {
+    /// Packer log file, or `-` for stdin.
+    #[arg(default_value = "-", value_name = "LOG")]
+    pub log: PathBuf,
+    /// Packer manifest file to cross-check against the log (its last run only).
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
+}
+
+/// `ami-builder completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// `ami-builder man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write `ami-builder.1` and one page per subcommand into this directory.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+}
+
+/// Parse `K=V` (the value may contain `=`; the key may not be empty).
+pub fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("expected KEY=VALUE, got `{s}`")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn key_value_parsing() {
+        assert_eq!(parse_key_value("a=b=c"), Ok(("a".into(), "b=c".into())));
+        assert_eq!(parse_key_value("a="), Ok(("a".into(), String::new())));
+        assert!(parse_key_value("=b").is_err());
+        assert!(parse_key_value("ab").is_err());
+    }
+}

@@ -1,0 +1,334 @@
+//! `ami-builder build`: preflight, run Packer, extract, confirm in EC2, write
+//! `artifacts.json` and `ami_id.txt`.
+//!
+//! The order of checks decides the exit code: a signal (130/143) beats a Packer
+//! failure (4), which beats "no AMI" (3), which beats an unconfirmed AMI (5).
+//! Post-confirmation steps (tagging, the event, uploads) plug in at
+//! [`after_confirmation`].
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use chrono::Utc;
+
+use crate::artifacts::{BuildRecord, RecordedArtifact, SCHEMA_VERSION};
+use crate::aws::{ec2, Aws, AwsOptions};
+use crate::cli::{BuildArgs, Global};
+use crate::error::{Error, Result};
+use crate::output;
+use crate::packer::runner::{self, Exit, PackerRun};
+use crate::packer::{manifest, Extraction};
+
+/// The files `build` writes into `--out-dir`.
+pub mod files {
+    /// Human text of Packer's output.
+    pub const BUILD_LOG: &str = "build.log";
+    /// Raw `-machine-readable` stream.
+    pub const MACHINE_LOG: &str = "build.machine.log";
+    /// The build record.
+    pub const ARTIFACTS: &str = "artifacts.json";
+    /// The build-region AMI id(s).
+    pub const AMI_ID: &str = "ami_id.txt";
+}
+
+/// Run `build`.
+pub async fn run(global: &Global, args: BuildArgs) -> Result<ExitCode> {
+    let program = runner::find_packer(args.packer.as_deref())?;
+    preflight(&args)?;
+    std::fs::create_dir_all(&args.out_dir).map_err(|e| {
+        Error::io(
+            format!("creating the output directory {}", args.out_dir.display()),
+            e,
+        )
+    })?;
+
+    let started_at = Utc::now();
+    let spec = PackerRun {
+        program,
+        args: packer_args(&args),
+        dir: None,
+        env: Vec::new(),
+        build_log: args.out_dir.join(files::BUILD_LOG),
+        machine_log: args.out_dir.join(files::MACHINE_LOG),
+        cleanup_timeout: Duration::from_secs(args.cleanup_timeout),
+        echo: !args.quiet,
+    };
+    let outcome = runner::run(spec).await?;
+    let ex = &outcome.extraction;
+    tracing::info!(exit = %outcome.exit, artifacts = ex.artifacts.len(), lines = outcome.lines, "packer finished");
+
+    if let Some(sig) = outcome.interrupted {
+        let name = if sig == 2 { "SIGINT" } else { "SIGTERM" };
+        let detail = if outcome.escalated {
+            format!("Packer was killed before its cleanup finished ({}); check EC2 for leftover instances, key pairs, security groups and AMIs", outcome.exit)
+        } else {
+            format!(
+                "Packer finished its cleanup and stopped ({}); see {}",
+                outcome.exit,
+                args.out_dir.join(files::BUILD_LOG).display()
+            )
+        };
+        return Err(Error::Interrupted {
+            signal: sig,
+            name,
+            detail,
+        });
+    }
+
+    let aws = Aws::load(&AwsOptions {
+        region: global.region.clone(),
+        profile: global.profile.clone(),
+        endpoint_url: global.endpoint_url.clone(),
+    })
+    .await;
+    let build_region = global.region.clone().or_else(|| aws.default_region());
+
+    let (run_uuid, manifest_problems) = match &args.manifest {
+        Some(path) => read_manifest(path, ex)?,
+        None => (None, Vec::new()),
+    };
+
+    let mut record = BuildRecord {
+        schema_version: SCHEMA_VERSION,
+        template: args.template.display().to_string(),
+        packer_exit: match outcome.exit {
+            Exit::Code(c) => Some(c),
+            Exit::Signal(_) => None,
+        },
+        packer_run_uuid: run_uuid,
+        started_at,
+        finished_at: Utc::now(),
+        build_region,
+        artifacts: ex
+            .artifacts
+            .iter()
+            .map(|a| RecordedArtifact {
+                build: a.build.clone(),
+                region: a.region.clone(),
+                ami_id: a.ami_id.clone(),
+                confirmed: false,
+                state: None,
+                name: None,
+                creation_date: None,
+                snapshot_ids: Vec::new(),
+            })
+            .collect(),
+    };
+
+    if !outcome.exit.success() {
+        if !record.artifacts.is_empty() {
+            write_record(&args.out_dir, &record)?;
+            output::emit(&record, global.output)?;
+        }
+        return Err(Error::PackerFailed(packer_failure_message(
+            &outcome.exit,
+            ex,
+            &record,
+        )));
+    }
+    if record.artifacts.is_empty() {
+        return Err(Error::NoAmi(ex.no_ami_explanation(&format!(
+            "the output of packer build {}",
+            args.template.display()
+        ))));
+    }
+    if !manifest_problems.is_empty() {
+        write_record(&args.out_dir, &record)?;
+        return Err(Error::Other(format!(
+            "Packer's log and its manifest disagree: {}. Check that --manifest names the file this template's manifest post-processor writes",
+            manifest_problems.join("; ")
+        )));
+    }
+
+    let confirm_result =
+        confirm_all(&aws, &mut record, Duration::from_secs(args.wait_timeout)).await;
+    record.finished_at = Utc::now();
+    write_record(&args.out_dir, &record)?;
+    confirm_result?;
+
+    after_confirmation(&record)?;
+    output::emit(&record, global.output)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The seam for what follows a confirmed build (tagging, the event, uploads).
+fn after_confirmation(_record: &BuildRecord) -> Result<()> {
+    Ok(())
+}
+
+fn preflight(args: &BuildArgs) -> Result<()> {
+    if !args.template.exists() {
+        return Err(Error::Usage(format!(
+            "the Packer template {} does not exist: pass the template file or directory as the first argument (default packer/)",
+            args.template.display()
+        )));
+    }
+    for f in &args.var_files {
+        if !f.is_file() {
+            return Err(Error::Usage(format!(
+                "the variables file {} does not exist",
+                f.display()
+            )));
+        }
+    }
+    if let Some(m) = &args.manifest {
+        if let Some(parent) = m.parent().filter(|p| !p.as_os_str().is_empty()) {
+            if !parent.is_dir() {
+                return Err(Error::Usage(format!(
+                    "the directory of --manifest {} does not exist",
+                    m.display()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `packer build` arguments: machine-readable (structured artifact records), no
+/// colour, then the user's variables, `-only`, extra args and the template.
+pub fn packer_args(args: &BuildArgs) -> Vec<OsString> {
+    let mut v: Vec<OsString> = vec![
+        "build".into(),
+        "-machine-readable".into(),
+        "-color=false".into(),
+    ];
+    if let Some(only) = &args.only {
+        v.push(format!("-only={only}").into());
+    }
+    for (k, val) in &args.vars {
+        v.push("-var".into());
+        v.push(format!("{k}={val}").into());
+    }
+    for f in &args.var_files {
+        let mut s = OsString::from("-var-file=");
+        s.push(f.as_os_str());
+        v.push(s);
+    }
+    for e in &args.extra {
+        v.push(e.into());
+    }
+    v.push(args.template.as_os_str().to_owned());
+    v
+}
+
+fn read_manifest(path: &Path, ex: &Extraction) -> Result<(Option<String>, Vec<String>)> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && ex.artifacts.is_empty() => {
+            return Ok((None, Vec::new()))
+        }
+        Err(e) => {
+            return Err(Error::Usage(format!(
+                "cannot read the manifest {} after the build: {e}",
+                path.display()
+            )))
+        }
+    };
+    let m = manifest::parse(&text).map_err(|e| Error::Other(format!("{}: {e}", path.display())))?;
+    let problems = manifest::cross_check(&m, &ex.artifacts);
+    Ok((m.run_uuid, problems))
+}
+
+async fn confirm_all(aws: &Aws, record: &mut BuildRecord, timeout: Duration) -> Result<()> {
+    let mut failures = Vec::new();
+    for a in &mut record.artifacts {
+        match ec2::confirm_available(aws, &a.region, &a.ami_id, timeout, Duration::from_secs(5))
+            .await
+        {
+            Ok(info) => {
+                a.confirmed = true;
+                a.state = Some(info.state);
+                a.name = info.name;
+                a.creation_date = info.creation_date;
+                a.snapshot_ids = info.snapshot_ids;
+            }
+            Err(e @ Error::NotConfirmed(_)) => failures.push(e.to_string()),
+            Err(e) => return Err(e),
+        }
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::NotConfirmed(failures.join("; ")))
+    }
+}
+
+fn write_record(dir: &Path, record: &BuildRecord) -> Result<()> {
+    let json = serde_json::to_string_pretty(record)
+        .map_err(|e| Error::Other(format!("serialising artifacts.json: {e}")))?;
+    write_file(&dir.join(files::ARTIFACTS), &(json + "\n"))?;
+    write_file(&dir.join(files::AMI_ID), &record.ami_id_txt())
+}
+
+/// Write via a temporary file and rename, so a reader never sees half a file.
+fn write_file(path: &Path, text: &str) -> Result<()> {
+    let tmp: PathBuf = path.with_extension("tmp");
+    std::fs::write(&tmp, text).map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(format!("writing {}", path.display()), e))
+}
+
+fn packer_failure_message(exit: &Exit, ex: &Extraction, record: &BuildRecord) -> String {
+    let mut msg = format!("packer build failed ({exit})");
+    if ex.errors.is_empty() {
+        msg.push_str("; Packer printed no error summary, see build.log");
+    } else {
+        msg.push_str(". Packer's error summary:");
+        for e in &ex.errors {
+            msg.push_str("\n  --> ");
+            msg.push_str(e);
+        }
+    }
+    if !record.artifacts.is_empty() {
+        msg.push_str(&format!(
+            "\n{} AMI(s) were still produced by the builds that succeeded and are listed in artifacts.json (not confirmed, not tagged, no event sent)",
+            record.artifacts.len()
+        ));
+    }
+    msg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn packer_args_order_and_flags() {
+        let cli = crate::cli::Cli::parse_from([
+            "ami-builder",
+            "build",
+            "t.pkr.hcl",
+            "--var",
+            "a=1",
+            "--var-file",
+            "v.hcl",
+            "--only",
+            "x.y",
+            "--",
+            "-timestamp-ui",
+        ]);
+        let crate::cli::Command::Build(args) = cli.command else {
+            panic!("not build")
+        };
+        let got: Vec<String> = packer_args(&args)
+            .into_iter()
+            .map(|s| s.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                "build",
+                "-machine-readable",
+                "-color=false",
+                "-only=x.y",
+                "-var",
+                "a=1",
+                "-var-file=v.hcl",
+                "-timestamp-ui",
+                "t.pkr.hcl"
+            ]
+        );
+    }
+}
