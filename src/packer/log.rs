@@ -451,7 +451,16 @@ impl Extractor {
         }
     }
 
-    fn push_error(&mut self, mut msg: String) {
+    fn push_error(&mut self, msg: String) {
+        // One message may arrive whole (machine-readable `error`) and cut at its
+        // first line (the ui summary): keep the longest, once.
+        let mut msg = msg.split_whitespace().collect::<Vec<_>>().join(" ");
+        if self.out.errors.iter().any(|e| e.starts_with(&msg)) {
+            return;
+        }
+        if let Some(pos) = self.out.errors.iter().position(|e| msg.starts_with(e.as_str())) {
+            self.out.errors.remove(pos);
+        }
         if msg.len() > MAX_ERROR_LEN {
             let mut cut = MAX_ERROR_LEN;
             while !msg.is_char_boundary(cut) {
