@@ -9,6 +9,7 @@ pub mod aws;
 pub mod cli;
 pub mod commands;
 pub mod error;
+pub mod events;
 pub mod output;
 pub mod packer;
 

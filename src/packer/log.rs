@@ -458,7 +458,12 @@ impl Extractor {
         if self.out.errors.iter().any(|e| e.starts_with(&msg)) {
             return;
         }
-        if let Some(pos) = self.out.errors.iter().position(|e| msg.starts_with(e.as_str())) {
+        if let Some(pos) = self
+            .out
+            .errors
+            .iter()
+            .position(|e| msg.starts_with(e.as_str()))
+        {
             self.out.errors.remove(pos);
         }
         if msg.len() > MAX_ERROR_LEN {

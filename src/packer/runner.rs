@@ -242,8 +242,9 @@ fn pump(
     let mut extractor = Extractor::new();
     let mut human = BufWriter::with_capacity(1 << 16, build_log);
     let mut machine = BufWriter::with_capacity(1 << 16, machine_log);
-    let stderr = std::io::stderr();
-    let mut console = BufWriter::with_capacity(1 << 16, stderr.lock());
+    // Not `stderr().lock()`: the signal handler prints on stderr while we pump,
+    // and holding the lock for the whole run would deadlock it.
+    let mut console = BufWriter::with_capacity(1 << 16, std::io::stderr());
     let mut buf = vec![0u8; 1 << 16];
     let mut carry: Vec<u8> = Vec::new();
     let mut lines = 0u64;

@@ -1,0 +1,4 @@
+//! EventBridge events, pure: the event patterns (`pattern`) that decide whether
+//! a rule sees an event. Building the PutEvents entry lives here too.
+
+pub mod pattern;

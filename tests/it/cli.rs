@@ -1,0 +1,78 @@
+//! The command line itself: help text, exit-code documentation, completions,
+//! man page and usage errors.
+
+use predicates::prelude::*;
+
+use crate::harness::{offline, repo};
+
+#[test]
+fn help_documents_every_exit_code() {
+    let out = offline()
+        .arg("--help")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let help = String::from_utf8(out).expect("utf8");
+    for code in [
+        "0 ", "1 ", "2 ", "3 ", "4 ", "5 ", "6 ", "7 ", "8 ", "9 ", "130 ", "143 ",
+    ] {
+        assert!(
+            help.contains(&format!("  {code}")),
+            "--help lacks exit code {code}: {help}"
+        );
+    }
+    offline()
+        .args(["build", "--help"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("no AMI found in Packer's output"));
+}
+
+#[test]
+fn readme_exit_code_table_matches_help() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).expect("README.md");
+    for line in ami_builder::cli::EXIT_CODES.lines().skip(1) {
+        let code = line.split_whitespace().next().expect("code");
+        assert!(
+            readme.contains(&format!("| {code} |")),
+            "README.md exit-code table lacks `| {code} |`"
+        );
+    }
+}
+
+#[test]
+fn bad_flags_are_usage_errors() {
+    offline().args(["build", "--no-such-flag"]).assert().code(2);
+    offline()
+        .args(["extract", "--output", "yaml", "-"])
+        .assert()
+        .code(2);
+    offline()
+        .args(["build", "--var", "novalue", "x"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("expected KEY=VALUE"));
+}
+
+#[test]
+fn completions_and_man_page() {
+    offline()
+        .args(["completions", "bash"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("ami-builder"));
+    offline()
+        .arg("man")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(".TH ami-builder"));
+    let dir = tempfile::tempdir().expect("tmp");
+    offline()
+        .args(["man", "--out-dir"])
+        .arg(dir.path())
+        .assert()
+        .success();
+    assert!(dir.path().join("ami-builder-build.1").exists());
+}

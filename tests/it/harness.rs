@@ -1,0 +1,251 @@
+//! Shared test harness: a moto server started once per test binary on a free
+//! loopback port (with the repo's small base-AMI fixture), reset before each test
+//! that uses it, and stopped when the test binary exits (a Python watchdog
+//! terminates moto when our end of its stdin closes).
+//!
+//! Tests that touch moto hold a [`MotoGuard`]; the guard serialises them, since a
+//! reset would wipe a concurrent test's state.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A fixture path.
+pub fn fixture(rel: &str) -> PathBuf {
+    repo().join("tests/fixtures").join(rel)
+}
+
+/// A program in the test venv (`AMI_BUILDER_TEST_VENV`, default `.venv`).
+pub fn venv_bin(name: &str) -> PathBuf {
+    let venv = std::env::var_os("AMI_BUILDER_TEST_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join(".venv"));
+    venv.join("bin").join(name)
+}
+
+struct Moto {
+    port: u16,
+    _child: Child,
+    _stdin: ChildStdin,
+}
+
+static MOTO: OnceLock<Moto> = OnceLock::new();
+static LOCK: Mutex<()> = Mutex::new(());
+
+const WATCHDOG: &str = "import subprocess, sys
+p = subprocess.Popen(sys.argv[1:])
+try:
+    sys.stdin.read()
+finally:
+    p.terminate()
+    try:
+        p.wait(10)
+    except Exception:
+        p.kill()
+";
+
+fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    l.local_addr().expect("local addr").port()
+}
+
+fn start() -> Moto {
+    let python = venv_bin("python");
+    let server = venv_bin("moto_server");
+    assert!(
+        server.exists(),
+        "moto_server not found at {}: run scripts/test (it creates the venv) or set AMI_BUILDER_TEST_VENV",
+        server.display()
+    );
+    let port = free_port();
+    let log = std::env::temp_dir().join(format!("ami-builder-moto-{port}.log"));
+    let logf = std::fs::File::create(&log).expect("moto log file");
+    let mut child = Command::new(python)
+        .arg("-c")
+        .arg(WATCHDOG)
+        .arg(&server)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .env("MOTO_AMIS_PATH", fixture("moto/moto-amis.json"))
+        .stdin(Stdio::piped())
+        .stdout(logf.try_clone().expect("dup log"))
+        .stderr(logf)
+        .spawn()
+        .expect("start moto_server");
+    let stdin = child.stdin.take().expect("watchdog stdin");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok((200, _)) = http(port, "POST", "/moto-api/reset") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "moto_server did not become ready on port {port}; see {}",
+            log.display()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Moto {
+        port,
+        _child: child,
+        _stdin: stdin,
+    }
+}
+
+/// A tiny HTTP/1.1 client for moto's control API.
+pub fn http(port: u16, method: &str, path: &str) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp)?;
+    let status = resp
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_string();
+    Ok((status, body))
+}
+
+/// Exclusive use of a freshly reset moto server.
+pub struct MotoGuard {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// The port.
+    pub port: u16,
+    _g: MutexGuard<'static, ()>,
+}
+
+/// Take the moto server (starting it on first use) and reset its state.
+pub fn moto() -> MotoGuard {
+    let m = MOTO.get_or_init(start);
+    let g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let (status, body) = http(m.port, "POST", "/moto-api/reset").expect("reset moto");
+    assert_eq!(status, 200, "moto reset failed: {body}");
+    MotoGuard {
+        url: format!("http://127.0.0.1:{}", m.port),
+        port: m.port,
+        _g: g,
+    }
+}
+
+/// Environment that points the binary (and the SDK) at moto with fake credentials,
+/// ignoring any AWS config on this machine.
+pub fn aws_env(url: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ACCESS_KEY_ID", "testing".into()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_ENDPOINT_URL", url.into()),
+        ("AWS_CONFIG_FILE", "/nonexistent/aws-config".into()),
+        (
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/aws-credentials".into(),
+        ),
+        ("AWS_EC2_METADATA_DISABLED", "true".into()),
+    ]
+}
+
+/// The binary under test, with a clean AWS environment pointed at `url`.
+pub fn ami_builder(url: &str) -> assert_cmd::Command {
+    let mut c = assert_cmd::Command::cargo_bin("ami-builder").expect("binary built");
+    for k in [
+        "AWS_PROFILE",
+        "AWS_DEFAULT_REGION",
+        "AWS_SESSION_TOKEN",
+        "CODEBUILD_BUILD_ID",
+        "CODEBUILD_RESOLVED_SOURCE_VERSION",
+        "CODEBUILD_INITIATOR",
+    ] {
+        c.env_remove(k);
+    }
+    for (k, v) in aws_env(url) {
+        c.env(k, v);
+    }
+    c
+}
+
+/// The binary under test with no AWS endpoint (for offline commands).
+pub fn offline() -> assert_cmd::Command {
+    ami_builder("http://127.0.0.1:1")
+}
+
+/// Run a future to completion.
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(f)
+}
+
+/// An EC2 client against moto, for asserting what really happened.
+pub fn ec2(url: &str, region: &str) -> aws_sdk_ec2::Client {
+    let conf = aws_sdk_ec2::Config::builder()
+        .behavior_version(aws_sdk_ec2::config::BehaviorVersion::latest())
+        .region(aws_sdk_ec2::config::Region::new(region.to_string()))
+        .endpoint_url(url)
+        .credentials_provider(aws_sdk_ec2::config::Credentials::new(
+            "testing", "testing", None, None, "test",
+        ))
+        .build();
+    aws_sdk_ec2::Client::from_conf(conf)
+}
+
+/// Images owned by this (moto) account in a region: (id, name, state).
+pub fn own_images(url: &str, region: &str) -> Vec<(String, String, String)> {
+    let out = block_on(ec2(url, region).describe_images().owners("self").send())
+        .expect("describe images");
+    let mut v: Vec<_> = out
+        .images()
+        .iter()
+        .map(|i| {
+            (
+                i.image_id().unwrap_or_default().to_string(),
+                i.name().unwrap_or_default().to_string(),
+                i.state()
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Read a JSON file.
+pub fn read_json(p: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("parse {}: {e}", p.display()))
+}
+
+/// A log fixture with its `#` annotation lines removed (public-logs convention).
+pub fn log_fixture(name: &str) -> Vec<u8> {
+    let raw = std::fs::read(fixture(&format!("packer-logs/{name}"))).expect("fixture");
+    if name.ends_with(".log") {
+        let text = String::from_utf8_lossy(&raw);
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| format!("{l}\n"))
+            .collect::<String>()
+            .into_bytes()
+    } else {
+        raw
+    }
+}
