@@ -70,6 +70,11 @@ pub enum Command {
     Build(BuildArgs),
     /// Print every AMI that Packer reported as an artifact in a log.
     Extract(ExtractArgs),
+    /// Tag AMIs, their snapshots, their regional copies and the copies' snapshots with provenance.
+    Tag(TagArgs),
+    /// Render, send or test the AmiBuilder EventBridge event.
+    #[command(subcommand)]
+    Event(EventCommand),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
     /// Print the man page (roff) or write man pages for every command into a directory.
@@ -130,9 +135,174 @@ pub struct BuildArgs {
     /// Do not echo Packer's output to the console (build.log is still written).
     #[arg(long, short)]
     pub quiet: bool,
+    /// Skip Packer: tag and send the event for the AMIs in DIR/artifacts.json
+    /// (finishes a run whose tagging or event failed).
+    #[arg(long)]
+    pub no_build: bool,
+    /// Do not tag the AMIs and snapshots.
+    #[arg(long)]
+    pub no_tag: bool,
+    /// Do not send the EventBridge event.
+    #[arg(long)]
+    pub no_event: bool,
+    /// Upload build.log, artifacts.json and the event file to s3://bucket/prefix/.
+    #[arg(long, env = "AMI_BUILDER_UPLOAD", value_name = "S3_URL")]
+    pub upload: Option<String>,
+    /// Provenance and tagging options.
+    #[command(flatten)]
+    pub provenance: ProvenanceArgs,
+    /// Tagging options.
+    #[command(flatten)]
+    pub tagging: TaggingArgs,
+    /// Event options.
+    #[command(flatten)]
+    pub event: EventArgs,
     /// Extra arguments passed to `packer build` (after `--`).
     #[arg(last = true, value_name = "PACKER_ARGS")]
     pub extra: Vec<String>,
+}
+
+/// Where the commit comes from (see README: resolution order).
+#[derive(Debug, Args, Clone, Default)]
+pub struct ProvenanceArgs {
+    /// The commit SHA the image was built from (overrides every other source).
+    #[arg(long, env = "AMI_BUILDER_COMMIT", value_name = "SHA")]
+    pub commit: Option<String>,
+    /// CodePipeline execution id (the buildspec passes #{codepipeline.PipelineExecutionId}).
+    #[arg(long, env = "CODEPIPELINE_EXECUTION_ID", value_name = "ID")]
+    pub pipeline_execution_id: Option<String>,
+    /// Go on when no commit can be determined (tags then carry no commit).
+    #[arg(long)]
+    pub allow_unknown_commit: bool,
+}
+
+/// What goes on the images.
+#[derive(Debug, Args, Clone, Default)]
+pub struct TaggingArgs {
+    /// Extra tag K=V on AMIs and snapshots (repeatable).
+    #[arg(long = "tag", value_name = "K=V", value_parser = parse_key_value)]
+    pub tags: Vec<(String, String)>,
+    /// Also write the retention tag `scheduler:ebs-snapshot` = `default;N`.
+    #[arg(long, env = "AMI_BUILDER_RETENTION_DAYS", value_name = "N")]
+    pub retention_days: Option<u32>,
+    /// Family for keep-N pruning (default: the Packer build name).
+    #[arg(long, env = "AMI_BUILDER_FAMILY", value_name = "NAME")]
+    pub family: Option<String>,
+    /// Tag key for the commit (default ami-builder:commit; e.g. GitCommit).
+    #[arg(
+        long,
+        env = "AMI_BUILDER_COMMIT_TAG",
+        default_value = "ami-builder:commit",
+        value_name = "KEY"
+    )]
+    pub commit_tag: String,
+    /// Tag key prefix for retention rules.
+    #[arg(
+        long,
+        env = "AMI_BUILDER_RETENTION_TAG",
+        default_value = "scheduler:ebs-snapshot",
+        value_name = "KEY"
+    )]
+    pub retention_tag: String,
+    /// Overwrite a different existing commit tag.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Event options.
+#[derive(Debug, Args, Clone)]
+pub struct EventArgs {
+    /// Event bus name or ARN.
+    #[arg(
+        long,
+        env = "AMI_BUILDER_EVENT_BUS",
+        default_value = "default",
+        value_name = "NAME"
+    )]
+    pub event_bus: String,
+    /// Event source.
+    #[arg(
+        long,
+        env = "AMI_BUILDER_EVENT_SOURCE",
+        default_value = "com.ami.builder",
+        value_name = "SOURCE"
+    )]
+    pub event_source: String,
+    /// Event detail-type.
+    #[arg(
+        long,
+        env = "AMI_BUILDER_EVENT_DETAIL_TYPE",
+        default_value = "AmiBuilder",
+        value_name = "TYPE"
+    )]
+    pub event_detail_type: String,
+}
+
+/// `ami-builder tag`.
+#[derive(Debug, Args)]
+#[command(after_help = EXIT_CODES)]
+pub struct TagArgs {
+    /// AMIs as REGION:AMI_ID (or AMI_ID in --region).
+    #[arg(value_name = "[REGION:]AMI", required_unless_present = "artifacts")]
+    pub amis: Vec<String>,
+    /// Tag every AMI of a build's artifacts.json (copies get ami-builder:source-image).
+    #[arg(long, value_name = "FILE")]
+    pub artifacts: Option<PathBuf>,
+    /// Also find copies (same image name) in these regions (comma-separated).
+    #[arg(long, value_delimiter = ',', value_name = "REGIONS")]
+    pub copy_regions: Vec<String>,
+    /// Provenance options.
+    #[command(flatten)]
+    pub provenance: ProvenanceArgs,
+    /// Tagging options.
+    #[command(flatten)]
+    pub tagging: TaggingArgs,
+}
+
+/// `ami-builder event ...`.
+#[derive(Debug, Subcommand)]
+pub enum EventCommand {
+    /// Print the PutEvents entry for AMIs.
+    Render(EventRenderArgs),
+    /// Publish the event with PutEvents, checking that EventBridge accepted it.
+    Send(EventRenderArgs),
+    /// Does an event pattern match an event? Exit 0 match, 1 no match, 2 invalid pattern.
+    Test(EventTestArgs),
+}
+
+/// `event render` / `event send`.
+#[derive(Debug, Args)]
+#[command(after_help = EXIT_CODES)]
+pub struct EventRenderArgs {
+    /// AMIs as REGION:AMI_ID; the first is the build-region AMI.
+    #[arg(long = "ami", value_name = "REGION:AMI", required = true)]
+    pub amis: Vec<String>,
+    /// AmiStatus.
+    #[arg(long, default_value = "Created", value_name = "STATUS")]
+    pub status: String,
+    /// Image name for the detail.
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Family for the detail.
+    #[arg(long, value_name = "NAME")]
+    pub family: Option<String>,
+    /// Commit for the detail (default: resolved like `build`, or none).
+    #[arg(long, value_name = "SHA")]
+    pub commit: Option<String>,
+    /// Event options.
+    #[command(flatten)]
+    pub event: EventArgs,
+}
+
+/// `event test`.
+#[derive(Debug, Args)]
+pub struct EventTestArgs {
+    /// The event pattern: a file or inline JSON.
+    #[arg(long, value_name = "FILE|JSON")]
+    pub pattern: String,
+    /// The event: a file or inline JSON; an envelope or a PutEvents entry.
+    #[arg(long, value_name = "FILE|JSON")]
+    pub event: String,
 }
 
 /// `ami-builder extract`.

@@ -12,6 +12,8 @@ pub mod error;
 pub mod events;
 pub mod output;
 pub mod packer;
+pub mod proc;
+pub mod provenance;
 
 use std::process::ExitCode;
 

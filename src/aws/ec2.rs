@@ -120,3 +120,74 @@ pub async fn confirm_available(
         }
     }
 }
+
+/// Tag resources (AMIs, snapshots) in one region, batching up to 100 resources per
+/// `CreateTags` call. When a batch fails, each resource is retried alone so the
+/// error names exactly which ones could not be tagged. Returns those failures.
+pub async fn create_tags(
+    aws: &Aws,
+    region: &str,
+    resources: &[String],
+    tags: &[(String, String)],
+) -> Result<Vec<String>> {
+    let client = aws.ec2(region);
+    let tag_list: Vec<aws_sdk_ec2::types::Tag> = tags
+        .iter()
+        .map(|(k, v)| aws_sdk_ec2::types::Tag::builder().key(k).value(v).build())
+        .collect();
+    let mut failures = Vec::new();
+    for batch in resources.chunks(100) {
+        let res = client
+            .create_tags()
+            .set_resources(Some(batch.to_vec()))
+            .set_tags(Some(tag_list.clone()))
+            .send()
+            .await;
+        if res.is_ok() {
+            continue;
+        }
+        for r in batch {
+            if let Err(e) = client
+                .create_tags()
+                .resources(r)
+                .set_tags(Some(tag_list.clone()))
+                .send()
+                .await
+            {
+                failures.push(format!(
+                    "{region} {r}: {}",
+                    super::describe(&e, aws.endpoint())
+                ));
+            }
+        }
+    }
+    Ok(failures)
+}
+
+/// Images owned by this account named `name` in `region` (regional copies).
+pub async fn images_named(aws: &Aws, region: &str, name: &str) -> Result<Vec<String>> {
+    let out = aws
+        .ec2(region)
+        .describe_images()
+        .owners("self")
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("name")
+                .values(name)
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| {
+            aws_error(
+                format!("looking for copies of {name} in {region}"),
+                &e,
+                aws.endpoint(),
+            )
+        })?;
+    Ok(out
+        .images()
+        .iter()
+        .filter_map(|i| i.image_id().map(str::to_string))
+        .collect())
+}

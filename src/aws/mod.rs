@@ -5,7 +5,10 @@
 //! errors into messages that say what failed and what to do. The service modules
 //! (`ec2`, ...) expose small, typed operations to the commands.
 
+pub mod codepipeline;
 pub mod ec2;
+pub mod eventbridge;
+pub mod s3;
 
 use std::time::Duration;
 

@@ -14,7 +14,7 @@ use std::time::Duration;
 use chrono::Utc;
 
 use crate::artifacts::{BuildRecord, RecordedArtifact, SCHEMA_VERSION};
-use crate::aws::{ec2, Aws, AwsOptions};
+use crate::aws::{ec2, Aws};
 use crate::cli::{BuildArgs, Global};
 use crate::error::{Error, Result};
 use crate::output;
@@ -31,10 +31,15 @@ pub mod files {
     pub const ARTIFACTS: &str = "artifacts.json";
     /// The build-region AMI id(s).
     pub const AMI_ID: &str = "ami_id.txt";
+    /// The PutEvents entries as sent (`aws events put-events --entries file://...` accepts it).
+    pub const EVENT: &str = "ami_builder_event.json";
 }
 
 /// Run `build`.
 pub async fn run(global: &Global, args: BuildArgs) -> Result<ExitCode> {
+    if args.no_build {
+        return finish_existing(global, &args).await;
+    }
     let program = runner::find_packer(args.packer.as_deref())?;
     preflight(&args)?;
     std::fs::create_dir_all(&args.out_dir).map_err(|e| {
@@ -77,12 +82,7 @@ pub async fn run(global: &Global, args: BuildArgs) -> Result<ExitCode> {
         });
     }
 
-    let aws = Aws::load(&AwsOptions {
-        region: global.region.clone(),
-        profile: global.profile.clone(),
-        endpoint_url: global.endpoint_url.clone(),
-    })
-    .await;
+    let aws = super::load_aws(global).await;
     let build_region = global.region.clone().or_else(|| aws.default_region());
 
     let (run_uuid, manifest_problems) = match &args.manifest {
@@ -148,17 +148,112 @@ pub async fn run(global: &Global, args: BuildArgs) -> Result<ExitCode> {
     write_record(&args.out_dir, &record)?;
     confirm_result?;
 
-    after_confirmation(&record)?;
+    after_confirmation(&args, &aws, &record).await?;
     output::emit(&record, global.output)?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// The seam for what follows a confirmed build (tagging, the event, uploads).
-fn after_confirmation(_record: &BuildRecord) -> Result<()> {
-    Ok(())
+/// `--no-build`: tag and announce the AMIs of an existing artifacts.json.
+async fn finish_existing(global: &Global, args: &BuildArgs) -> Result<ExitCode> {
+    let path = args.out_dir.join(files::ARTIFACTS);
+    let record = super::tag::read_record(&path)?;
+    if record.artifacts.is_empty() {
+        return Err(Error::NoAmi(format!("{} lists no AMI", path.display())));
+    }
+    if let Some(a) = record.artifacts.iter().find(|a| !a.confirmed) {
+        return Err(Error::NotConfirmed(format!(
+            "{} lists AMI {} in {} as unconfirmed (Packer failed or confirmation did not finish): rebuild instead of --no-build",
+            path.display(),
+            a.ami_id,
+            a.region
+        )));
+    }
+    let aws = super::load_aws(global).await;
+    after_confirmation(args, &aws, &record).await?;
+    output::emit(&record, global.output)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What follows a confirmed build: tag, then the event, then the uploads.
+/// A tagging failure sends no event (a notification must never announce an image
+/// whose provenance is missing); an event failure leaves AMIs and tags in place.
+async fn after_confirmation(args: &BuildArgs, aws: &Aws, record: &BuildRecord) -> Result<()> {
+    let template_dir = args.template.clone();
+    let prov = super::resolve_provenance(aws, &args.provenance, &template_dir).await?;
+    let rerun = format!(
+        "re-run `ami-builder build --no-build --out-dir {}`",
+        args.out_dir.display()
+    );
+    if args.no_tag {
+        tracing::info!("--no-tag: not tagging");
+    } else {
+        super::tag::tag_record(aws, record, &prov, &args.tagging)
+            .await
+            .map_err(|e| match e {
+                Error::Tagging(m) => Error::Tagging(format!(
+                    "{m}. The AMIs exist; no event was sent. Fix the cause and {rerun}"
+                )),
+                other => other,
+            })?;
+        eprintln!(
+            "ami-builder: tagged {} AMI(s) and their snapshots (commit {})",
+            record.artifacts.len(),
+            prov.commit.as_deref().unwrap_or("unknown")
+        );
+    }
+    let entries = super::event::entries_for(
+        record,
+        Some(&prov),
+        args.tagging.family.as_deref(),
+        "Created",
+        &args.event,
+    )?;
+    let event_path = args.out_dir.join(files::EVENT);
+    let json = serde_json::to_string_pretty(&entries).map_err(|e| Error::Other(e.to_string()))?;
+    write_file(&event_path, &(json + "\n"))?;
+    let mut event_result = Ok(());
+    if args.no_event {
+        tracing::info!("--no-event: not sending");
+    } else {
+        let region = record
+            .build_region
+            .clone()
+            .or_else(|| aws.default_region())
+            .ok_or_else(|| {
+                Error::Usage("no region for EventBridge: pass --region or set AWS_REGION".into())
+            })?;
+        match super::event::send(aws, &region, entries).await {
+            Ok(ids) => eprintln!(
+                "ami-builder: event accepted by EventBridge ({})",
+                ids.join(",")
+            ),
+            Err(e) => {
+                event_result = Err(match e {
+                    Error::EventRejected(m) => Error::EventRejected(format!(
+                        "{m}. The AMIs exist and are tagged; to announce them, {rerun} --no-tag"
+                    )),
+                    other => other,
+                })
+            }
+        }
+    }
+    if let Some(url) = &args.upload {
+        let files: Vec<PathBuf> = [files::BUILD_LOG, files::ARTIFACTS, files::EVENT]
+            .iter()
+            .map(|f| args.out_dir.join(f))
+            .filter(|p| p.exists())
+            .collect();
+        let refs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+        let urls = crate::aws::s3::upload(aws, url, &refs).await?;
+        eprintln!("ami-builder: uploaded {}", urls.join(", "));
+    }
+    event_result
 }
 
 fn preflight(args: &BuildArgs) -> Result<()> {
+    if let Some(u) = &args.upload {
+        crate::aws::s3::parse_url(u)?;
+    }
     if !args.template.exists() {
         return Err(Error::Usage(format!(
             "the Packer template {} does not exist: pass the template file or directory as the first argument (default packer/)",

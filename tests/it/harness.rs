@@ -249,3 +249,157 @@ pub fn log_fixture(name: &str) -> Vec<u8> {
         raw
     }
 }
+
+fn sdk_conf(url: &str, region: &str) -> aws_config::SdkConfig {
+    aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(region.to_string()))
+        .endpoint_url(url)
+        .credentials_provider(aws_sdk_ec2::config::SharedCredentialsProvider::new(
+            aws_sdk_ec2::config::Credentials::new("testing", "testing", None, None, "test"),
+        ))
+        .build()
+}
+
+/// An SQS queue that receives every event matching `pattern` on `bus` (the
+/// proof that an event was really delivered). Returns the queue URL.
+pub fn queue_for_pattern(url: &str, bus: &str, pattern: &str) -> String {
+    let conf = sdk_conf(url, "us-east-1");
+    let sqs = aws_sdk_sqs::Client::new(&conf);
+    let eb = aws_sdk_eventbridge::Client::new(&conf);
+    block_on(async {
+        let q = sqs
+            .create_queue()
+            .queue_name("ami-events")
+            .send()
+            .await
+            .expect("queue");
+        let qurl = q.queue_url().expect("url").to_string();
+        let attrs = sqs
+            .get_queue_attributes()
+            .queue_url(&qurl)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .expect("attrs");
+        let arn = attrs
+            .attributes()
+            .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
+            .expect("arn")
+            .clone();
+        eb.put_rule()
+            .name("ami-created")
+            .event_bus_name(bus)
+            .event_pattern(pattern)
+            .send()
+            .await
+            .expect("rule");
+        eb.put_targets()
+            .rule("ami-created")
+            .event_bus_name(bus)
+            .targets(
+                aws_sdk_eventbridge::types::Target::builder()
+                    .id("q")
+                    .arn(arn)
+                    .build()
+                    .expect("target"),
+            )
+            .send()
+            .await
+            .expect("targets");
+        qurl
+    })
+}
+
+/// Every message body on the queue (drained).
+pub fn drain_queue(url: &str, qurl: &str) -> Vec<serde_json::Value> {
+    let sqs = aws_sdk_sqs::Client::new(&sdk_conf(url, "us-east-1"));
+    let mut out = Vec::new();
+    block_on(async {
+        loop {
+            let r = sqs
+                .receive_message()
+                .queue_url(qurl)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .expect("receive");
+            if r.messages().is_empty() {
+                break;
+            }
+            for m in r.messages() {
+                out.push(serde_json::from_str(m.body().unwrap_or("null")).expect("json body"));
+                sqs.delete_message()
+                    .queue_url(qurl)
+                    .receipt_handle(m.receipt_handle().unwrap_or_default())
+                    .send()
+                    .await
+                    .expect("delete");
+            }
+        }
+    });
+    out
+}
+
+/// Create an S3 bucket.
+pub fn create_bucket(url: &str, bucket: &str) {
+    let conf = aws_sdk_s3::config::Builder::from(&sdk_conf(url, "us-east-1"))
+        .force_path_style(true)
+        .build();
+    block_on(
+        aws_sdk_s3::Client::from_conf(conf)
+            .create_bucket()
+            .bucket(bucket)
+            .send(),
+    )
+    .expect("bucket");
+}
+
+/// Keys in an S3 bucket.
+pub fn bucket_keys(url: &str, bucket: &str) -> Vec<String> {
+    let conf = aws_sdk_s3::config::Builder::from(&sdk_conf(url, "us-east-1"))
+        .force_path_style(true)
+        .build();
+    let out = block_on(
+        aws_sdk_s3::Client::from_conf(conf)
+            .list_objects_v2()
+            .bucket(bucket)
+            .send(),
+    )
+    .expect("list");
+    let mut keys: Vec<String> = out
+        .contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_string))
+        .collect();
+    keys.sort();
+    keys
+}
+
+/// Tags of a resource (AMI or snapshot) in a region.
+pub fn tags_of(url: &str, region: &str, id: &str) -> std::collections::BTreeMap<String, String> {
+    let out = block_on(
+        ec2(url, region)
+            .describe_tags()
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("resource-id")
+                    .values(id)
+                    .build(),
+            )
+            .send(),
+    )
+    .expect("describe tags");
+    out.tags()
+        .iter()
+        .map(|t| {
+            (
+                t.key().unwrap_or_default().to_string(),
+                t.value().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The sample's rule pattern.
+pub const SAMPLE_PATTERN: &str = r#"{"source":["com.ami.builder"],"detail-type":["AmiBuilder"],"detail":{"AmiStatus":["Created"]}}"#;

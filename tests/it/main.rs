@@ -5,3 +5,4 @@ mod build;
 mod cli;
 mod extract;
 mod harness;
+mod notify;

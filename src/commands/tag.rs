@@ -1,0 +1,250 @@
+//! `ami-builder tag`, and the tagging step `build` runs after confirmation.
+
+use std::fmt;
+use std::path::Path;
+use std::process::ExitCode;
+
+use serde::Serialize;
+
+use super::resolve_provenance;
+use crate::artifacts::{BuildRecord, RecordedArtifact, SCHEMA_VERSION};
+use crate::aws::{ec2, Aws};
+use crate::cli::{Global, TagArgs, TaggingArgs};
+use crate::error::{Error, Result};
+use crate::output;
+use crate::provenance::{tag_set, Provenance, TagFacts, TagKeys};
+
+/// One tagged image.
+#[derive(Debug, Clone, Serialize)]
+pub struct Tagged {
+    /// Region.
+    pub region: String,
+    /// AMI.
+    pub ami_id: String,
+    /// Snapshots tagged with it.
+    pub snapshot_ids: Vec<String>,
+    /// The tags written.
+    pub tags: Vec<(String, String)>,
+}
+
+/// The result of tagging.
+#[derive(Debug, Clone, Serialize)]
+pub struct TagReport {
+    /// Provenance used.
+    pub provenance: Provenance,
+    /// Tagged images.
+    pub images: Vec<Tagged>,
+}
+
+impl fmt::Display for TagReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "commit {} (from {}), build {}",
+            self.provenance.commit.as_deref().unwrap_or("unknown"),
+            self.provenance.commit_source,
+            self.provenance.build_id
+        )?;
+        for t in &self.images {
+            writeln!(
+                f,
+                "tagged {} {} and {} snapshot(s) with {} tags",
+                t.region,
+                t.ami_id,
+                t.snapshot_ids.len(),
+                t.tags.len()
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Tag every image of a record (AMIs, snapshots, copies and their snapshots).
+/// Refuses to overwrite a different commit tag unless `force`.
+pub async fn tag_record(
+    aws: &Aws,
+    record: &BuildRecord,
+    prov: &Provenance,
+    opts: &TaggingArgs,
+) -> Result<Vec<Tagged>> {
+    let keys = TagKeys {
+        commit: opts.commit_tag.clone(),
+        retention: opts.retention_tag.clone(),
+        ..TagKeys::default()
+    };
+    let mut done = Vec::new();
+    let mut failures = Vec::new();
+    let mut planned: Vec<(RecordedArtifact, Vec<(String, String)>, Vec<String>)> = Vec::new();
+    for build in record.builds() {
+        let primary = record.primary(build).cloned();
+        for a in record.artifacts.iter().filter(|a| a.build == build) {
+            let info = ec2::describe_image(aws, &a.region, &a.ami_id)
+                .await?
+                .ok_or_else(|| {
+                    Error::Tagging(format!(
+                        "AMI {} does not exist in {}: nothing was tagged for it",
+                        a.ami_id, a.region
+                    ))
+                })?;
+            if let (Some(new), Some(old)) = (&prov.commit, info.tags.get(&keys.commit)) {
+                if new != old && !opts.force {
+                    return Err(Error::Tagging(format!(
+                        "AMI {} in {} already has {}={old}, not {new}: refusing to overwrite it (pass --force if this is intended)",
+                        a.ami_id, a.region, keys.commit
+                    )));
+                }
+            }
+            let source_image = primary
+                .as_ref()
+                .filter(|p| p.ami_id != a.ami_id)
+                .map(|p| format!("{}:{}", p.region, p.ami_id));
+            let tags = tag_set(
+                &keys,
+                &TagFacts {
+                    provenance: Some(prov),
+                    run_uuid: record.packer_run_uuid.as_deref(),
+                    family: Some(opts.family.as_deref().unwrap_or(build)),
+                    source_image,
+                    built_at: Some(record.finished_at),
+                    retention_days: opts.retention_days,
+                    extra: &opts.tags,
+                },
+            )
+            .map_err(|e| Error::Usage(format!("invalid tag: {e}")))?;
+            planned.push((a.clone(), tags, info.snapshot_ids));
+        }
+    }
+    for (a, tags, snaps) in planned {
+        let mut resources = vec![a.ami_id.clone()];
+        resources.extend(snaps.iter().cloned());
+        let failed = ec2::create_tags(aws, &a.region, &resources, &tags).await?;
+        if failed.is_empty() {
+            done.push(Tagged {
+                region: a.region.clone(),
+                ami_id: a.ami_id.clone(),
+                snapshot_ids: snaps,
+                tags,
+            });
+        } else {
+            failures.extend(failed);
+        }
+    }
+    if !failures.is_empty() {
+        let ok: Vec<String> = done
+            .iter()
+            .map(|t| format!("{} {}", t.region, t.ami_id))
+            .collect();
+        return Err(Error::Tagging(format!(
+            "could not tag: {}. Tagged fine: {}",
+            failures.join("; "),
+            if ok.is_empty() {
+                "nothing".to_string()
+            } else {
+                ok.join(", ")
+            }
+        )));
+    }
+    Ok(done)
+}
+
+/// Parse `REGION:AMI` or `AMI` (in `default_region`).
+pub fn parse_ami_ref(s: &str, default_region: Option<&str>) -> Result<(String, String)> {
+    let (region, ami) = match s.split_once(':') {
+        Some((r, a)) => (r.to_string(), a.to_string()),
+        None => (
+            default_region
+                .ok_or_else(|| {
+                    Error::Usage(format!(
+                        "`{s}` has no region: write REGION:{s} or pass --region"
+                    ))
+                })?
+                .to_string(),
+            s.to_string(),
+        ),
+    };
+    if !crate::packer::log::is_region(&region) || !crate::packer::log::is_ami_id(&ami) {
+        return Err(Error::Usage(format!(
+            "`{s}` is not REGION:AMI_ID (e.g. us-east-1:ami-0123456789abcdef0)"
+        )));
+    }
+    Ok((region, ami))
+}
+
+/// Run `tag`.
+pub async fn run(global: &Global, args: TagArgs) -> Result<ExitCode> {
+    let aws = super::load_aws(global).await;
+    let record = match &args.artifacts {
+        Some(p) => read_record(p)?,
+        None => {
+            let default_region = global.region.clone().or_else(|| aws.default_region());
+            let mut artifacts = Vec::new();
+            for s in &args.amis {
+                let (region, ami) = parse_ami_ref(s, default_region.as_deref())?;
+                let info = ec2::describe_image(&aws, &region, &ami)
+                    .await?
+                    .ok_or_else(|| {
+                        Error::Tagging(format!("AMI {ami} does not exist in {region}"))
+                    })?;
+                let build = info.name.clone().unwrap_or_else(|| ami.clone());
+                artifacts.push(RecordedArtifact {
+                    build: build.clone(),
+                    region: region.clone(),
+                    ami_id: ami.clone(),
+                    confirmed: true,
+                    state: Some(info.state.clone()),
+                    name: info.name.clone(),
+                    creation_date: info.creation_date.clone(),
+                    snapshot_ids: info.snapshot_ids.clone(),
+                });
+                if let Some(name) = &info.name {
+                    for r in args.copy_regions.iter().filter(|r| **r != region) {
+                        for copy in ec2::images_named(&aws, r, name).await? {
+                            artifacts.push(RecordedArtifact {
+                                build: build.clone(),
+                                region: r.clone(),
+                                ami_id: copy,
+                                confirmed: true,
+                                state: None,
+                                name: info.name.clone(),
+                                creation_date: None,
+                                snapshot_ids: vec![],
+                            });
+                        }
+                    }
+                }
+            }
+            BuildRecord {
+                schema_version: SCHEMA_VERSION,
+                template: String::new(),
+                packer_exit: None,
+                packer_run_uuid: None,
+                started_at: chrono::Utc::now(),
+                finished_at: chrono::Utc::now(),
+                build_region: default_region,
+                artifacts,
+            }
+        }
+    };
+    let prov = resolve_provenance(&aws, &args.provenance, Path::new(".")).await?;
+    let images = tag_record(&aws, &record, &prov, &args.tagging).await?;
+    output::emit(
+        &TagReport {
+            provenance: prov,
+            images,
+        },
+        global.output,
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Read and parse an artifacts.json.
+pub fn read_record(p: &Path) -> Result<BuildRecord> {
+    let text = std::fs::read_to_string(p)
+        .map_err(|e| Error::Usage(format!("cannot read {}: {e}", p.display())))?;
+    serde_json::from_str(&text).map_err(|e| {
+        Error::Usage(format!(
+            "{} is not an ami-builder artifacts.json: {e}",
+            p.display()
+        ))
+    })
+}

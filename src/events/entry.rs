@@ -1,0 +1,292 @@
+//! The AmiBuilder event (pure): the PutEvents entry `build` and `event send`
+//! publish, its limits, and the envelope EventBridge wraps it in.
+//!
+//! Compatible with the AWS "AMI Builder" sample: `source` com.ami.builder,
+//! `detail-type` AmiBuilder, `detail.AmiStatus`. No I/O, clock or environment:
+//! the caller passes the time and ids.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+/// Default `source`.
+pub const DEFAULT_SOURCE: &str = "com.ami.builder";
+/// Default `detail-type`.
+pub const DEFAULT_DETAIL_TYPE: &str = "AmiBuilder";
+/// PutEvents accepts at most this many entries per call.
+pub const MAX_ENTRIES: usize = 10;
+/// PutEvents request size limit (bytes, as AWS computes entry sizes).
+pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
+
+/// What the event says.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EventFacts {
+    /// `AmiStatus` (Created, Deregistered, ...).
+    pub status: String,
+    /// The build-region AMI as `(region, id)`.
+    pub primary: Option<(String, String)>,
+    /// Every AMI: region -> id.
+    pub amis: BTreeMap<String, String>,
+    /// Commit SHA.
+    pub commit: Option<String>,
+    /// Build id.
+    pub build_id: Option<String>,
+    /// Image name.
+    pub name: Option<String>,
+    /// Family.
+    pub family: Option<String>,
+}
+
+/// One PutEvents request entry, serialised with the API's field names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// `Source`.
+    #[serde(rename = "Source")]
+    pub source: String,
+    /// `DetailType`.
+    #[serde(rename = "DetailType")]
+    pub detail_type: String,
+    /// `Detail`: a JSON object, as text.
+    #[serde(rename = "Detail")]
+    pub detail: String,
+    /// `Resources`: the AMI ids.
+    #[serde(rename = "Resources")]
+    pub resources: Vec<String>,
+    /// `EventBusName`.
+    #[serde(rename = "EventBusName")]
+    pub event_bus_name: String,
+}
+
+/// Build the detail object.
+pub fn detail(f: &EventFacts) -> Value {
+    let mut d = serde_json::Map::new();
+    d.insert("AmiStatus".into(), json!(f.status));
+    if let Some((_, id)) = &f.primary {
+        d.insert("AmiId".into(), json!(id));
+    }
+    d.insert("Amis".into(), json!(f.amis));
+    for (k, v) in [
+        ("Commit", &f.commit),
+        ("BuildId", &f.build_id),
+        ("Name", &f.name),
+        ("Family", &f.family),
+    ] {
+        if let Some(v) = v {
+            d.insert(k.into(), json!(v));
+        }
+    }
+    Value::Object(d)
+}
+
+/// Build the entry, enforcing PutEvents' limits before anything is sent.
+pub fn build_entry(
+    f: &EventFacts,
+    source: &str,
+    detail_type: &str,
+    bus: &str,
+) -> Result<Entry, String> {
+    if source.is_empty() || detail_type.is_empty() || bus.is_empty() {
+        return Err("the event source, detail-type and bus must not be empty".into());
+    }
+    if f.status.is_empty() {
+        return Err("the event status (AmiStatus) must not be empty".into());
+    }
+    let mut resources: Vec<String> = Vec::new();
+    if let Some((_, id)) = &f.primary {
+        resources.push(id.clone());
+    }
+    for id in f.amis.values() {
+        if !resources.contains(id) {
+            resources.push(id.clone());
+        }
+    }
+    let entry = Entry {
+        source: source.to_string(),
+        detail_type: detail_type.to_string(),
+        detail: detail(f).to_string(),
+        resources,
+        event_bus_name: bus.to_string(),
+    };
+    check_limits(std::slice::from_ref(&entry))?;
+    Ok(entry)
+}
+
+/// The size AWS counts for an entry (UTF-8 bytes of Source, DetailType, Detail
+/// and each resource; `Time` would add 14).
+pub fn entry_size(e: &Entry) -> usize {
+    e.source.len()
+        + e.detail_type.len()
+        + e.detail.len()
+        + e.resources.iter().map(String::len).sum::<usize>()
+}
+
+/// Check PutEvents' limits: 1..=10 entries, total under 256 KiB, detail a JSON object.
+pub fn check_limits(entries: &[Entry]) -> Result<(), String> {
+    if entries.is_empty() || entries.len() > MAX_ENTRIES {
+        return Err(format!(
+            "PutEvents takes 1 to {MAX_ENTRIES} entries, not {}",
+            entries.len()
+        ));
+    }
+    let total: usize = entries.iter().map(entry_size).sum();
+    if total > MAX_REQUEST_BYTES {
+        return Err(format!("the events are {total} bytes; PutEvents accepts at most 256 KiB ({MAX_REQUEST_BYTES} bytes)"));
+    }
+    for e in entries {
+        match serde_json::from_str::<Value>(&e.detail) {
+            Ok(Value::Object(_)) => {}
+            _ => return Err("the event detail must be a JSON object".into()),
+        }
+    }
+    Ok(())
+}
+
+/// The event as EventBridge delivers it to rules and targets.
+pub fn envelope(e: &Entry, id: &str, account: &str, region: &str, time: DateTime<Utc>) -> Value {
+    let detail: Value = serde_json::from_str(&e.detail).unwrap_or(Value::Null);
+    json!({
+        "version": "0",
+        "id": id,
+        "detail-type": e.detail_type,
+        "source": e.source,
+        "account": account,
+        "time": time.to_rfc3339_opts(SecondsFormat::Secs, true),
+        "region": region,
+        "resources": e.resources,
+        "detail": detail,
+    })
+}
+
+/// Accept either a full envelope or a PutEvents entry (`Source`/`DetailType`/`Detail`)
+/// and return the envelope EventBridge would deliver.
+pub fn as_envelope(v: &Value, time: DateTime<Utc>) -> Result<Value, String> {
+    if v.get("source").is_some() || v.get("detail-type").is_some() {
+        return Ok(v.clone());
+    }
+    let obj = v.as_object().ok_or("the event must be a JSON object")?;
+    if !obj.contains_key("Source") && !obj.contains_key("DetailType") {
+        return Err("the event is neither an envelope (source, detail-type) nor a PutEvents entry (Source, DetailType, Detail)".into());
+    }
+    let detail = match obj.get("Detail") {
+        Some(Value::String(s)) => {
+            serde_json::from_str::<Value>(s).map_err(|e| format!("Detail is not JSON: {e}"))?
+        }
+        Some(other) => other.clone(),
+        None => json!({}),
+    };
+    let entry = Entry {
+        source: obj
+            .get("Source")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        detail_type: obj
+            .get("DetailType")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        detail: detail.to_string(),
+        resources: obj
+            .get("Resources")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|r| r.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        event_bus_name: obj
+            .get("EventBusName")
+            .and_then(Value::as_str)
+            .unwrap_or("default")
+            .to_string(),
+    };
+    Ok(envelope(
+        &entry,
+        "00000000-0000-0000-0000-000000000000",
+        "123456789012",
+        "us-east-1",
+        time,
+    ))
+}
+
+/// PutEvents error codes worth retrying (the rest are permanent).
+pub fn is_retryable(code: &str) -> bool {
+    matches!(
+        code,
+        "InternalFailure" | "ThrottlingException" | "InternalException"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts() -> EventFacts {
+        let mut amis = BTreeMap::new();
+        amis.insert("us-east-1".to_string(), "ami-11111111".to_string());
+        amis.insert("us-west-2".to_string(), "ami-22222222".to_string());
+        EventFacts {
+            status: "Created".into(),
+            primary: Some(("us-east-1".into(), "ami-11111111".into())),
+            amis,
+            commit: Some("abc".into()),
+            build_id: Some("b".into()),
+            name: Some("n".into()),
+            family: Some("f".into()),
+        }
+    }
+
+    #[test]
+    fn entry_is_compatible_with_the_sample() {
+        let e =
+            build_entry(&facts(), DEFAULT_SOURCE, DEFAULT_DETAIL_TYPE, "default").expect("entry");
+        assert_eq!(e.source, "com.ami.builder");
+        assert_eq!(e.detail_type, "AmiBuilder");
+        assert_eq!(e.resources, vec!["ami-11111111", "ami-22222222"]);
+        let d: Value = serde_json::from_str(&e.detail).expect("json");
+        assert_eq!(
+            d,
+            json!({"AmiStatus": "Created", "AmiId": "ami-11111111",
+                   "Amis": {"us-east-1": "ami-11111111", "us-west-2": "ami-22222222"},
+                   "Commit": "abc", "BuildId": "b", "Name": "n", "Family": "f"})
+        );
+        let v = serde_json::to_value(&e).expect("ser");
+        assert!(v.get("DetailType").is_some() && v.get("EventBusName").is_some());
+    }
+
+    #[test]
+    fn limits_are_enforced() {
+        let mut f = facts();
+        f.name = Some("x".repeat(300 * 1024));
+        assert!(
+            build_entry(&f, DEFAULT_SOURCE, DEFAULT_DETAIL_TYPE, "default")
+                .unwrap_err()
+                .contains("256")
+        );
+        let e =
+            build_entry(&facts(), DEFAULT_SOURCE, DEFAULT_DETAIL_TYPE, "default").expect("entry");
+        assert!(check_limits(&vec![e.clone(); 11]).is_err());
+        let mut bad = e;
+        bad.detail = "[1]".into();
+        assert!(check_limits(&[bad]).unwrap_err().contains("JSON object"));
+    }
+
+    #[test]
+    fn entry_becomes_an_envelope() {
+        let e =
+            build_entry(&facts(), DEFAULT_SOURCE, DEFAULT_DETAIL_TYPE, "default").expect("entry");
+        let v = serde_json::to_value(&e).expect("ser");
+        let env = as_envelope(&v, DateTime::<Utc>::UNIX_EPOCH).expect("envelope");
+        assert_eq!(env["source"], "com.ami.builder");
+        assert_eq!(env["detail-type"], "AmiBuilder");
+        assert_eq!(env["detail"]["AmiStatus"], "Created");
+        assert_eq!(
+            as_envelope(&env, DateTime::<Utc>::UNIX_EPOCH).expect("same"),
+            env
+        );
+        assert!(as_envelope(&json!({"foo": 1}), DateTime::<Utc>::UNIX_EPOCH).is_err());
+    }
+}

@@ -1,0 +1,28 @@
+//! Small helper processes (the process adapter besides Packer's runner): git.
+
+use std::path::Path;
+
+/// `(HEAD sha, dirty)` of the git repository containing `dir`.
+pub fn git_head(dir: &Path) -> Result<(String, bool), String> {
+    let dir = if dir.is_dir() {
+        dir
+    } else {
+        dir.parent().unwrap_or(Path::new("."))
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let sha = duct::cmd("git", ["rev-parse", "HEAD"])
+        .dir(dir)
+        .stderr_capture()
+        .read()
+        .map_err(|e| format!("`git rev-parse HEAD` in {} failed: {e}", dir.display()))?;
+    let status = duct::cmd("git", ["status", "--porcelain", "--untracked-files=no"])
+        .dir(dir)
+        .stderr_capture()
+        .read()
+        .map_err(|e| format!("`git status` in {} failed: {e}", dir.display()))?;
+    Ok((sha.trim().to_string(), !status.trim().is_empty()))
+}

@@ -1,0 +1,392 @@
+//! Provenance and notification end to end: a real Packer build in moto, tags on
+//! AMIs, snapshots, copies and the copies' snapshots, the event read back from an
+//! SQS queue behind the sample's rule, the S3 uploads, and the failure paths
+//! (tagging failure sends no event; an event failure is exit 7 and a
+//! `--no-build` re-run completes).
+
+use predicates::prelude::*;
+
+use crate::harness::{
+    ami_builder, bucket_keys, create_bucket, drain_queue, fixture, moto, queue_for_pattern,
+    read_json, tags_of, SAMPLE_PATTERN,
+};
+
+const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
+const SHA2: &str = "fedcba9876543210fedcba9876543210fedcba98";
+
+fn template(name: &str) -> String {
+    fixture(&format!("templates/{name}"))
+        .to_string_lossy()
+        .into_owned()
+}
+
+#[test]
+fn build_tags_everything_sends_the_event_and_uploads() {
+    let m = moto();
+    let q = queue_for_pattern(&m.url, "default", SAMPLE_PATTERN);
+    create_bucket(&m.url, "artifacts");
+    let out = tempfile::tempdir().expect("tmp");
+    ami_builder(&m.url)
+        .args([
+            "build",
+            &template("multi-region.pkr.hcl"),
+            "--quiet",
+            "--commit",
+            SHA,
+            "--retention-days",
+            "30",
+        ])
+        .args([
+            "--var",
+            &format!("endpoint={}", m.url),
+            "--var",
+            r#"copy_regions=["us-west-2"]"#,
+        ])
+        .args([
+            "--family",
+            "web",
+            "--tag",
+            "Team=platform",
+            "--upload",
+            "s3://artifacts/builds/7/",
+        ])
+        .arg("--out-dir")
+        .arg(out.path())
+        .env("CODEBUILD_BUILD_ID", "ami-build:1234")
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("event accepted by EventBridge"));
+    let rec = read_json(&out.path().join("artifacts.json"));
+    let arts = rec["artifacts"].as_array().expect("arts");
+    let primary = arts
+        .iter()
+        .find(|a| a["region"] == "us-east-1")
+        .expect("primary");
+    let copy = arts
+        .iter()
+        .find(|a| a["region"] == "us-west-2")
+        .expect("copy");
+    let pid = primary["ami_id"].as_str().expect("id");
+    let cid = copy["ami_id"].as_str().expect("id");
+    for (region, a) in [("us-east-1", primary), ("us-west-2", copy)] {
+        let id = a["ami_id"].as_str().expect("id");
+        let mut resources = vec![id.to_string()];
+        resources.extend(
+            a["snapshot_ids"]
+                .as_array()
+                .expect("snaps")
+                .iter()
+                .map(|s| s.as_str().expect("s").to_string()),
+        );
+        assert!(resources.len() >= 2, "image and snapshot(s): {resources:?}");
+        for r in &resources {
+            let t = tags_of(&m.url, region, r);
+            assert_eq!(
+                t.get("ami-builder:commit").map(String::as_str),
+                Some(SHA),
+                "{region} {r} {t:?}"
+            );
+            assert_eq!(
+                t.get("ami-builder:build-id").map(String::as_str),
+                Some("ami-build:1234")
+            );
+            assert_eq!(t.get("ami-builder:family").map(String::as_str), Some("web"));
+            assert_eq!(
+                t.get("scheduler:ebs-snapshot").map(String::as_str),
+                Some("default;30")
+            );
+            assert_eq!(t.get("Team").map(String::as_str), Some("platform"));
+            assert!(t.contains_key("ami-builder:built-at"));
+            let src = t.get("ami-builder:source-image").cloned();
+            if region == "us-west-2" {
+                assert_eq!(
+                    src,
+                    Some(format!("us-east-1:{pid}")),
+                    "copies name their source"
+                );
+            } else {
+                assert_eq!(src, None, "the source is not a copy");
+            }
+        }
+    }
+    let msgs = drain_queue(&m.url, &q);
+    assert_eq!(msgs.len(), 1, "{msgs:?}");
+    let ev = &msgs[0];
+    assert_eq!(ev["source"], "com.ami.builder");
+    assert_eq!(ev["detail-type"], "AmiBuilder");
+    assert_eq!(ev["detail"]["AmiStatus"], "Created");
+    assert_eq!(ev["detail"]["AmiId"], pid);
+    assert_eq!(ev["detail"]["Amis"]["us-west-2"], cid);
+    assert_eq!(ev["detail"]["Commit"], SHA);
+    assert_eq!(ev["detail"]["BuildId"], "ami-build:1234");
+    assert_eq!(ev["detail"]["Family"], "web");
+    let sent = read_json(&out.path().join("ami_builder_event.json"));
+    assert_eq!(sent[0]["Source"], "com.ami.builder");
+    assert_eq!(
+        bucket_keys(&m.url, "artifacts"),
+        vec![
+            "builds/7/ami_builder_event.json",
+            "builds/7/artifacts.json",
+            "builds/7/build.log"
+        ]
+    );
+}
+
+#[test]
+fn tagging_failure_sends_no_event_and_force_completes() {
+    let m = moto();
+    let q = queue_for_pattern(&m.url, "default", SAMPLE_PATTERN);
+    let out = tempfile::tempdir().expect("tmp");
+    ami_builder(&m.url)
+        .args([
+            "build",
+            &template("one-region.pkr.hcl"),
+            "--quiet",
+            "--commit",
+            SHA,
+            "--no-event",
+        ])
+        .args(["--var", &format!("endpoint={}", m.url)])
+        .arg("--out-dir")
+        .arg(out.path())
+        .assert()
+        .success();
+    assert!(
+        drain_queue(&m.url, &q).is_empty(),
+        "--no-event sends nothing"
+    );
+    // a different commit on an already tagged image: refused, exit 6, no event
+    ami_builder(&m.url)
+        .args(["build", "--no-build", "--commit", SHA2])
+        .arg("--out-dir")
+        .arg(out.path())
+        .assert()
+        .code(6)
+        .stderr(predicate::str::contains(format!(
+            "already has ami-builder:commit={SHA}"
+        )))
+        .stderr(predicate::str::contains("no event was sent"));
+    assert!(
+        drain_queue(&m.url, &q).is_empty(),
+        "no event after a tagging failure"
+    );
+    ami_builder(&m.url)
+        .args(["build", "--no-build", "--commit", SHA2, "--force"])
+        .arg("--out-dir")
+        .arg(out.path())
+        .assert()
+        .success();
+    let msgs = drain_queue(&m.url, &q);
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(msgs[0]["detail"]["Commit"], SHA2);
+}
+
+#[test]
+fn missing_bus_is_exit_7_and_a_no_build_rerun_completes() {
+    let m = moto();
+    let q = queue_for_pattern(&m.url, "default", SAMPLE_PATTERN);
+    let out = tempfile::tempdir().expect("tmp");
+    ami_builder(&m.url)
+        .args([
+            "build",
+            &template("one-region.pkr.hcl"),
+            "--quiet",
+            "--commit",
+            SHA,
+            "--event-bus",
+            "no-such-bus",
+        ])
+        .args(["--var", &format!("endpoint={}", m.url)])
+        .arg("--out-dir")
+        .arg(out.path())
+        .assert()
+        .code(7)
+        .stderr(predicate::str::contains(
+            "event bus `no-such-bus` does not exist",
+        ))
+        .stderr(predicate::str::contains("--no-build"));
+    // the AMI exists and is tagged
+    let rec = read_json(&out.path().join("artifacts.json"));
+    let id = rec["artifacts"][0]["ami_id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    assert_eq!(
+        tags_of(&m.url, "us-east-1", &id)
+            .get("ami-builder:commit")
+            .map(String::as_str),
+        Some(SHA)
+    );
+    assert!(drain_queue(&m.url, &q).is_empty());
+    ami_builder(&m.url)
+        .args(["build", "--no-build", "--no-tag", "--commit", SHA])
+        .arg("--out-dir")
+        .arg(out.path())
+        .assert()
+        .success();
+    let msgs = drain_queue(&m.url, &q);
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(msgs[0]["detail"]["AmiId"], id.as_str());
+}
+
+#[test]
+fn tag_command_finds_copies_and_event_send_delivers() {
+    let m = moto();
+    let q = queue_for_pattern(&m.url, "default", SAMPLE_PATTERN);
+    let out = tempfile::tempdir().expect("tmp");
+    ami_builder(&m.url)
+        .args([
+            "build",
+            &template("multi-region.pkr.hcl"),
+            "--quiet",
+            "--no-tag",
+            "--no-event",
+            "--allow-unknown-commit",
+        ])
+        .args([
+            "--var",
+            &format!("endpoint={}", m.url),
+            "--var",
+            r#"copy_regions=["us-west-2"]"#,
+        ])
+        .arg("--out-dir")
+        .arg(out.path())
+        .assert()
+        .success();
+    let rec = read_json(&out.path().join("artifacts.json"));
+    let pid = rec["artifacts"]
+        .as_array()
+        .expect("a")
+        .iter()
+        .find(|a| a["region"] == "us-east-1")
+        .expect("p")["ami_id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let cid = rec["artifacts"]
+        .as_array()
+        .expect("a")
+        .iter()
+        .find(|a| a["region"] == "us-west-2")
+        .expect("c")["ami_id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    ami_builder(&m.url)
+        .args([
+            "tag",
+            &format!("us-east-1:{pid}"),
+            "--copy-regions",
+            "us-west-2",
+            "--commit",
+            SHA,
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(format!("tagged us-west-2 {cid}")));
+    let t = tags_of(&m.url, "us-west-2", &cid);
+    assert_eq!(t.get("ami-builder:commit").map(String::as_str), Some(SHA));
+    assert_eq!(
+        t.get("ami-builder:source-image"),
+        Some(&format!("us-east-1:{pid}"))
+    );
+    // idempotent
+    ami_builder(&m.url)
+        .args([
+            "tag",
+            &format!("us-east-1:{pid}"),
+            "--copy-regions",
+            "us-west-2",
+            "--commit",
+            SHA,
+        ])
+        .assert()
+        .success();
+    ami_builder(&m.url)
+        .args([
+            "event",
+            "send",
+            "--ami",
+            &format!("us-east-1:{pid}"),
+            "--ami",
+            &format!("us-west-2:{cid}"),
+            "--status",
+            "Created",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("sent event"));
+    let msgs = drain_queue(&m.url, &q);
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(msgs[0]["detail"]["Amis"]["us-west-2"], cid.as_str());
+    // a status the rule does not match is accepted by EventBridge but not delivered
+    ami_builder(&m.url)
+        .args([
+            "event",
+            "send",
+            "--ami",
+            &format!("us-east-1:{pid}"),
+            "--status",
+            "Testing",
+        ])
+        .assert()
+        .success();
+    assert!(drain_queue(&m.url, &q).is_empty());
+}
+
+#[test]
+fn event_render_and_test_offline() {
+    let out = crate::harness::offline()
+        .args([
+            "event",
+            "render",
+            "--ami",
+            "us-east-1:ami-11111111",
+            "--commit",
+            SHA,
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let entry: serde_json::Value = serde_json::from_slice(&out).expect("json");
+    assert_eq!(entry["Source"], "com.ami.builder");
+    let entry_text = entry.to_string();
+    crate::harness::offline()
+        .args([
+            "event",
+            "test",
+            "--pattern",
+            SAMPLE_PATTERN,
+            "--event",
+            &entry_text,
+        ])
+        .assert()
+        .success()
+        .stdout("match\n");
+    crate::harness::offline()
+        .args(["event", "test", "--event", &entry_text, "--pattern"])
+        .arg(r#"{"source":["com.ami.builder"],"detail-type":["AmiBuilder "]}"#)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(
+            r#"detail-type: "AmiBuilder" is not one of ["AmiBuilder "]"#,
+        ));
+    crate::harness::offline()
+        .args([
+            "event",
+            "test",
+            "--event",
+            &entry_text,
+            "--pattern",
+            r#"{"source":"com.ami.builder"}"#,
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("invalid event pattern"));
+    crate::harness::offline()
+        .args(["event", "render", "--ami", "not-an-ami"])
+        .assert()
+        .code(2);
+}
