@@ -67,7 +67,7 @@ pub enum OutputFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run `packer build`, extract every AMI, confirm each in EC2, write artifacts.json.
-    Build(BuildArgs),
+    Build(Box<BuildArgs>),
     /// Print every AMI that Packer reported as an artifact in a log.
     Extract(ExtractArgs),
     /// Tag AMIs, their snapshots, their regional copies and the copies' snapshots with provenance.

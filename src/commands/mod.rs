@@ -20,7 +20,7 @@ use crate::provenance::{self, Inputs, Lookups, Provenance};
 pub async fn run(cli: Cli) -> Result<ExitCode> {
     let format = cli.global.output;
     match cli.command {
-        Command::Build(args) => build::run(&cli.global, args).await,
+        Command::Build(args) => build::run(&cli.global, *args).await,
         Command::Extract(args) => extract::run(&args, format),
         Command::Tag(args) => tag::run(&cli.global, args).await,
         Command::Event(cmd) => event::run(&cli.global, cmd).await,

@@ -74,7 +74,9 @@ pub async fn tag_record(
     };
     let mut done = Vec::new();
     let mut failures = Vec::new();
-    let mut planned: Vec<(RecordedArtifact, Vec<(String, String)>, Vec<String>)> = Vec::new();
+    // (image, its tags, its snapshots)
+    type Planned = (RecordedArtifact, Vec<(String, String)>, Vec<String>);
+    let mut planned: Vec<Planned> = Vec::new();
     for build in record.builds() {
         let primary = record.primary(build).cloned();
         for a in record.artifacts.iter().filter(|a| a.build == build) {

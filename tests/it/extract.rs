@@ -10,7 +10,10 @@ use proptest::prelude::*;
 use crate::harness::{fixture, log_fixture, offline};
 
 /// (file, expected (build, region, ami) triples; empty = no AMI).
-const EXPECTED: &[(&str, &[(&str, &str, &str)])] = &[
+/// (build, region, ami)
+type Triple = (&'static str, &'static str, &'static str);
+
+const EXPECTED: &[(&str, &[Triple])] = &[
     (
         "ebs1.out",
         &[
