@@ -75,6 +75,11 @@ pub enum Command {
     /// Render, send or test the AmiBuilder EventBridge event.
     #[command(subcommand)]
     Event(EventCommand),
+    /// Plan, then apply, the removal of old AMIs and their snapshots by retention rules.
+    Prune(PruneArgs),
+    /// Retention tags: explain a value, lint the account's tags.
+    #[command(subcommand)]
+    Retention(RetentionCommand),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
     /// Print the man page (roff) or write man pages for every command into a directory.
@@ -303,6 +308,78 @@ pub struct EventTestArgs {
     /// The event: a file or inline JSON; an envelope or a PutEvents entry.
     #[arg(long, value_name = "FILE|JSON")]
     pub event: String,
+}
+
+/// `ami-builder prune`.
+#[derive(Debug, Args)]
+#[command(after_help = EXIT_CODES)]
+pub struct PruneArgs {
+    /// Regions to prune (repeatable or comma-separated; default: --region).
+    #[arg(long = "in-region", value_delimiter = ',', value_name = "REGION")]
+    pub regions: Vec<String>,
+    /// Only these families (repeatable; default: all).
+    #[arg(long, value_delimiter = ',', value_name = "FAMILY")]
+    pub family: Vec<String>,
+    /// Newest builds of each family that are always kept.
+    #[arg(long, env = "AMI_BUILDER_KEEP", default_value_t = 3, value_name = "N")]
+    pub keep: usize,
+    /// Delete what the plan says (without it, prune only prints the plan).
+    #[arg(long)]
+    pub apply: bool,
+    /// Write the plan as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub plan_out: Option<PathBuf>,
+    /// Apply a saved plan (re-checking each item; never deletes anything it did not plan).
+    #[arg(long, value_name = "FILE")]
+    pub plan: Option<PathBuf>,
+    /// Refuse (exit 9) a plan that deregisters more than N images or deletes more than N orphaned snapshots.
+    #[arg(long, env = "AMI_BUILDER_MAX_DELETIONS", value_name = "N")]
+    pub max_deletions: Option<usize>,
+    /// Also prune snapshots the EBS Snapshot Scheduler created (`auto_delete`).
+    #[arg(long)]
+    pub scheduler_snapshots: bool,
+    /// Also prune images and snapshots shared with other accounts or the public.
+    #[arg(long)]
+    pub include_shared: bool,
+    /// Retention days where no retention tag says otherwise.
+    #[arg(long, env = "AMI_BUILDER_DEFAULT_RETENTION_DAYS", default_value_t = 15, value_name = "DAYS")]
+    pub default_retention_days: u32,
+    /// Retention tag key prefix.
+    #[arg(long, env = "AMI_BUILDER_RETENTION_TAG", default_value = "scheduler:ebs-snapshot", value_name = "KEY")]
+    pub retention_tag: String,
+    /// Announce each deregistered AMI with AmiStatus=Deregistered.
+    #[arg(long)]
+    pub events: bool,
+    /// Event options (with --events).
+    #[command(flatten)]
+    pub event: EventArgs,
+    /// Write the applied plan and its results to s3://bucket/prefix/.
+    #[arg(long, value_name = "S3_URL")]
+    pub report: Option<String>,
+    /// Plan as if it were this time (RFC 3339; default now).
+    #[arg(long, value_name = "TIME")]
+    pub as_of: Option<String>,
+    /// Deletions in flight at once.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub concurrency: usize,
+}
+
+/// `ami-builder retention ...`.
+#[derive(Debug, Subcommand)]
+pub enum RetentionCommand {
+    /// Show how the EBS Snapshot Scheduler reads a tag value, and when a resource created now expires.
+    Explain(RetentionExplainArgs),
+}
+
+/// `retention explain`.
+#[derive(Debug, Args)]
+pub struct RetentionExplainArgs {
+    /// The tag value, e.g. `0900;30;Europe/Paris;mon,fri`.
+    #[arg(value_name = "VALUE", allow_hyphen_values = true)]
+    pub value: String,
+    /// Retention days where the value has none.
+    #[arg(long, default_value_t = 15, value_name = "DAYS")]
+    pub default_retention_days: u32,
 }
 
 /// `ami-builder extract`.

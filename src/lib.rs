@@ -13,6 +13,7 @@ pub mod events;
 pub mod output;
 pub mod packer;
 pub mod proc;
+pub mod retention;
 pub mod provenance;
 
 use std::process::ExitCode;

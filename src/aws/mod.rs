@@ -8,6 +8,7 @@
 pub mod codepipeline;
 pub mod ec2;
 pub mod eventbridge;
+pub mod inventory;
 pub mod s3;
 
 use std::time::Duration;

@@ -6,6 +6,7 @@ pub mod build;
 pub mod event;
 pub mod extract;
 pub mod meta;
+pub mod prune;
 pub mod tag;
 
 use std::path::{Path, PathBuf};
@@ -24,6 +25,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Extract(args) => extract::run(&args, format),
         Command::Tag(args) => tag::run(&cli.global, args).await,
         Command::Event(cmd) => event::run(&cli.global, cmd).await,
+        Command::Prune(args) => prune::run(&cli.global, args).await,
+        Command::Retention(cmd) => prune::retention(cmd, format),
         Command::Completions(args) => meta::completions(&args),
         Command::Man(args) => meta::man(&args),
     }

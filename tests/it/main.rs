@@ -6,3 +6,4 @@ mod cli;
 mod extract;
 mod harness;
 mod notify;
+mod prune;

@@ -1,0 +1,239 @@
+//! Gathering what `prune` plans over: images, snapshots, instances and every
+//! use of an image (instances, launch template versions, launch configurations,
+//! Auto Scaling groups), per region, with paginated listing calls counted by
+//! operation. Also the sharing state of images and snapshots (one attribute call
+//! each, made only for deletion candidates).
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Mutex;
+
+use aws_sdk_ec2::types::{ImageAttributeName, SnapshotAttributeName};
+use chrono::{DateTime, Utc};
+
+use super::{aws_error, Aws};
+use crate::error::Result;
+use crate::retention::{Image, Instance, Inventory, Sharing, Snapshot, Usage, UsedBy};
+
+/// API calls made, by operation.
+#[derive(Debug, Default)]
+pub struct ApiCalls(Mutex<BTreeMap<String, u64>>);
+
+impl ApiCalls {
+    /// Count one call.
+    pub fn count(&self, op: &str) {
+        if let Ok(mut m) = self.0.lock() {
+            *m.entry(op.to_string()).or_default() += 1;
+        }
+    }
+    /// A snapshot of the counts.
+    pub fn snapshot(&self) -> BTreeMap<String, u64> {
+        self.0.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+}
+
+fn tags(t: &[aws_sdk_ec2::types::Tag]) -> BTreeMap<String, String> {
+    t.iter()
+        .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string())))
+        .collect()
+}
+
+fn parse_time(s: Option<&str>) -> DateTime<Utc> {
+    s.and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map_or(DateTime::<Utc>::UNIX_EPOCH, |d| d.with_timezone(&Utc))
+}
+
+fn smithy_time(t: Option<&aws_smithy_types::DateTime>) -> DateTime<Utc> {
+    t.and_then(|t| DateTime::<Utc>::from_timestamp(t.secs(), t.subsec_nanos()))
+        .unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
+}
+
+/// Gather one region's inventory.
+pub async fn gather(aws: &Aws, region: &str, calls: &ApiCalls) -> Result<Inventory> {
+    let ec2 = aws.ec2(region);
+    let ep = aws.endpoint();
+    let mut inv = Inventory::default();
+
+    let mut pages = ec2.describe_images().owners("self").max_results(1000).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        calls.count("ec2:DescribeImages");
+        let page = page.map_err(|e| aws_error(format!("listing images in {region}"), &e, ep))?;
+        for i in page.images() {
+            let Some(id) = i.image_id() else { continue };
+            if inv.account_id.is_none() {
+                inv.account_id = i.owner_id().map(str::to_string);
+            }
+            inv.images.push(Image {
+                region: region.to_string(),
+                id: id.to_string(),
+                name: i.name().unwrap_or_default().to_string(),
+                owner_id: i.owner_id().unwrap_or_default().to_string(),
+                creation_date: parse_time(i.creation_date()),
+                tags: tags(i.tags()),
+                snapshot_ids: i
+                    .block_device_mappings()
+                    .iter()
+                    .filter_map(|m| m.ebs().and_then(|e| e.snapshot_id()).map(str::to_string))
+                    .collect(),
+                deregistration_protection: i
+                    .deregistration_protection()
+                    .is_some_and(|p| p.starts_with("enabled")),
+                sharing: Sharing {
+                    public: i.public().unwrap_or(false),
+                    ..Sharing::default()
+                },
+            });
+        }
+    }
+
+    let mut pages = ec2.describe_snapshots().owner_ids("self").max_results(1000).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        calls.count("ec2:DescribeSnapshots");
+        let page = page.map_err(|e| aws_error(format!("listing snapshots in {region}"), &e, ep))?;
+        for s in page.snapshots() {
+            let Some(id) = s.snapshot_id() else { continue };
+            inv.snapshots.push(Snapshot {
+                region: region.to_string(),
+                id: id.to_string(),
+                volume_id: s.volume_id().map(str::to_string),
+                volume_size_gib: i64::from(s.volume_size().unwrap_or(0)),
+                start_time: smithy_time(s.start_time()),
+                tags: tags(s.tags()),
+                description: s.description().unwrap_or_default().to_string(),
+                sharing: Sharing::default(),
+            });
+        }
+    }
+
+    let mut pages = ec2.describe_instances().max_results(1000).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        calls.count("ec2:DescribeInstances");
+        let page = page.map_err(|e| aws_error(format!("listing instances in {region}"), &e, ep))?;
+        for r in page.reservations() {
+            for i in r.instances() {
+                let Some(id) = i.instance_id() else { continue };
+                let state = i.state().and_then(|s| s.name()).map_or("unknown", |n| n.as_str()).to_string();
+                inv.instances.push(Instance {
+                    region: region.to_string(),
+                    id: id.to_string(),
+                    state: state.clone(),
+                    tags: tags(i.tags()),
+                });
+                if let Some(img) = i.image_id() {
+                    inv.usage.push(Usage {
+                        region: region.to_string(),
+                        image_id: img.to_string(),
+                        by: UsedBy::Instance { id: id.to_string(), state },
+                    });
+                }
+            }
+        }
+    }
+
+    // Every version of every launch template (`$Latest` and `$Default` are not enough).
+    let mut templates = Vec::new();
+    let mut pages = ec2.describe_launch_templates().max_results(200).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        calls.count("ec2:DescribeLaunchTemplates");
+        let page = page.map_err(|e| aws_error(format!("listing launch templates in {region}"), &e, ep))?;
+        templates.extend(page.launch_templates().iter().filter_map(|t| t.launch_template_id().map(str::to_string)));
+    }
+    for t in templates {
+        let mut pages = ec2
+            .describe_launch_template_versions()
+            .launch_template_id(&t)
+            .max_results(200)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            calls.count("ec2:DescribeLaunchTemplateVersions");
+            let page = page.map_err(|e| aws_error(format!("listing versions of launch template {t} in {region}"), &e, ep))?;
+            for v in page.launch_template_versions() {
+                if let Some(img) = v.launch_template_data().and_then(|d| d.image_id()) {
+                    inv.usage.push(Usage {
+                        region: region.to_string(),
+                        image_id: img.to_string(),
+                        by: UsedBy::LaunchTemplate { id: t.clone(), version: v.version_number().unwrap_or(0) },
+                    });
+                }
+            }
+        }
+    }
+
+    let asg = aws_sdk_autoscaling::Client::from_conf(
+        aws_sdk_autoscaling::config::Builder::from(aws.sdk())
+            .region(aws_config::Region::new(region.to_string()))
+            .build(),
+    );
+    let mut pages = asg.describe_launch_configurations().max_records(100).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        calls.count("autoscaling:DescribeLaunchConfigurations");
+        let page = page.map_err(|e| aws_error(format!("listing launch configurations in {region}"), &e, ep))?;
+        for lc in page.launch_configurations() {
+            if let (Some(img), Some(name)) = (lc.image_id(), lc.launch_configuration_name()) {
+                inv.usage.push(Usage {
+                    region: region.to_string(),
+                    image_id: img.to_string(),
+                    by: UsedBy::LaunchConfiguration { name: name.to_string() },
+                });
+            }
+        }
+    }
+    Ok(inv)
+}
+
+/// Fill in who an image is shared with (launch permissions).
+pub async fn image_sharing(aws: &Aws, region: &str, id: &str, calls: &ApiCalls) -> Result<Sharing> {
+    calls.count("ec2:DescribeImageAttribute");
+    let out = aws
+        .ec2(region)
+        .describe_image_attribute()
+        .image_id(id)
+        .attribute(ImageAttributeName::LaunchPermission)
+        .send()
+        .await
+        .map_err(|e| aws_error(format!("reading launch permissions of {id} in {region}"), &e, aws.endpoint()))?;
+    let mut s = Sharing::default();
+    for p in out.launch_permissions() {
+        if p.group().is_some_and(|g| g.as_str() == "all") {
+            s.public = true;
+        }
+        if let Some(a) = p.user_id() {
+            s.accounts.push(a.to_string());
+        }
+        if let Some(o) = p.organization_arn() {
+            s.organizations.push(o.to_string());
+        }
+        if let Some(o) = p.organizational_unit_arn() {
+            s.organizational_units.push(o.to_string());
+        }
+    }
+    Ok(s)
+}
+
+/// Fill in who a snapshot is shared with (create-volume permissions).
+pub async fn snapshot_sharing(aws: &Aws, region: &str, id: &str, calls: &ApiCalls) -> Result<Sharing> {
+    calls.count("ec2:DescribeSnapshotAttribute");
+    let out = aws
+        .ec2(region)
+        .describe_snapshot_attribute()
+        .snapshot_id(id)
+        .attribute(SnapshotAttributeName::CreateVolumePermission)
+        .send()
+        .await
+        .map_err(|e| aws_error(format!("reading volume permissions of {id} in {region}"), &e, aws.endpoint()))?;
+    let mut s = Sharing::default();
+    for p in out.create_volume_permissions() {
+        if p.group().is_some_and(|g| g.as_str() == "all") {
+            s.public = true;
+        }
+        if let Some(a) = p.user_id() {
+            s.accounts.push(a.to_string());
+        }
+    }
+    Ok(s)
+}
+
+/// Ids of a set, for lookups.
+pub fn id_set<'a>(ids: impl Iterator<Item = &'a str>) -> HashSet<&'a str> {
+    ids.collect()
+}

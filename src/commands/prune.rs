@@ -1,0 +1,430 @@
+//! `ami-builder prune` (plan, then apply) and `ami-builder retention explain`.
+//!
+//! Planning is the pure `retention::plan`; this module gathers the inventory,
+//! fills in sharing for deletion candidates only, enforces `--max-deletions`,
+//! checks permissions with DryRun, and applies with bounded concurrency:
+//! images first, then their snapshots (EC2 refuses to delete a snapshot its AMI
+//! still uses). Re-running after a crash converges: NotFound counts as done, and
+//! with `--plan FILE` nothing is deleted that the saved plan did not plan.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::aws::ec2::{self, Deleted};
+use crate::aws::inventory::{self, ApiCalls};
+use crate::aws::Aws;
+use crate::cli::{Global, OutputFormat, PruneArgs, RetentionCommand};
+use crate::error::{Error, Result};
+use crate::events::entry::{build_entry, EventFacts};
+use crate::output;
+use crate::retention::{self, Inventory, ItemKind, Plan, PlanIndex, PlanItem, PlanRules, Recheck, RetentionConfig};
+
+/// One applied item.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Applied {
+    /// Image or snapshot.
+    pub kind: ItemKind,
+    /// Region.
+    pub region: String,
+    /// Id.
+    pub id: String,
+    /// What happened.
+    #[serde(flatten)]
+    pub result: AppliedResult,
+}
+
+/// What happened to one planned deletion.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "kebab-case")]
+pub enum AppliedResult {
+    /// Done (deleted now, or already gone).
+    Done {
+        /// Deleted, or already gone.
+        outcome: Deleted,
+    },
+    /// Skipped at apply time (re-check said keep).
+    Skipped {
+        /// Why.
+        why: String,
+    },
+    /// Not attempted because its image failed.
+    NotAttempted {
+        /// Why.
+        why: String,
+    },
+}
+
+/// The result of `prune`.
+#[derive(Debug, Serialize)]
+pub struct PruneReport {
+    /// The plan.
+    pub plan: Plan,
+    /// Whether it was applied.
+    pub applied: bool,
+    /// Per-item results when applied.
+    pub results: Vec<Applied>,
+    /// API calls by operation.
+    pub api_calls: BTreeMap<String, u64>,
+}
+
+impl PruneReport {
+    fn failures(&self) -> Vec<String> {
+        self.results
+            .iter()
+            .filter_map(|a| match &a.result {
+                AppliedResult::Done {
+                    outcome: Deleted::Failed { error },
+                } => Some(format!("{} {} {}: {error}", a.kind, a.region, a.id)),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+impl fmt::Display for PruneReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.plan)?;
+        if self.applied {
+            writeln!(f)?;
+            for a in &self.results {
+                let what = match &a.result {
+                    AppliedResult::Done { outcome: Deleted::Deleted } => "deleted".to_string(),
+                    AppliedResult::Done { outcome: Deleted::AlreadyGone } => "already gone".to_string(),
+                    AppliedResult::Done {
+                        outcome: Deleted::Failed { error },
+                    } => format!("FAILED: {error}"),
+                    AppliedResult::Skipped { why } => format!("skipped: {why}"),
+                    AppliedResult::NotAttempted { why } => format!("not attempted: {why}"),
+                };
+                writeln!(f, "{:<9} {:<14} {:<24} {what}", a.kind.to_string(), a.region, a.id)?;
+            }
+        } else {
+            writeln!(f, "\nplan only: nothing was changed (pass --apply to delete)")?;
+        }
+        Ok(())
+    }
+}
+
+fn rules_from(args: &PruneArgs) -> PlanRules {
+    PlanRules {
+        retention: RetentionConfig {
+            tag_prefix: args.retention_tag.clone(),
+            default_retention_days: args.default_retention_days,
+            ..RetentionConfig::default()
+        },
+        keep: args.keep,
+        families: args.family.clone(),
+        include_shared: args.include_shared,
+        scheduler_snapshots: args.scheduler_snapshots,
+        ..PlanRules::default()
+    }
+}
+
+async fn gather_all(aws: &Aws, regions: &[String], calls: &ApiCalls) -> Result<Inventory> {
+    let mut inv = Inventory::default();
+    for r in regions {
+        let part = inventory::gather(aws, r, calls).await?;
+        inv.account_id = inv.account_id.or(part.account_id);
+        inv.images.extend(part.images);
+        inv.snapshots.extend(part.snapshots);
+        inv.instances.extend(part.instances);
+        inv.usage.extend(part.usage);
+    }
+    Ok(inv)
+}
+
+/// Plan, reading sharing only for what would otherwise be deleted (sharing can
+/// only protect, so a second plan with it is exact).
+async fn plan_with_sharing(aws: &Aws, mut inv: Inventory, rules: &PlanRules, now: DateTime<Utc>, calls: &ApiCalls) -> Result<Plan> {
+    let first = retention::plan(&inv, rules, now);
+    if rules.include_shared {
+        return Ok(first);
+    }
+    let mut looked = false;
+    for item in first.deletions() {
+        looked = true;
+        match item.kind {
+            ItemKind::Image => {
+                let s = inventory::image_sharing(aws, &item.region, &item.id, calls).await?;
+                if let Some(i) = inv.images.iter_mut().find(|i| i.id == item.id && i.region == item.region) {
+                    i.sharing.accounts = s.accounts;
+                    i.sharing.organizations = s.organizations;
+                    i.sharing.organizational_units = s.organizational_units;
+                    i.sharing.public |= s.public;
+                }
+            }
+            ItemKind::Snapshot => {
+                let s = inventory::snapshot_sharing(aws, &item.region, &item.id, calls).await?;
+                if let Some(sn) = inv.snapshots.iter_mut().find(|x| x.id == item.id && x.region == item.region) {
+                    sn.sharing = s;
+                }
+            }
+        }
+    }
+    Ok(if looked { retention::plan(&inv, rules, now) } else { first })
+}
+
+/// Run `prune`.
+pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
+    let aws = super::load_aws(global).await;
+    let regions: Vec<String> = if args.regions.is_empty() {
+        vec![global
+            .region
+            .clone()
+            .or_else(|| aws.default_region())
+            .ok_or_else(|| Error::Usage("no region: pass --region or --in-region".into()))?]
+    } else {
+        args.regions.clone()
+    };
+    if let Some(u) = &args.report {
+        crate::aws::s3::parse_url(u)?;
+    }
+    let calls = ApiCalls::default();
+    let inv = gather_all(&aws, &regions, &calls).await?;
+
+    let (plan, saved) = match &args.plan {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| Error::Usage(format!("cannot read the plan {}: {e}", path.display())))?;
+            let saved: Plan = serde_json::from_str(&text)
+                .map_err(|e| Error::Usage(format!("{} is not an ami-builder prune plan: {e}", path.display())))?;
+            let fresh = plan_with_sharing(&aws, inv, &saved.rules, saved.generated_at, &calls).await?;
+            (fresh, Some(saved))
+        }
+        None => {
+            let now = match &args.as_of {
+                Some(t) => DateTime::parse_from_rfc3339(t)
+                    .map_err(|e| Error::Usage(format!("--as-of `{t}` is not an RFC 3339 time: {e}")))?
+                    .with_timezone(&Utc),
+                None => Utc::now(),
+            };
+            (plan_with_sharing(&aws, inv, &rules_from(&args), now, &calls).await?, None)
+        }
+    };
+    let shown = saved.clone().unwrap_or_else(|| plan.clone());
+    if let Some(p) = &args.plan_out {
+        let json = serde_json::to_string_pretty(&shown).map_err(|e| Error::Other(e.to_string()))?;
+        std::fs::write(p, json + "\n").map_err(|e| Error::io(format!("writing {}", p.display()), e))?;
+    }
+
+    // What would actually be deleted: the saved plan's deletions that the fresh plan confirms.
+    let index = PlanIndex::new(&plan);
+    let mut todo: Vec<PlanItem> = Vec::new();
+    let mut results: Vec<Applied> = Vec::new();
+    for item in shown.deletions() {
+        match index.recheck(item) {
+            Recheck::Proceed => todo.push(item.clone()),
+            Recheck::NotPlanned => {}
+            Recheck::Skip { reason } => results.push(Applied {
+                kind: item.kind,
+                region: item.region.clone(),
+                id: item.id.clone(),
+                result: AppliedResult::Skipped {
+                    why: format!("now kept: {reason}"),
+                },
+            }),
+            Recheck::Missing => results.push(Applied {
+                kind: item.kind,
+                region: item.region.clone(),
+                id: item.id.clone(),
+                result: AppliedResult::Done {
+                    outcome: Deleted::AlreadyGone,
+                },
+            }),
+        }
+    }
+
+    if let Some(max) = args.max_deletions {
+        let images = todo.iter().filter(|i| i.kind == ItemKind::Image).count();
+        let orphans = todo.iter().filter(|i| i.kind == ItemKind::Snapshot && i.depends_on.is_empty()).count();
+        if images > max || orphans > max {
+            return Err(Error::PruneRefused(format!(
+                "the plan deregisters {images} image(s) and deletes {orphans} orphaned snapshot(s), over --max-deletions {max}: nothing was deleted. Review it (ami-builder prune --plan-out plan.json) and raise the cap if it is right"
+            )));
+        }
+    }
+
+    if !args.apply {
+        let report = PruneReport {
+            plan: shown,
+            applied: false,
+            results: Vec::new(),
+            api_calls: calls.snapshot(),
+        };
+        tracing::info!(api_calls = ?report.api_calls, "prune planned");
+        output::emit(&report, global.output)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    // Permissions first, with DryRun: refuse before deleting anything.
+    for r in &regions {
+        let img = todo.iter().find(|i| &i.region == r && i.kind == ItemKind::Image).map(|i| i.id.as_str());
+        let snap = todo.iter().find(|i| &i.region == r && i.kind == ItemKind::Snapshot).map(|i| i.id.as_str());
+        let missing = ec2::dry_run_permissions(&aws, r, img, snap).await;
+        if !missing.is_empty() {
+            return Err(Error::PruneRefused(format!(
+                "missing permissions (checked with DryRun, nothing was deleted): {}",
+                missing.join(", ")
+            )));
+        }
+    }
+
+    let applied = apply(&aws, &todo, args.concurrency.max(1)).await;
+    results.extend(applied);
+
+    if args.events {
+        announce(&aws, global, &args, &results).await?;
+    }
+    let report = PruneReport {
+        plan: shown,
+        applied: true,
+        results,
+        api_calls: calls.snapshot(),
+    };
+    tracing::info!(api_calls = ?report.api_calls, "prune applied");
+    if let Some(url) = &args.report {
+        upload_report(&aws, url, &report).await?;
+    }
+    output::emit(&report, global.output)?;
+    let failures = report.failures();
+    if !failures.is_empty() {
+        return Err(Error::PruneFailures(format!(
+            "{} deletion(s) failed: {}. Everything else was done; re-run prune to retry (it converges)",
+            failures.len(),
+            failures.join("; ")
+        )));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Images first (concurrently), then each snapshot whose images all went.
+async fn apply(aws: &Aws, todo: &[PlanItem], concurrency: usize) -> Vec<Applied> {
+    let sem = Arc::new(tokio::sync::Semaphore::new(concurrency));
+    let mut out: Vec<Applied> = Vec::new();
+    let mut image_ok: HashMap<(String, String), bool> = HashMap::new();
+    for phase in [ItemKind::Image, ItemKind::Snapshot] {
+        let mut set = tokio::task::JoinSet::new();
+        for item in todo.iter().filter(|i| i.kind == phase) {
+            if phase == ItemKind::Snapshot {
+                if let Some(failed) = item
+                    .depends_on
+                    .iter()
+                    .find(|d| image_ok.get(&(item.region.clone(), (*d).clone())) == Some(&false))
+                {
+                    out.push(Applied {
+                        kind: item.kind,
+                        region: item.region.clone(),
+                        id: item.id.clone(),
+                        result: AppliedResult::NotAttempted {
+                            why: format!("its image {failed} could not be deregistered"),
+                        },
+                    });
+                    continue;
+                }
+            }
+            let aws = aws.clone();
+            let sem = sem.clone();
+            let item = item.clone();
+            set.spawn(async move {
+                let _permit = sem.acquire_owned().await;
+                let outcome = ec2::delete_resource(&aws, &item.region, item.kind == ItemKind::Image, &item.id).await;
+                (item, outcome)
+            });
+        }
+        while let Some(joined) = set.join_next().await {
+            let Ok((item, outcome)) = joined else { continue };
+            if item.kind == ItemKind::Image {
+                image_ok.insert((item.region.clone(), item.id.clone()), !matches!(outcome, Deleted::Failed { .. }));
+            }
+            out.push(Applied {
+                kind: item.kind,
+                region: item.region,
+                id: item.id,
+                result: AppliedResult::Done { outcome },
+            });
+        }
+    }
+    out.sort_by(|a, b| (a.region.as_str(), a.kind, a.id.as_str()).cmp(&(b.region.as_str(), b.kind, b.id.as_str())));
+    out
+}
+
+async fn announce(aws: &Aws, global: &Global, args: &PruneArgs, results: &[Applied]) -> Result<()> {
+    let region = global
+        .region
+        .clone()
+        .or_else(|| aws.default_region())
+        .ok_or_else(|| Error::Usage("--events needs a region for EventBridge: pass --region".into()))?;
+    let mut entries = Vec::new();
+    for a in results.iter().filter(|a| {
+        a.kind == ItemKind::Image
+            && matches!(a.result, AppliedResult::Done { outcome: Deleted::Deleted })
+    }) {
+        let mut facts = EventFacts {
+            status: "Deregistered".into(),
+            primary: Some((a.region.clone(), a.id.clone())),
+            ..EventFacts::default()
+        };
+        facts.amis.insert(a.region.clone(), a.id.clone());
+        entries.push(
+            build_entry(&facts, &args.event.event_source, &args.event.event_detail_type, &args.event.event_bus)
+                .map_err(Error::EventRejected)?,
+        );
+    }
+    for chunk in entries.chunks(crate::events::entry::MAX_ENTRIES) {
+        super::event::send(aws, &region, chunk.to_vec()).await?;
+    }
+    Ok(())
+}
+
+async fn upload_report(aws: &Aws, url: &str, report: &PruneReport) -> Result<()> {
+    let dir = tempfile_dir()?;
+    let name = if url.ends_with(".json") {
+        url.rsplit('/').next().unwrap_or("prune.json").to_string()
+    } else {
+        format!("prune-{}.json", report.plan.generated_at.format("%Y%m%dT%H%M%SZ"))
+    };
+    let path = dir.join(&name);
+    let json = serde_json::to_string_pretty(report).map_err(|e| Error::Other(e.to_string()))?;
+    std::fs::write(&path, json).map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+    let prefix = if url.ends_with(".json") {
+        url.rsplit_once('/').map_or(url.to_string(), |(p, _)| format!("{p}/"))
+    } else {
+        url.to_string()
+    };
+    let urls = crate::aws::s3::upload(aws, &prefix, &[Path::new(&path)]).await?;
+    let _ = std::fs::remove_dir_all(&dir);
+    eprintln!("ami-builder: prune report written to {}", urls.join(", "));
+    Ok(())
+}
+
+fn tempfile_dir() -> Result<std::path::PathBuf> {
+    let d = std::env::temp_dir().join(format!("ami-builder-report-{}", std::process::id()));
+    std::fs::create_dir_all(&d).map_err(|e| Error::io(format!("creating {}", d.display()), e))?;
+    Ok(d)
+}
+
+/// Run `retention ...`.
+pub fn retention(cmd: RetentionCommand, format: OutputFormat) -> Result<ExitCode> {
+    match cmd {
+        RetentionCommand::Explain(a) => {
+            let cfg = RetentionConfig {
+                default_retention_days: a.default_retention_days,
+                ..RetentionConfig::default()
+            };
+            let e = retention::explain(&a.value, &cfg, Utc::now());
+            match format {
+                OutputFormat::Json => {
+                    println!("{}", serde_json::to_string_pretty(&e).map_err(|e| Error::Other(e.to_string()))?)
+                }
+                OutputFormat::Text => print!("{e}"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+

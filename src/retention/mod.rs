@@ -1,0 +1,35 @@
+//! Retention rules shared with the AWS EBS Snapshot Scheduler, and prune
+//! planning.
+//!
+//! * [`grammar`]: the scheduler's tag grammar reproduced exactly, retention
+//!   reading, scheduler-snapshot recognition, expiry.
+//! * [`lint`]: findings (with suggested fixes) for values the scheduler
+//!   ignores or chokes on, and `retention explain`.
+//! * [`plan`](mod@plan): the prune planner, a pure function of
+//!   (inventory, rules, now) -> [`Plan`].
+//!
+//! Everything here is pure: no AWS calls, no clock (callers pass `now`), no
+//! environment, no I/O. The EC2 adapter gathers the [`Inventory`]; the
+//! `prune` command applies the [`Plan`].
+
+pub mod grammar;
+pub mod lint;
+pub mod plan;
+
+mod fast_hash;
+mod order;
+
+pub use grammar::{
+    check_value, combine_retention, expiry, is_exclusion, is_scheduler_snapshot, matching_tags,
+    parse_strict, parse_value, retention_days_for, source_instance_from_description, Form,
+    GrammarError, Issue, Origin, RetentionConfig, RetentionOutcome, ScheduleSpec,
+};
+pub use lint::{
+    explain, lint_resource, lint_value, suggest_fix, Explanation, Finding, Reading, Severity,
+    TagTarget,
+};
+pub use plan::{
+    plan, recheck, Action, Image, Instance, InvalidTag, Inventory, ItemKind, Plan, PlanIndex,
+    PlanItem, PlanRules, Reason, Recheck, RetentionSource, Sharing, Snapshot, Summary, TagRef,
+    Usage, UsedBy,
+};

@@ -1,0 +1,687 @@
+//! The prune planner: a pure function of (inventory, rules, now) -> [`Plan`].
+//!
+//! This module owns the input model ([`Inventory`] and friends, filled in by
+//! the EC2 adapter), the rules ([`PlanRules`]), the decision for every
+//! resource in scope ([`PlanItem`] with a [`Reason`]), the plan's summary and
+//! text table, and [`recheck`], which decides whether a saved plan's item may
+//! still be applied.
+//!
+//! It does no I/O: no AWS calls, no clock (the caller passes `now`), no
+//! environment, no files.
+//!
+//! # Scope
+//! * images owned by the account (see [`Inventory::account_id`]) that carry
+//!   the family tag or a retention tag, restricted to [`PlanRules::families`]
+//!   when that is not empty;
+//! * the snapshots of those images;
+//! * orphaned snapshots: carrying a tag under [`PlanRules::tag_prefix_ours`]
+//!   and referenced by no image in the inventory (family filter applies to
+//!   their own family tag);
+//! * with [`PlanRules::scheduler_snapshots`], snapshots carrying the
+//!   scheduler's `auto_delete` marker (regardless of the family filter).
+//!
+//! # Decisions (first rule wins)
+//! Images: protected (in use by an instance not terminated, a launch
+//! template version, a launch configuration or an Auto Scaling group;
+//! deregistration protection; shared unless `include_shared`; pinned with the
+//! keep tag; retention tag excluded or malformed) -> newest `keep` builds of
+//! the family -> expired (creation + retention x 24 h <= now) -> kept until it
+//! expires.
+//!
+//! Snapshots: the scheduler's (unless `scheduler_snapshots`) -> used by an
+//! image that this plan does not delete -> in use / shared / pinned /
+//! retention excluded or malformed -> expired -> kept until it expires. A
+//! snapshot's retention is its own (its own tags, else the default); a
+//! scheduler snapshot's comes from its source instance's tags (longest
+//! matching; the default when the instance is gone).
+//!
+//! # Builds
+//! A build is one Packer run: images of one family joined by the same
+//! run-UUID tag, or by the source-image tag (`<region>:<ami>`) pointing at
+//! the same image, are one build. Builds are ranked per family by their
+//! newest image's creation time (ties: the smallest `(region, id)` first).
+//! Removing images from a build can only move it down the ranking, which
+//! keeps planning idempotent.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::grammar::{Issue, RetentionConfig};
+
+// ----------------------------------------------------------------- inputs
+
+/// Everything the planner looks at, gathered by the EC2 adapter.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Inventory {
+    /// This account's id. Images whose `owner_id` differs are out of scope.
+    /// `None` takes every image as the account's own.
+    pub account_id: Option<String>,
+    pub images: Vec<Image>,
+    pub snapshots: Vec<Snapshot>,
+    /// Instances, for the scheduler tags behind scheduler snapshots.
+    pub instances: Vec<Instance>,
+    /// What uses which image (or snapshot).
+    pub usage: Vec<Usage>,
+}
+
+/// One AMI (`DescribeImages`, `DescribeImageAttribute`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Image {
+    pub region: String,
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub owner_id: String,
+    pub creation_date: DateTime<Utc>,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    /// Snapshots in its block device mappings.
+    #[serde(default)]
+    pub snapshot_ids: Vec<String>,
+    #[serde(default)]
+    pub deregistration_protection: bool,
+    /// Launch permissions beyond the owner.
+    #[serde(default)]
+    pub sharing: Sharing,
+}
+
+/// Who else a resource is shared with (launch or create-volume permissions).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Sharing {
+    pub public: bool,
+    pub accounts: Vec<String>,
+    pub organizations: Vec<String>,
+    pub organizational_units: Vec<String>,
+}
+
+impl Sharing {
+    /// Whether it is shared with anyone.
+    pub fn is_shared(&self) -> bool {
+        self.public
+            || !self.accounts.is_empty()
+            || !self.organizations.is_empty()
+            || !self.organizational_units.is_empty()
+    }
+
+    /// Who it is shared with, for a reason text.
+    pub fn describe(&self) -> Vec<String> {
+        let mut with = Vec::new();
+        if self.public {
+            with.push("public".to_string());
+        }
+        with.extend(self.accounts.iter().map(|a| format!("account {a}")));
+        with.extend(
+            self.organizations
+                .iter()
+                .map(|o| format!("organization {o}")),
+        );
+        with.extend(
+            self.organizational_units
+                .iter()
+                .map(|o| format!("organizational unit {o}")),
+        );
+        with
+    }
+}
+
+/// One EBS snapshot (`DescribeSnapshots`, owner self).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub region: String,
+    pub id: String,
+    #[serde(default)]
+    pub volume_id: Option<String>,
+    /// The source volume's size: an upper bound of the stored data.
+    #[serde(default)]
+    pub volume_size_gib: i64,
+    pub start_time: DateTime<Utc>,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub sharing: Sharing,
+}
+
+/// One instance, for the scheduler tags that govern its snapshots.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Instance {
+    pub region: String,
+    pub id: String,
+    #[serde(default)]
+    pub state: String,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+}
+
+/// One use of an image.
+///
+/// Matched by id alone (ids are unique across regions; matching without the
+/// region can only protect more). A snapshot id here (for example from a
+/// launch template's block device mapping) protects that snapshot likewise.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    pub region: String,
+    #[serde(alias = "resource_id")]
+    pub image_id: String,
+    pub by: UsedBy,
+}
+
+/// What uses an image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum UsedBy {
+    /// An instance launched from it, in the state EC2 reports (`running`,
+    /// `stopped`, ...). Only `terminated` does not protect.
+    Instance {
+        id: String,
+        state: String,
+    },
+    /// Any version of a launch template (default or not).
+    LaunchTemplate {
+        id: String,
+        version: i64,
+    },
+    LaunchConfiguration {
+        name: String,
+    },
+    AutoScalingGroup {
+        name: String,
+    },
+}
+
+impl UsedBy {
+    /// Whether this use protects the resource.
+    pub fn protects(&self) -> bool {
+        match self {
+            UsedBy::Instance { state, .. } => !state.trim().eq_ignore_ascii_case("terminated"),
+            _ => true,
+        }
+    }
+}
+
+impl fmt::Display for UsedBy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UsedBy::Instance { id, state } => write!(f, "instance {id} ({state})"),
+            UsedBy::LaunchTemplate { id, version } => {
+                write!(f, "launch template {id} version {version}")
+            }
+            UsedBy::LaunchConfiguration { name } => write!(f, "launch configuration {name}"),
+            UsedBy::AutoScalingGroup { name } => write!(f, "auto scaling group {name}"),
+        }
+    }
+}
+
+// ------------------------------------------------------------------ rules
+
+/// The knobs of a prune run. Saved in the plan, and reused when a saved plan
+/// is re-checked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PlanRules {
+    pub retention: RetentionConfig,
+    /// How many newest builds per family are kept.
+    pub keep: usize,
+    /// Only these families; empty means all.
+    pub families: Vec<String>,
+    /// Shared images and snapshots are not protected by being shared.
+    pub include_shared: bool,
+    /// Take the scheduler's `auto_delete` snapshots into scope.
+    pub scheduler_snapshots: bool,
+    pub family_tag: String,
+    pub keep_tag: String,
+    pub source_image_tag: String,
+    pub run_uuid_tag: String,
+    /// Snapshots with a tag under this prefix are ours (orphan scope).
+    pub tag_prefix_ours: String,
+    /// USD per GiB-month of standard snapshot storage, for the estimate.
+    pub price_per_gib_month: f64,
+}
+
+impl Default for PlanRules {
+    fn default() -> Self {
+        Self {
+            retention: RetentionConfig::default(),
+            keep: 3,
+            families: Vec::new(),
+            include_shared: false,
+            scheduler_snapshots: false,
+            family_tag: "ami-builder:family".to_string(),
+            keep_tag: "ami-builder:keep".to_string(),
+            source_image_tag: "ami-builder:source-image".to_string(),
+            run_uuid_tag: "ami-builder:packer-run-uuid".to_string(),
+            tag_prefix_ours: "ami-builder:".to_string(),
+            price_per_gib_month: 0.05,
+        }
+    }
+}
+
+// ---------------------------------------------------------------- outputs
+
+/// What a plan item is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ItemKind {
+    Image,
+    Snapshot,
+}
+
+impl fmt::Display for ItemKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ItemKind::Image => "image",
+            ItemKind::Snapshot => "snapshot",
+        })
+    }
+}
+
+/// What the plan does with an item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    Delete,
+    Keep,
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Action::Delete => "delete",
+            Action::Keep => "keep",
+        })
+    }
+}
+
+/// One tag on one resource.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TagRef {
+    /// The resource carrying the tag.
+    pub on: String,
+    pub key: String,
+    pub value: String,
+}
+
+impl TagRef {
+    fn boxed(on: &str, key: String, value: String) -> Box<Self> {
+        Box::new(Self {
+            on: on.to_string(),
+            key,
+            value,
+        })
+    }
+}
+
+impl fmt::Display for TagRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}={:?} on {}", self.key, self.value, self.on)
+    }
+}
+
+/// A malformed retention tag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvalidTag {
+    pub on: String,
+    pub key: String,
+    pub value: String,
+    /// The first error the grammar found.
+    pub issue: Issue,
+}
+
+/// Where a retention came from.
+///
+/// Tag payloads are boxed to keep [`PlanItem`] small (plans can hold
+/// millions of items); in JSON they are flat: `{"source": "tag", "on": ...,
+/// "key": ..., "value": ...}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "source", rename_all = "kebab-case")]
+pub enum RetentionSource {
+    /// No matching tag: the default.
+    Default,
+    /// The resource's own tag (the longest, if several).
+    Tag(Box<TagRef>),
+    /// A scheduler snapshot: its source instance's tag (`on` is the instance).
+    InstanceTag(Box<TagRef>),
+    /// A scheduler snapshot whose source instance has no matching tag.
+    InstanceUntagged { instance: String },
+    /// A scheduler snapshot whose source instance is gone: the default.
+    InstanceGone { instance: String },
+}
+
+impl fmt::Display for RetentionSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RetentionSource::Default => f.write_str("default"),
+            RetentionSource::Tag(t) => write!(f, "{}={}", t.key, t.value),
+            RetentionSource::InstanceTag(t) => write!(f, "{} {}={}", t.on, t.key, t.value),
+            RetentionSource::InstanceUntagged { instance } => {
+                write!(f, "default, {instance} untagged")
+            }
+            RetentionSource::InstanceGone { instance } => write!(f, "default, {instance} gone"),
+        }
+    }
+}
+
+/// Why an item is kept or deleted. `code` in JSON is stable kebab-case.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "code", rename_all = "kebab-case")]
+pub enum Reason {
+    /// Used by an instance (not terminated), launch template version, launch
+    /// configuration or Auto Scaling group.
+    InUse {
+        by: Vec<String>,
+    },
+    DeregistrationProtection,
+    Shared {
+        with: Vec<String>,
+    },
+    /// The keep tag ([`PlanRules::keep_tag`]) is set, to anything but
+    /// `false`.
+    Pinned {
+        value: String,
+    },
+    /// A retention tag says `none` or is empty: the scheduler's "exclude".
+    RetentionExcluded(Box<TagRef>),
+    /// A retention tag is malformed: never delete on ambiguity.
+    RetentionInvalid(Box<InvalidTag>),
+    /// The scheduler's snapshot, and scheduler snapshots are not in scope.
+    SchedulerSnapshot,
+    /// A scheduler snapshot whose description names no source instance.
+    SchedulerSourceUnknown,
+    /// Used by images that this plan keeps (or does not manage).
+    UsedByImage {
+        images: Vec<String>,
+    },
+    /// Among the newest `keep` builds of its family (`rank` 1 = newest).
+    Newest {
+        rank: usize,
+        keep: usize,
+    },
+    Expired {
+        retention_days: u32,
+        retention: RetentionSource,
+    },
+    NotExpired {
+        retention_days: u32,
+        retention: RetentionSource,
+    },
+}
+
+impl Reason {
+    /// The stable code (as in JSON).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Reason::InUse { .. } => "in-use",
+            Reason::DeregistrationProtection => "deregistration-protection",
+            Reason::Shared { .. } => "shared",
+            Reason::Pinned { .. } => "pinned",
+            Reason::RetentionExcluded(_) => "retention-excluded",
+            Reason::RetentionInvalid(_) => "retention-invalid",
+            Reason::SchedulerSnapshot => "scheduler-snapshot",
+            Reason::SchedulerSourceUnknown => "scheduler-source-unknown",
+            Reason::UsedByImage { .. } => "used-by-image",
+            Reason::Newest { .. } => "newest",
+            Reason::Expired { .. } => "expired",
+            Reason::NotExpired { .. } => "not-expired",
+        }
+    }
+
+    /// Whether this is a protection (rule 1), as opposed to newest, expired
+    /// or not expired.
+    pub fn is_protection(&self) -> bool {
+        !matches!(
+            self,
+            Reason::Newest { .. } | Reason::Expired { .. } | Reason::NotExpired { .. }
+        )
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::InUse { by } => write!(f, "in use by {}", by.join(", ")),
+            Reason::DeregistrationProtection => f.write_str("deregistration protection is on"),
+            Reason::Shared { with } => write!(f, "shared with {}", with.join(", ")),
+            Reason::Pinned { value } => write!(f, "pinned (keep={value})"),
+            Reason::RetentionExcluded(t) => write!(f, "excluded by {t}"),
+            Reason::RetentionInvalid(t) => write!(
+                f,
+                "malformed retention tag {}={:?} on {} ({}): kept until fixed",
+                t.key,
+                t.value,
+                t.on,
+                t.issue.code()
+            ),
+            Reason::SchedulerSnapshot => {
+                f.write_str("the scheduler's snapshot (use --scheduler-snapshots)")
+            }
+            Reason::SchedulerSourceUnknown => {
+                f.write_str("scheduler snapshot without a source instance in its description")
+            }
+            Reason::UsedByImage { images } => write!(f, "used by {}", images.join(", ")),
+            Reason::Newest { rank, keep } => write!(f, "newest build {rank} of {keep}"),
+            Reason::Expired {
+                retention_days,
+                retention,
+            } => write!(f, "expired ({retention_days} d, {retention})"),
+            Reason::NotExpired {
+                retention_days,
+                retention,
+            } => write!(f, "not expired ({retention_days} d, {retention})"),
+        }
+    }
+}
+
+/// One decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanItem {
+    pub kind: ItemKind,
+    pub region: String,
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family: Option<String>,
+    pub action: Action,
+    pub reason: Reason,
+    /// When its retention runs out (when the retention could be read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Snapshot volume size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_gib: Option<i64>,
+    /// Images that must be deregistered before this snapshot is deleted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<String>,
+}
+
+/// Counts and the estimated saving.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub images_to_delete: usize,
+    pub images_to_keep: usize,
+    pub snapshots_to_delete: usize,
+    pub snapshots_to_keep: usize,
+    /// Sum of the deleted snapshots' volume sizes (an upper bound of the
+    /// storage freed: snapshots are incremental).
+    pub gib_freed: i64,
+    pub est_monthly_saving_usd: f64,
+}
+
+/// A prune plan: saved with `--plan-out`, re-applied with `--plan`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub generated_at: DateTime<Utc>,
+    pub rules: PlanRules,
+    /// Ordered by region, then images before snapshots, then id: the order
+    /// in which apply may proceed (images are deregistered before their
+    /// snapshots are deleted).
+    pub items: Vec<PlanItem>,
+    pub summary: Summary,
+}
+
+impl Plan {
+    /// The items planned for deletion, in order.
+    pub fn deletions(&self) -> impl Iterator<Item = &PlanItem> {
+        self.items.iter().filter(|i| i.action == Action::Delete)
+    }
+}
+
+// ---------------------------------------------------------------- planner
+
+mod planner;
+
+/// Plans a prune: one [`PlanItem`] for every resource in scope.
+///
+/// Pure and deterministic: the same inputs give the same plan. Runs in
+/// O(n log n) over images and snapshots (sorts and merge joins, no nested
+/// scans).
+pub fn plan(inv: &Inventory, rules: &PlanRules, now: DateTime<Utc>) -> Plan {
+    planner::plan(inv, rules, now)
+}
+
+// ------------------------------------------------------------------- text
+
+const TIME_FORMAT: &str = "%Y-%m-%d %H:%M";
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "delete {} image(s) and {} snapshot(s), keep {} image(s) and {} snapshot(s); \
+             {} GiB of snapshot storage freed (at most), about ${:.2} a month saved",
+            self.images_to_delete,
+            self.snapshots_to_delete,
+            self.images_to_keep,
+            self.snapshots_to_keep,
+            self.gib_freed,
+            self.est_monthly_saving_usd
+        )
+    }
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let header = [
+            "ACTION", "KIND", "REGION", "ID", "FAMILY", "GIB", "EXPIRES", "REASON",
+        ];
+        let rows: Vec<[String; 8]> = self
+            .items
+            .iter()
+            .map(|i| {
+                [
+                    i.action.to_string(),
+                    i.kind.to_string(),
+                    i.region.clone(),
+                    i.id.clone(),
+                    i.family.clone().unwrap_or_else(|| "-".to_string()),
+                    i.size_gib
+                        .map_or_else(|| "-".to_string(), |g| g.to_string()),
+                    i.expires_at
+                        .map_or_else(|| "-".to_string(), |t| t.format(TIME_FORMAT).to_string()),
+                    i.reason.to_string(),
+                ]
+            })
+            .collect();
+        let mut widths = header.map(str::len);
+        for row in &rows {
+            for (w, cell) in widths.iter_mut().zip(row) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+        writeln!(
+            f,
+            "prune plan at {} UTC (keeping the {} newest build(s) of each family)",
+            self.generated_at.format(TIME_FORMAT),
+            self.rules.keep
+        )?;
+        let last = header.len() - 1;
+        let mut line = |cells: &[&str]| -> fmt::Result {
+            for (col, cell) in cells.iter().enumerate() {
+                if col == last {
+                    writeln!(f, "{cell}")?;
+                } else {
+                    write!(f, "{cell:<w$}  ", w = widths[col])?;
+                }
+            }
+            Ok(())
+        };
+        line(&header)?;
+        for row in &rows {
+            let cells: Vec<&str> = row.iter().map(String::as_str).collect();
+            line(&cells)?;
+        }
+        write!(f, "{}", self.summary)
+    }
+}
+
+// ---------------------------------------------------------------- recheck
+
+/// The verdict on one saved plan item at apply time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "verdict", rename_all = "kebab-case")]
+pub enum Recheck {
+    /// Still planned for deletion: go ahead.
+    Proceed,
+    /// The saved plan keeps it: nothing to do.
+    NotPlanned,
+    /// The fresh plan keeps it (it became protected, newest, or its tags
+    /// changed): skip, and report why.
+    Skip { reason: Reason },
+    /// The fresh plan has no such item (gone, or out of scope now): skip.
+    Missing,
+}
+
+/// Saved items looked up in a fresh plan.
+///
+/// Approach for `--plan FILE`: re-gather the inventory, plan again with the
+/// saved plan's rules and the saved plan's `generated_at` as `now` (so only
+/// changes in the account can make a difference, not the passage of time),
+/// and delete an item only when both plans delete it. The fresh plan never
+/// adds deletions: what was not planned is never deleted. A snapshot whose
+/// image is skipped is kept by the fresh plan too (used by that image).
+pub struct PlanIndex<'a> {
+    items: HashMap<(ItemKind, &'a str, &'a str), &'a PlanItem>,
+}
+
+impl<'a> PlanIndex<'a> {
+    pub fn new(fresh: &'a Plan) -> Self {
+        Self {
+            items: fresh
+                .items
+                .iter()
+                .map(|i| ((i.kind, i.region.as_str(), i.id.as_str()), i))
+                .collect(),
+        }
+    }
+
+    /// The verdict on one item of the saved plan.
+    pub fn recheck(&self, saved: &PlanItem) -> Recheck {
+        if saved.action != Action::Delete {
+            return Recheck::NotPlanned;
+        }
+        match self
+            .items
+            .get(&(saved.kind, saved.region.as_str(), saved.id.as_str()))
+        {
+            None => Recheck::Missing,
+            Some(fresh) if fresh.action == Action::Delete => Recheck::Proceed,
+            Some(fresh) => Recheck::Skip {
+                reason: fresh.reason.clone(),
+            },
+        }
+    }
+}
+
+/// The verdict on one saved item against a fresh plan (see [`PlanIndex`];
+/// build the index once when checking many items).
+pub fn recheck(saved: &PlanItem, fresh: &Plan) -> Recheck {
+    PlanIndex::new(fresh).recheck(saved)
+}
+
+#[cfg(test)]
+mod tests;

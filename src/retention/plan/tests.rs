@@ -1,0 +1,986 @@
+//! Scenario tests for every planner rule and reason, JSON and text output,
+//! and `recheck`; an ignored timing test at a million images. No I/O.
+#![allow(clippy::unwrap_used)]
+use super::*;
+use chrono::{TimeDelta, TimeZone};
+
+mod props;
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2024, 6, 1, 0, 0, 0).unwrap()
+}
+
+fn ago(days: i64) -> DateTime<Utc> {
+    now() - TimeDelta::days(days)
+}
+
+fn tagmap(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+const FAMILY: &str = "ami-builder:family";
+const RET: &str = "scheduler:ebs-snapshot";
+
+fn image(region: &str, id: &str, days: i64, tags: &[(&str, &str)], snaps: &[&str]) -> Image {
+    Image {
+        region: region.into(),
+        id: id.into(),
+        name: format!("name-{id}"),
+        owner_id: "111122223333".into(),
+        creation_date: ago(days),
+        tags: tagmap(tags),
+        snapshot_ids: snaps.iter().map(|s| s.to_string()).collect(),
+        deregistration_protection: false,
+        sharing: Sharing::default(),
+    }
+}
+
+fn fam(region: &str, id: &str, family: &str, days: i64, snaps: &[&str]) -> Image {
+    image(region, id, days, &[(FAMILY, family)], snaps)
+}
+
+fn snap(region: &str, id: &str, days: i64, tags: &[(&str, &str)]) -> Snapshot {
+    Snapshot {
+        region: region.into(),
+        id: id.into(),
+        volume_id: Some(format!("vol-{id}")),
+        volume_size_gib: 8,
+        start_time: ago(days),
+        tags: tagmap(tags),
+        description: String::new(),
+        sharing: Sharing::default(),
+    }
+}
+
+fn uses(image_id: &str, by: UsedBy) -> Usage {
+    Usage {
+        region: "us-east-1".into(),
+        image_id: image_id.into(),
+        by,
+    }
+}
+
+fn run(inv: &Inventory, rules: &PlanRules) -> Plan {
+    plan(inv, rules, now())
+}
+
+fn item<'a>(p: &'a Plan, id: &str) -> &'a PlanItem {
+    p.items
+        .iter()
+        .find(|i| i.id == id)
+        .unwrap_or_else(|| panic!("no item {id} in\n{p}"))
+}
+
+fn decision(p: &Plan, id: &str) -> (Action, &'static str) {
+    let i = item(p, id);
+    (i.action, i.reason.code())
+}
+
+const DEL: Action = Action::Delete;
+const KEEP: Action = Action::Keep;
+
+fn keep1() -> PlanRules {
+    PlanRules {
+        keep: 1,
+        ..PlanRules::default()
+    }
+}
+
+#[test]
+fn keep_n_newest_then_expiry() {
+    let inv = Inventory {
+        images: (1..=5)
+            .map(|n| fam("us-east-1", &format!("ami-{n}"), "web", 100 - n * 10, &[]))
+            .chain([fam("us-east-1", "ami-6", "web", 3, &[])])
+            .collect(),
+        ..Inventory::default()
+    };
+    let p = run(&inv, &PlanRules::default());
+    // ages: ami-1 90d, ami-2 80d, ami-3 70d, ami-4 60d, ami-5 50d, ami-6 3d
+    assert_eq!(decision(&p, "ami-6"), (KEEP, "newest"));
+    assert_eq!(decision(&p, "ami-5"), (KEEP, "newest"));
+    assert_eq!(decision(&p, "ami-4"), (KEEP, "newest"));
+    assert_eq!(
+        item(&p, "ami-4").reason,
+        Reason::Newest { rank: 3, keep: 3 }
+    );
+    assert_eq!(decision(&p, "ami-3"), (DEL, "expired"));
+    assert_eq!(decision(&p, "ami-1"), (DEL, "expired"));
+    assert_eq!(p.summary.images_to_delete, 3);
+    assert_eq!(p.summary.images_to_keep, 3);
+}
+
+#[test]
+fn not_expired_shows_the_expiry() {
+    let inv = Inventory {
+        images: vec![
+            fam("us-east-1", "ami-new", "web", 1, &[]),
+            fam("us-east-1", "ami-old", "web", 10, &[]),
+        ],
+        ..Inventory::default()
+    };
+    let p = run(&inv, &keep1());
+    let i = item(&p, "ami-old");
+    assert_eq!((i.action, i.reason.code()), (KEEP, "not-expired"));
+    assert_eq!(i.expires_at, Some(ago(10) + TimeDelta::days(15)));
+    assert_eq!(
+        i.reason,
+        Reason::NotExpired {
+            retention_days: 15,
+            retention: RetentionSource::Default
+        }
+    );
+}
+
+#[test]
+fn expiry_boundary_is_inclusive() {
+    let inv = Inventory {
+        images: vec![
+            fam("r", "ami-new", "web", 0, &[]),
+            fam("r", "ami-15", "web", 15, &[]),
+        ],
+        ..Inventory::default()
+    };
+    assert_eq!(decision(&run(&inv, &keep1()), "ami-15"), (DEL, "expired"));
+}
+
+#[test]
+fn in_use_protects_except_terminated() {
+    let mut images = vec![fam("us-east-1", "ami-newest", "web", 1, &[])];
+    for id in [
+        "ami-run", "ami-stop", "ami-term", "ami-lt", "ami-lc", "ami-asg", "ami-free",
+    ] {
+        images.push(fam("us-east-1", id, "web", 40, &[]));
+    }
+    let inv = Inventory {
+        images,
+        usage: vec![
+            uses(
+                "ami-run",
+                UsedBy::Instance {
+                    id: "i-1".into(),
+                    state: "running".into(),
+                },
+            ),
+            uses(
+                "ami-stop",
+                UsedBy::Instance {
+                    id: "i-2".into(),
+                    state: "stopped".into(),
+                },
+            ),
+            uses(
+                "ami-term",
+                UsedBy::Instance {
+                    id: "i-3".into(),
+                    state: "terminated".into(),
+                },
+            ),
+            uses(
+                "ami-lt",
+                UsedBy::LaunchTemplate {
+                    id: "lt-1".into(),
+                    version: 4,
+                },
+            ),
+            uses("ami-lc", UsedBy::LaunchConfiguration { name: "lc".into() }),
+            uses("ami-asg", UsedBy::AutoScalingGroup { name: "asg".into() }),
+        ],
+        ..Inventory::default()
+    };
+    let p = run(&inv, &keep1());
+    for id in ["ami-run", "ami-stop", "ami-lt", "ami-lc", "ami-asg"] {
+        assert_eq!(decision(&p, id), (KEEP, "in-use"), "{id}");
+    }
+    assert_eq!(decision(&p, "ami-term"), (DEL, "expired"));
+    assert_eq!(decision(&p, "ami-free"), (DEL, "expired"));
+    assert_eq!(
+        item(&p, "ami-stop").reason,
+        Reason::InUse {
+            by: vec!["instance i-2 (stopped)".into()]
+        }
+    );
+    assert_eq!(
+        item(&p, "ami-lt").reason.to_string(),
+        "in use by launch template lt-1 version 4"
+    );
+}
+
+#[test]
+fn protection_beats_newest_and_expiry() {
+    let mut shared = fam("r", "ami-shared", "web", 40, &[]);
+    shared.sharing.accounts.push("444455556666".into());
+    let mut public = fam("r", "ami-public", "web", 40, &[]);
+    public.sharing.public = true;
+    let mut org = fam("r", "ami-org", "web", 40, &[]);
+    org.sharing
+        .organizations
+        .push("arn:aws:organizations::o-1".into());
+    let mut protected = fam("r", "ami-prot", "web", 40, &[]);
+    protected.deregistration_protection = true;
+    let pinned = image(
+        "r",
+        "ami-pin",
+        40,
+        &[(FAMILY, "web"), ("ami-builder:keep", "true")],
+        &[],
+    );
+    let unpinned = image(
+        "r",
+        "ami-unpin",
+        40,
+        &[(FAMILY, "web"), ("ami-builder:keep", "False")],
+        &[],
+    );
+    let newest_used = fam("r", "ami-newest", "web", 1, &[]);
+    let inv = Inventory {
+        images: vec![
+            shared,
+            public,
+            org,
+            protected,
+            pinned,
+            unpinned,
+            newest_used,
+        ],
+        usage: vec![uses(
+            "ami-newest",
+            UsedBy::AutoScalingGroup { name: "g".into() },
+        )],
+        ..Inventory::default()
+    };
+    let p = run(&inv, &keep1());
+    assert_eq!(decision(&p, "ami-shared"), (KEEP, "shared"));
+    assert_eq!(decision(&p, "ami-public"), (KEEP, "shared"));
+    assert_eq!(decision(&p, "ami-org"), (KEEP, "shared"));
+    assert_eq!(
+        decision(&p, "ami-prot"),
+        (KEEP, "deregistration-protection")
+    );
+    assert_eq!(decision(&p, "ami-pin"), (KEEP, "pinned"));
+    assert_eq!(decision(&p, "ami-unpin"), (DEL, "expired"));
+    // The first rule wins: protected, even though it is also the newest.
+    assert_eq!(decision(&p, "ami-newest"), (KEEP, "in-use"));
+
+    let p = run(
+        &inv,
+        &PlanRules {
+            include_shared: true,
+            ..keep1()
+        },
+    );
+    assert_eq!(decision(&p, "ami-shared"), (DEL, "expired"));
+    assert_eq!(decision(&p, "ami-public"), (DEL, "expired"));
+}
+
+#[test]
+fn retention_tags_with_2_3_4_fields_and_junk() {
+    let with = |id: &str, days: i64, value: &str| image("r", id, days, &[(RET, value)], &[]);
+    let inv = Inventory {
+        images: vec![
+            with("ami-2f-young", 20, "default;30"),
+            with("ami-2f-old", 31, "default;30"),
+            with("ami-2f-zone", 20, "default;America/New_York"),
+            with("ami-3f", 59, "0900;60;UTC"),
+            with("ami-3f-old", 61, "0900;60;UTC"),
+            with("ami-3f-days", 16, "0900;Europe/London;mon,tue"),
+            with("ami-4f", 6, "0900;5;UTC;all"),
+            with("ami-4f-bad", 99, "0900;5d;UTC;all"),
+            with("ami-junk", 99, "forever"),
+            with("ami-space", 99, "default; 5"),
+            with("ami-est", 99, "default;5;EST"),
+            with("ami-900", 99, "900;5"),
+            with("ami-none", 99, "none"),
+            with("ami-empty", 99, ""),
+            image(
+                "r",
+                "ami-longest",
+                40,
+                &[
+                    (RET, "default;10"),
+                    ("scheduler:ebs-snapshot:b", "default;45"),
+                ],
+                &[],
+            ),
+            image("r", "ami-untagged", 99, &[("Name", "x")], &[]),
+        ],
+        ..Inventory::default()
+    };
+    let p = run(&inv, &PlanRules::default());
+    assert_eq!(decision(&p, "ami-2f-young"), (KEEP, "not-expired"));
+    assert_eq!(decision(&p, "ami-2f-old"), (DEL, "expired"));
+    assert_eq!(decision(&p, "ami-2f-zone"), (DEL, "expired"));
+    assert_eq!(decision(&p, "ami-3f"), (KEEP, "not-expired"));
+    assert_eq!(decision(&p, "ami-3f-old"), (DEL, "expired"));
+    assert_eq!(decision(&p, "ami-3f-days"), (DEL, "expired"));
+    assert_eq!(decision(&p, "ami-4f"), (DEL, "expired"));
+    for id in ["ami-4f-bad", "ami-junk", "ami-space", "ami-est", "ami-900"] {
+        assert_eq!(decision(&p, id), (KEEP, "retention-invalid"), "{id}");
+    }
+    assert_eq!(decision(&p, "ami-none"), (KEEP, "retention-excluded"));
+    assert_eq!(decision(&p, "ami-empty"), (KEEP, "retention-excluded"));
+    assert_eq!(decision(&p, "ami-longest"), (KEEP, "not-expired"));
+    assert_eq!(
+        item(&p, "ami-longest").reason,
+        Reason::NotExpired {
+            retention_days: 45,
+            retention: RetentionSource::Tag(Box::new(TagRef {
+                on: "ami-longest".into(),
+                key: "scheduler:ebs-snapshot:b".into(),
+                value: "default;45".into()
+            }))
+        }
+    );
+    // Neither a family nor a retention tag: not ours.
+    assert!(p.items.iter().all(|i| i.id != "ami-untagged"));
+    // Retention-only images have no family and are never "newest".
+    assert!(p.items.iter().all(|i| i.reason.code() != "newest"));
+}
+
+#[test]
+fn snapshots_follow_their_image() {
+    let ours = [(FAMILY, "web")];
+    let inv = Inventory {
+        images: vec![
+            fam("r", "ami-new", "web", 1, &["snap-new"]),
+            fam(
+                "r",
+                "ami-old",
+                "web",
+                40,
+                &["snap-old-a", "snap-old-b", "snap-missing"],
+            ),
+            fam("r", "ami-young", "web", 10, &["snap-young"]),
+        ],
+        snapshots: vec![
+            snap("r", "snap-new", 1, &ours),
+            snap("r", "snap-old-a", 40, &ours),
+            snap("r", "snap-old-b", 5, &ours),
+            snap("r", "snap-young", 10, &ours),
+        ],
+        ..Inventory::default()
+    };
+    let p = run(&inv, &keep1());
+    assert_eq!(decision(&p, "ami-old"), (DEL, "expired"));
+    assert_eq!(decision(&p, "snap-old-a"), (DEL, "expired"));
+    assert_eq!(
+        item(&p, "snap-old-a").depends_on,
+        vec!["ami-old".to_string()]
+    );
+    assert_eq!(item(&p, "snap-old-a").family.as_deref(), Some("web"));
+    // Its AMI goes, but its own retention has not run out.
+    assert_eq!(decision(&p, "snap-old-b"), (KEEP, "not-expired"));
+    assert_eq!(decision(&p, "snap-new"), (KEEP, "used-by-image"));
+    assert_eq!(decision(&p, "snap-young"), (KEEP, "used-by-image"));
+    assert_eq!(p.summary.snapshots_to_delete, 1);
+    assert_eq!(p.summary.gib_freed, 8);
+    assert!((p.summary.est_monthly_saving_usd - 0.40).abs() < 1e-9);
+}
+
+#[test]
+fn snapshot_used_by_two_amis() {
+    let ours = [(FAMILY, "web")];
+    let inv = Inventory {
+        images: vec![
+            fam("r", "ami-new", "web", 1, &[]),
+            fam("r", "ami-a", "web", 40, &["snap-shared", "snap-both"]),
+            fam("r", "ami-b", "web", 10, &["snap-shared"]),
+            fam("r", "ami-c", "web", 50, &["snap-both"]),
+        ],
+        snapshots: vec![
+            snap("r", "snap-shared", 40, &ours),
+            snap("r", "snap-both", 50, &ours),
+        ],
+        ..Inventory::default()
+    };
+    let p = run(&inv, &keep1());
+    assert_eq!(decision(&p, "ami-a"), (DEL, "expired"));
+    assert_eq!(decision(&p, "ami-b"), (KEEP, "not-expired"));
+    assert_eq!(decision(&p, "ami-c"), (DEL, "expired"));
+    assert_eq!(
+        item(&p, "snap-shared").reason,
+        Reason::UsedByImage {
+            images: vec!["ami-b".into()]
+        }
+    );
+    assert_eq!(decision(&p, "snap-both"), (DEL, "expired"));
+    assert_eq!(
+        item(&p, "snap-both").depends_on,
+        vec!["ami-a".to_string(), "ami-c".into()]
+    );
+}
+
+#[test]
+fn snapshot_of_an_unmanaged_image_is_kept() {
+    let inv = Inventory {
+        images: vec![
+            fam("r", "ami-new", "web", 1, &[]),
+            fam("r", "ami-old", "web", 40, &["snap-x"]),
+            image("r", "ami-theirs", 40, &[("Name", "hand-made")], &["snap-x"]),
+        ],
+        snapshots: vec![snap("r", "snap-x", 40, &[])],
+        ..Inventory::default()
+    };
+    let p = run(&inv, &keep1());
+    assert_eq!(decision(&p, "ami-old"), (DEL, "expired"));
+    assert_eq!(
+        item(&p, "snap-x").reason,
+        Reason::UsedByImage {
+            images: vec!["ami-theirs".into()]
+        }
+    );
+}
+
+#[test]
+fn orphaned_snapshots() {
+    let inv = Inventory {
+        snapshots: vec![
+            snap("r", "snap-orphan-old", 20, &[("ami-builder:commit", "abc")]),
+            snap("r", "snap-orphan-young", 5, &[(FAMILY, "web")]),
+            snap(
+                "r",
+                "snap-orphan-long",
+                20,
+                &[(FAMILY, "web"), (RET, "default;30")],
+            ),
+            snap(
+                "r",
+                "snap-orphan-pinned",
+                20,
+                &[(FAMILY, "web"), ("ami-builder:keep", "true")],
+            ),
+            snap("r", "snap-not-ours", 99, &[("Name", "x")]),
+        ],
+        ..Inventory::default()
+    };
+    let p = run(&inv, &PlanRules::default());
+    assert_eq!(decision(&p, "snap-orphan-old"), (DEL, "expired"));
+    assert!(item(&p, "snap-orphan-old").depends_on.is_empty());
+    assert_eq!(decision(&p, "snap-orphan-young"), (KEEP, "not-expired"));
+    assert_eq!(decision(&p, "snap-orphan-long"), (KEEP, "not-expired"));
+    assert_eq!(decision(&p, "snap-orphan-pinned"), (KEEP, "pinned"));
+    assert!(p.items.iter().all(|i| i.id != "snap-not-ours"));
+    // The family filter applies to orphans' own family tag.
+    let p = run(
+        &inv,
+        &PlanRules {
+            families: vec!["web".into()],
+            ..PlanRules::default()
+        },
+    );
+    assert!(p.items.iter().all(|i| i.id != "snap-orphan-old"));
+    assert_eq!(decision(&p, "snap-orphan-young"), (KEEP, "not-expired"));
+}
+
+fn scheduler_snap(id: &str, days: i64, instance: &str) -> Snapshot {
+    let mut s = snap("r", id, days, &[(RET, "auto_delete")]);
+    s.description =
+        format!("Created by EBSSnapshotScheduler from vol-0aa({instance}) at 2024-01-01 23:30:00");
+    s
+}
+
+#[test]
+fn scheduler_snapshots() {
+    let mut no_desc = scheduler_snap("snap-nodesc", 99, "i-x");
+    no_desc.description = "copied".into();
+    let inv = Inventory {
+        images: vec![
+            fam("r", "ami-new", "web", 1, &[]),
+            fam("r", "ami-old", "web", 40, &["snap-of-ami"]),
+        ],
+        snapshots: vec![
+            scheduler_snap("snap-of-ami", 40, "i-gone"),
+            scheduler_snap("snap-30-old", 31, "i-30"),
+            scheduler_snap("snap-30-young", 29, "i-30"),
+            scheduler_snap("snap-longest", 40, "i-multi"),
+            scheduler_snap("snap-gone", 16, "i-gone"),
+            scheduler_snap("snap-untagged", 16, "i-untagged"),
+            scheduler_snap("snap-excluded", 99, "i-none"),
+            scheduler_snap("snap-bad", 99, "i-bad"),
+            no_desc,
+        ],
+        instances: vec![
+            Instance {
+                region: "r".into(),
+                id: "i-30".into(),
+                state: "running".into(),
+                tags: tagmap(&[(RET, "default;30")]),
+            },
+            Instance {
+                region: "r".into(),
+                id: "i-multi".into(),
+                state: "stopped".into(),
+                tags: tagmap(&[
+                    (RET, "default;7"),
+                    ("scheduler:ebs-snapshot:weekly", "0100;60;UTC;sun"),
+                ]),
+            },
+            Instance {
+                region: "r".into(),
+                id: "i-untagged".into(),
+                state: "running".into(),
+                tags: tagmap(&[]),
+            },
+            Instance {
+                region: "r".into(),
+                id: "i-none".into(),
+                state: "running".into(),
+                tags: tagmap(&[(RET, "none")]),
+            },
+            Instance {
+                region: "r".into(),
+                id: "i-bad".into(),
+                state: "running".into(),
+                tags: tagmap(&[(RET, "default;30;EST")]),
+            },
+        ],
+        ..Inventory::default()
+    };
+    // Without --scheduler-snapshots: only the AMI's snapshot is in scope, and kept.
+    let p = run(&inv, &keep1());
+    assert_eq!(decision(&p, "ami-old"), (DEL, "expired"));
+    assert_eq!(decision(&p, "snap-of-ami"), (KEEP, "scheduler-snapshot"));
+    assert_eq!(
+        p.items
+            .iter()
+            .filter(|i| i.kind == ItemKind::Snapshot)
+            .count(),
+        1
+    );
+
+    let p = run(
+        &inv,
+        &PlanRules {
+            scheduler_snapshots: true,
+            ..keep1()
+        },
+    );
+    assert_eq!(decision(&p, "snap-of-ami"), (DEL, "expired"));
+    assert_eq!(decision(&p, "snap-30-old"), (DEL, "expired"));
+    assert_eq!(decision(&p, "snap-30-young"), (KEEP, "not-expired"));
+    assert_eq!(decision(&p, "snap-longest"), (KEEP, "not-expired"));
+    assert_eq!(
+        item(&p, "snap-longest").reason,
+        Reason::NotExpired {
+            retention_days: 60,
+            retention: RetentionSource::InstanceTag(Box::new(TagRef {
+                on: "i-multi".into(),
+                key: "scheduler:ebs-snapshot:weekly".into(),
+                value: "0100;60;UTC;sun".into()
+            }))
+        }
+    );
+    assert_eq!(decision(&p, "snap-gone"), (DEL, "expired"));
+    assert_eq!(
+        item(&p, "snap-gone").reason,
+        Reason::Expired {
+            retention_days: 15,
+            retention: RetentionSource::InstanceGone {
+                instance: "i-gone".into()
+            }
+        }
+    );
+    assert_eq!(decision(&p, "snap-untagged"), (DEL, "expired"));
+    assert_eq!(decision(&p, "snap-excluded"), (KEEP, "retention-excluded"));
+    assert_eq!(decision(&p, "snap-bad"), (KEEP, "retention-invalid"));
+    assert_eq!(
+        decision(&p, "snap-nodesc"),
+        (KEEP, "scheduler-source-unknown")
+    );
+}
+
+#[test]
+fn copies_count_as_one_build() {
+    // Three builds, each in us-east-1 with a copy in eu-west-1 made hours later.
+    let mut images = Vec::new();
+    for (n, days) in [(1, 30), (2, 20), (3, 17)] {
+        let src = format!("ami-src{n}");
+        images.push(fam("us-east-1", &src, "web", days, &[]));
+        let mut copy = fam("eu-west-1", &format!("ami-copy{n}"), "web", days, &[]);
+        copy.creation_date += TimeDelta::hours(2);
+        copy.tags.insert(
+            "ami-builder:source-image".into(),
+            format!("us-east-1:{src}"),
+        );
+        images.push(copy);
+    }
+    // A fourth build grouped by run uuid only, oldest of all.
+    for (region, id) in [
+        ("us-east-1", "ami-u1"),
+        ("eu-west-1", "ami-u2"),
+        ("ap-south-1", "ami-u3"),
+    ] {
+        let mut i = fam(region, id, "web", 60, &[]);
+        i.tags
+            .insert("ami-builder:packer-run-uuid".into(), "uuid-4".into());
+        images.push(i);
+    }
+    let inv = Inventory {
+        images,
+        ..Inventory::default()
+    };
+    let p = run(
+        &inv,
+        &PlanRules {
+            keep: 2,
+            ..PlanRules::default()
+        },
+    );
+    for id in ["ami-src3", "ami-copy3"] {
+        assert_eq!(
+            item(&p, id).reason,
+            Reason::Newest { rank: 1, keep: 2 },
+            "{id}"
+        );
+    }
+    for id in ["ami-src2", "ami-copy2"] {
+        assert_eq!(
+            item(&p, id).reason,
+            Reason::Newest { rank: 2, keep: 2 },
+            "{id}"
+        );
+    }
+    for id in ["ami-src1", "ami-copy1", "ami-u1", "ami-u2", "ami-u3"] {
+        assert_eq!(decision(&p, id), (DEL, "expired"), "{id}");
+    }
+    // keep 4 keeps the uuid build as one build too.
+    let p = run(
+        &inv,
+        &PlanRules {
+            keep: 4,
+            ..PlanRules::default()
+        },
+    );
+    assert_eq!(
+        item(&p, "ami-u2").reason,
+        Reason::Newest { rank: 4, keep: 4 }
+    );
+}
+
+#[test]
+fn copy_whose_source_is_gone_still_groups_with_its_siblings() {
+    let mut images = vec![fam("us-east-1", "ami-new", "web", 1, &[])];
+    for (region, id) in [("eu-west-1", "ami-c1"), ("ap-south-1", "ami-c2")] {
+        let mut c = fam(region, id, "web", 30, &[]);
+        c.tags.insert(
+            "ami-builder:source-image".into(),
+            "us-east-1:ami-gone".into(),
+        );
+        images.push(c);
+    }
+    let inv = Inventory {
+        images,
+        ..Inventory::default()
+    };
+    let p = run(
+        &inv,
+        &PlanRules {
+            keep: 2,
+            ..PlanRules::default()
+        },
+    );
+    assert_eq!(
+        item(&p, "ami-c1").reason,
+        Reason::Newest { rank: 2, keep: 2 }
+    );
+    assert_eq!(
+        item(&p, "ami-c2").reason,
+        Reason::Newest { rank: 2, keep: 2 }
+    );
+}
+
+#[test]
+fn families_are_ranked_separately_and_filtered() {
+    let inv = Inventory {
+        images: vec![
+            fam("r", "ami-web1", "web", 1, &[]),
+            fam("r", "ami-web2", "web", 40, &[]),
+            fam("r", "ami-db1", "db", 50, &[]),
+            fam("r", "ami-db2", "db", 60, &[]),
+        ],
+        ..Inventory::default()
+    };
+    let p = run(&inv, &keep1());
+    assert_eq!(decision(&p, "ami-db1"), (KEEP, "newest"));
+    assert_eq!(decision(&p, "ami-db2"), (DEL, "expired"));
+    assert_eq!(decision(&p, "ami-web2"), (DEL, "expired"));
+    let p = run(
+        &inv,
+        &PlanRules {
+            families: vec!["db".into()],
+            ..keep1()
+        },
+    );
+    assert_eq!(p.items.len(), 2);
+    assert!(p.items.iter().all(|i| i.family.as_deref() == Some("db")));
+}
+
+#[test]
+fn other_accounts_images_are_out_of_scope() {
+    let mut theirs = fam("r", "ami-theirs", "web", 40, &[]);
+    theirs.owner_id = "999999999999".into();
+    let inv = Inventory {
+        account_id: Some("111122223333".into()),
+        images: vec![fam("r", "ami-new", "web", 1, &[]), theirs],
+        ..Inventory::default()
+    };
+    let p = run(
+        &inv,
+        &PlanRules {
+            keep: 0,
+            ..PlanRules::default()
+        },
+    );
+    assert_eq!(p.items.len(), 1);
+    assert_eq!(decision(&p, "ami-new"), (KEEP, "not-expired"));
+}
+
+#[test]
+fn duplicates_get_one_item_and_order_is_deterministic() {
+    let ours = [(FAMILY, "web")];
+    let inv = Inventory {
+        images: vec![
+            fam("us-west-2", "ami-b", "web", 40, &["snap-2"]),
+            fam("eu-west-1", "ami-z", "web", 40, &["snap-1"]),
+            fam("us-west-2", "ami-a", "web", 40, &["snap-3"]),
+            fam("us-west-2", "ami-a", "web", 40, &["snap-3"]),
+        ],
+        snapshots: vec![
+            snap("us-west-2", "snap-3", 40, &ours),
+            snap("us-west-2", "snap-2", 40, &ours),
+            snap("eu-west-1", "snap-1", 40, &ours),
+            snap("us-west-2", "snap-2", 40, &ours),
+        ],
+        ..Inventory::default()
+    };
+    let p = run(
+        &inv,
+        &PlanRules {
+            keep: 0,
+            ..PlanRules::default()
+        },
+    );
+    let order: Vec<&str> = p.items.iter().map(|i| i.id.as_str()).collect();
+    assert_eq!(
+        order,
+        ["ami-z", "snap-1", "ami-a", "ami-b", "snap-2", "snap-3"]
+    );
+    assert_eq!(p.deletions().count(), 6);
+}
+
+#[test]
+fn plan_round_trips_through_json_and_reads_as_text() {
+    let ours = [(FAMILY, "web")];
+    let mut inv = Inventory {
+        images: vec![
+            fam("us-east-1", "ami-new", "web", 1, &["snap-new"]),
+            fam("us-east-1", "ami-old", "web", 40, &["snap-old"]),
+            image("us-east-1", "ami-bad", 40, &[(RET, "900;5")], &[]),
+        ],
+        snapshots: vec![
+            snap("us-east-1", "snap-new", 1, &ours),
+            snap("us-east-1", "snap-old", 40, &ours),
+        ],
+        ..Inventory::default()
+    };
+    inv.snapshots[1].volume_size_gib = 30;
+    let p = run(&inv, &keep1());
+    let json = serde_json::to_string_pretty(&p).unwrap();
+    let back: Plan = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, p);
+    assert!(json.contains("\"code\": \"retention-invalid\""), "{json}");
+    let text = p.to_string();
+    assert!(text.contains("ACTION"), "{text}");
+    assert!(text.contains("delete  image"), "{text}");
+    assert!(text.contains("malformed retention tag"), "{text}");
+    assert!(
+        text.ends_with(
+            "delete 1 image(s) and 1 snapshot(s), keep 2 image(s) and 1 snapshot(s); \
+             30 GiB of snapshot storage freed (at most), about $1.50 a month saved"
+        ),
+        "{text}"
+    );
+    // The inventory is a documented JSON input too.
+    let inv_json = serde_json::to_string(&inv).unwrap();
+    assert_eq!(serde_json::from_str::<Inventory>(&inv_json).unwrap(), inv);
+    let minimal: Inventory = serde_json::from_str(
+        r#"{"images":[{"region":"r","id":"ami-1","creation_date":"2024-01-01T00:00:00Z"}],
+            "usage":[{"region":"r","image_id":"ami-1","by":{"type":"launch-template","id":"lt-1","version":2}}]}"#,
+    )
+    .unwrap();
+    assert_eq!(minimal.images[0].snapshot_ids.len(), 0);
+}
+
+#[test]
+fn recheck_skips_what_became_protected() {
+    let ours = [(FAMILY, "web")];
+    let mut inv = Inventory {
+        images: vec![
+            fam("r", "ami-new", "web", 1, &[]),
+            fam("r", "ami-a", "web", 40, &["snap-a"]),
+            fam("r", "ami-b", "web", 40, &["snap-b"]),
+            fam("r", "ami-c", "web", 40, &[]),
+        ],
+        snapshots: vec![
+            snap("r", "snap-a", 40, &ours),
+            snap("r", "snap-b", 40, &ours),
+        ],
+        ..Inventory::default()
+    };
+    let saved = run(&inv, &keep1());
+    assert_eq!(saved.deletions().count(), 5);
+
+    // Since then: ami-a launched, ami-c deleted by someone else.
+    inv.usage.push(uses(
+        "ami-a",
+        UsedBy::Instance {
+            id: "i-9".into(),
+            state: "pending".into(),
+        },
+    ));
+    inv.images.retain(|i| i.id != "ami-c");
+    let fresh = plan(&inv, &saved.rules, saved.generated_at);
+    let index = PlanIndex::new(&fresh);
+    let verdict = |id: &str| index.recheck(item(&saved, id));
+    assert!(matches!(
+        verdict("ami-a"),
+        Recheck::Skip {
+            reason: Reason::InUse { .. }
+        }
+    ));
+    assert!(matches!(
+        verdict("snap-a"),
+        Recheck::Skip {
+            reason: Reason::UsedByImage { .. }
+        }
+    ));
+    assert_eq!(verdict("ami-b"), Recheck::Proceed);
+    assert_eq!(verdict("snap-b"), Recheck::Proceed);
+    assert_eq!(verdict("ami-c"), Recheck::Missing);
+    assert_eq!(verdict("ami-new"), Recheck::NotPlanned);
+    assert_eq!(recheck(item(&saved, "ami-b"), &fresh), Recheck::Proceed);
+}
+
+#[test]
+fn builds_do_not_span_families() {
+    // A copy tagged with another family's image as its source, and an image
+    // sharing another family's run UUID: separate builds per family.
+    let mut web = fam("us-east-1", "ami-web", "web", 30, &[]);
+    web.tags
+        .insert("ami-builder:packer-run-uuid".into(), "u1".into());
+    let mut db_copy = fam("eu-west-1", "ami-dbcopy", "db", 30, &[]);
+    db_copy.tags.insert(
+        "ami-builder:source-image".into(),
+        "us-east-1:ami-web".into(),
+    );
+    let mut db_uuid = fam("us-east-1", "ami-dbuuid", "db", 40, &[]);
+    db_uuid
+        .tags
+        .insert("ami-builder:packer-run-uuid".into(), "u1".into());
+    let inv = Inventory {
+        images: vec![web, db_copy, db_uuid],
+        ..Inventory::default()
+    };
+    let p = run(&inv, &keep1());
+    assert_eq!(
+        item(&p, "ami-web").reason,
+        Reason::Newest { rank: 1, keep: 1 }
+    );
+    assert_eq!(
+        item(&p, "ami-dbcopy").reason,
+        Reason::Newest { rank: 1, keep: 1 }
+    );
+    assert_eq!(decision(&p, "ami-dbuuid"), (DEL, "expired"));
+}
+
+/// Prints the planning time for 1,000,000 images listed in an arbitrary
+/// order, without and with one snapshot each:
+/// `cargo test --release -- --ignored plan_scales --nocapture`.
+#[test]
+#[ignore = "timing; run in release mode"]
+fn plan_scales_to_a_million_images() {
+    let families = ["web", "db", "api", "batch", "edge"];
+    let n = 1_000_000usize;
+    let ami = |k: usize| {
+        format!(
+            "ami-{:017x}",
+            (k as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 4
+        )
+    };
+    let snap_id = |k: usize| {
+        format!(
+            "snap-{:017x}",
+            (k as u64).wrapping_mul(0x2545_F491_4F6C_DD1D) >> 4
+        )
+    };
+    let mut images = Vec::with_capacity(n);
+    let mut snapshots = Vec::with_capacity(n);
+    // An arbitrary listing order; data is allocated in listing order, as an
+    // adapter building the inventory page by page does.
+    for step in 0..n {
+        let k = (step * 7919 + 13) % n;
+        let build = k / 2;
+        let region = if k % 2 == 0 { "us-east-1" } else { "eu-west-1" };
+        let days = (build % 400) as i64;
+        let mut i = fam(
+            region,
+            &ami(k),
+            families[build % families.len()],
+            days,
+            &[&snap_id(k)],
+        );
+        i.tags.insert(
+            "ami-builder:packer-run-uuid".into(),
+            format!("{build:08x}-0000-4000-8000-{build:012x}"),
+        );
+        if k % 2 == 1 {
+            i.tags.insert(
+                "ami-builder:source-image".into(),
+                format!("us-east-1:{}", ami(k - 1)),
+            );
+        }
+        if k % 7 == 0 {
+            i.tags.insert(RET.into(), "default;30".into());
+        }
+        images.push(i);
+        snapshots.push(snap(
+            region,
+            &snap_id(k),
+            days,
+            &[(FAMILY, families[build % families.len()])],
+        ));
+    }
+    let usage = (0..n / 100)
+        .map(|k| {
+            uses(
+                &ami(k * 100),
+                UsedBy::Instance {
+                    id: format!("i-{k}"),
+                    state: "running".into(),
+                },
+            )
+        })
+        .collect();
+    let mut inv = Inventory {
+        images,
+        usage,
+        ..Inventory::default()
+    };
+    let start = std::time::Instant::now();
+    let p = run(&inv, &PlanRules::default());
+    eprintln!("1,000,000 images: {:?} ({})", start.elapsed(), p.summary);
+    assert_eq!(p.items.len(), n);
+    drop(p);
+    inv.snapshots = snapshots;
+    let start = std::time::Instant::now();
+    let p = run(&inv, &PlanRules::default());
+    eprintln!(
+        "1,000,000 images and 1,000,000 snapshots: {:?} ({})",
+        start.elapsed(),
+        p.summary
+    );
+    assert_eq!(p.items.len(), 2 * n);
+}
