@@ -342,10 +342,20 @@ pub struct PruneArgs {
     #[arg(long)]
     pub include_shared: bool,
     /// Retention days where no retention tag says otherwise.
-    #[arg(long, env = "AMI_BUILDER_DEFAULT_RETENTION_DAYS", default_value_t = 15, value_name = "DAYS")]
+    #[arg(
+        long,
+        env = "AMI_BUILDER_DEFAULT_RETENTION_DAYS",
+        default_value_t = 15,
+        value_name = "DAYS"
+    )]
     pub default_retention_days: u32,
     /// Retention tag key prefix.
-    #[arg(long, env = "AMI_BUILDER_RETENTION_TAG", default_value = "scheduler:ebs-snapshot", value_name = "KEY")]
+    #[arg(
+        long,
+        env = "AMI_BUILDER_RETENTION_TAG",
+        default_value = "scheduler:ebs-snapshot",
+        value_name = "KEY"
+    )]
     pub retention_tag: String,
     /// Announce each deregistered AMI with AmiStatus=Deregistered.
     #[arg(long)]

@@ -13,8 +13,8 @@ pub mod events;
 pub mod output;
 pub mod packer;
 pub mod proc;
-pub mod retention;
 pub mod provenance;
+pub mod retention;
 
 use std::process::ExitCode;
 

@@ -4,17 +4,21 @@
 Usage: timeit.py [--runs N] [--warmup W] [--stdout FILE] [--stderr FILE]
                  [--expect-rc RC] [--end-file FILE] -- COMMAND [ARGS...]
 
-Runs COMMAND W times untimed, then N times timed (wall clock, perf_counter),
-with stdin from /dev/null, stdout to FILE (default /dev/null; a real file by
-choice, so that no tool can notice /dev/null and stop early) and stderr to
-FILE (default: inherited). Every run must exit RC (default 0), else it exits 1.
+Runs COMMAND W times untimed (warm-up: page cache, binary), then N times timed
+by wall clock (perf_counter around spawn and wait), with stdin from /dev/null,
+stdout to FILE (default /dev/null; give a real file for tools such as GNU grep
+that notice /dev/null and stop at the first match) and stderr to FILE
+(default: inherited). Every run must exit RC (default 0), else timeit exits 1.
 
-With --end-file, COMMAND's helper writes an epoch timestamp to that file
-(fake-packer's BENCH_FAKE_END); the time from the start of the run to that
-timestamp is reported as well ("phase"), e.g. the time until Packer finished.
+With --end-file, something inside COMMAND (fake-packer, via BENCH_FAKE_END)
+writes an epoch timestamp to FILE when it is done; the time from the start of
+the run to that timestamp is reported too ("phase": e.g. until Packer ended,
+leaving out what `ami-builder build` does afterwards).
 
-Prints one line: "best median max_rss_kib phase_best phase_median" (seconds,
-KiB; phase fields are "-" without --end-file). Stdlib only.
+Prints one line: "BEST MEDIAN PHASE_BEST PHASE_MEDIAN" in seconds (the phase
+fields are "-" without --end-file). Peak RSS is not measured here: a forked
+Python's own RSS would leak into the child's ru_maxrss; scripts/bench uses
+/usr/bin/time -v for that. Stdlib only.
 """
 import argparse
 import os
@@ -35,40 +39,42 @@ def main():
     p.add_argument("cmd", nargs=argparse.REMAINDER)
     a = p.parse_args()
     cmd = a.cmd[1:] if a.cmd[:1] == ["--"] else a.cmd
-    if not cmd:
-        sys.exit("timeit: no command")
+    if not cmd or a.runs < 1 or a.warmup < 0:
+        sys.exit("timeit: need a command, --runs >= 1 and --warmup >= 0")
 
-    walls, phases, rss = [], [], 0
+    walls, phases = [], []
     for i in range(a.warmup + a.runs):
         if a.end_file and os.path.exists(a.end_file):
             os.unlink(a.end_file)
-        with open(os.devnull, "rb") as stdin, open(a.stdout, "wb") as out:
-            err = open(a.stderr, "wb") if a.stderr else None
-            try:
-                t_epoch = time.time()
-                t0 = time.perf_counter()
-                proc = subprocess.Popen(cmd, stdin=stdin, stdout=out, stderr=err)
-                _, status, usage = os.wait4(proc.pid, 0)
-                wall = time.perf_counter() - t0
-            finally:
-                if err:
-                    err.close()
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        if proc.returncode != a.expect_rc:
-            sys.stderr.write(f"timeit: {' '.join(cmd)} exited {proc.returncode}, expected {a.expect_rc}\n")
+        with open(os.devnull, "rb") as stdin, open(a.stdout, "wb") as out, \
+                open(a.stderr if a.stderr else os.devnull, "ab") as err:
+            t_epoch = time.time()
+            t0 = time.perf_counter()
+            proc = subprocess.Popen(cmd, stdin=stdin, stdout=out,
+                                    stderr=err if a.stderr else None)
+            rc = proc.wait()
+            wall = time.perf_counter() - t0
+        if rc != a.expect_rc:
+            sys.stderr.write(f"timeit: `{' '.join(cmd)}` exited {rc}, expected {a.expect_rc}\n")
             sys.exit(1)
+        if a.end_file:
+            try:
+                with open(a.end_file) as f:
+                    end = float(f.read().strip())
+            except (OSError, ValueError) as e:
+                sys.stderr.write(f"timeit: no end timestamp in {a.end_file} ({e}): "
+                                 "the fake packer did not run to its end\n")
+                sys.exit(1)
         if i < a.warmup:
             continue
         walls.append(wall)
-        rss = max(rss, usage.ru_maxrss)  # KiB on Linux
         if a.end_file:
-            with open(a.end_file) as f:
-                phases.append(float(f.read().strip()) - t_epoch)
+            phases.append(end - t_epoch)
 
-    def fmt(xs):
-        return ("%.4f %.4f" % (min(xs), statistics.median(xs))) if xs else "- -"
+    def two(xs):
+        return f"{min(xs):.4f} {statistics.median(xs):.4f}" if xs else "- -"
 
-    print(f"{fmt(walls).split()[0]} {fmt(walls).split()[1]} {rss} {fmt(phases)}")
+    print(two(walls), two(phases))
 
 
 if __name__ == "__main__":

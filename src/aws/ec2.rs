@@ -214,18 +214,38 @@ pub async fn delete_resource(aws: &Aws, region: &str, kind_image: bool, id: &str
     let mut delay = Duration::from_millis(250);
     for attempt in 0..6 {
         let res = if kind_image {
-            client.deregister_image().image_id(id).send().await.map(|_| ()).map_err(|e| {
-                (error_code(&e).unwrap_or_default().to_string(), super::describe(&e, aws.endpoint()))
-            })
+            client
+                .deregister_image()
+                .image_id(id)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| {
+                    (
+                        error_code(&e).unwrap_or_default().to_string(),
+                        super::describe(&e, aws.endpoint()),
+                    )
+                })
         } else {
-            client.delete_snapshot().snapshot_id(id).send().await.map(|_| ()).map_err(|e| {
-                (error_code(&e).unwrap_or_default().to_string(), super::describe(&e, aws.endpoint()))
-            })
+            client
+                .delete_snapshot()
+                .snapshot_id(id)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| {
+                    (
+                        error_code(&e).unwrap_or_default().to_string(),
+                        super::describe(&e, aws.endpoint()),
+                    )
+                })
         };
         match res {
             Ok(()) => return Deleted::Deleted,
             Err((code, _)) if code.ends_with(".NotFound") => return Deleted::AlreadyGone,
-            Err((code, msg)) if (code == "RequestLimitExceeded" || code == "Throttling") && attempt < 5 => {
+            Err((code, msg))
+                if (code == "RequestLimitExceeded" || code == "Throttling") && attempt < 5 =>
+            {
                 tracing::warn!(id, %msg, "throttled; retrying");
                 tokio::time::sleep(delay).await;
                 delay *= 2;
@@ -241,18 +261,35 @@ pub async fn delete_resource(aws: &Aws, region: &str, kind_image: bool, id: &str
 /// Check with EC2's DryRun that we may deregister `image` and delete `snapshot`.
 /// Returns the missing permissions (empty when allowed or when the endpoint does
 /// not implement DryRun).
-pub async fn dry_run_permissions(aws: &Aws, region: &str, image: Option<&str>, snapshot: Option<&str>) -> Vec<String> {
+pub async fn dry_run_permissions(
+    aws: &Aws,
+    region: &str,
+    image: Option<&str>,
+    snapshot: Option<&str>,
+) -> Vec<String> {
     let client = aws.ec2(region);
     let mut missing = Vec::new();
     if let Some(i) = image {
-        if let Err(e) = client.deregister_image().image_id(i).dry_run(true).send().await {
+        if let Err(e) = client
+            .deregister_image()
+            .image_id(i)
+            .dry_run(true)
+            .send()
+            .await
+        {
             if error_code(&e) == Some("UnauthorizedOperation") {
                 missing.push(format!("ec2:DeregisterImage in {region} ({i})"));
             }
         }
     }
     if let Some(s) = snapshot {
-        if let Err(e) = client.delete_snapshot().snapshot_id(s).dry_run(true).send().await {
+        if let Err(e) = client
+            .delete_snapshot()
+            .snapshot_id(s)
+            .dry_run(true)
+            .send()
+            .await
+        {
             if error_code(&e) == Some("UnauthorizedOperation") {
                 missing.push(format!("ec2:DeleteSnapshot in {region} ({s})"));
             }

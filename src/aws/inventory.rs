@@ -33,7 +33,12 @@ impl ApiCalls {
 
 fn tags(t: &[aws_sdk_ec2::types::Tag]) -> BTreeMap<String, String> {
     t.iter()
-        .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string())))
+        .filter_map(|t| {
+            Some((
+                t.key()?.to_string(),
+                t.value().unwrap_or_default().to_string(),
+            ))
+        })
         .collect()
 }
 
@@ -53,7 +58,12 @@ pub async fn gather(aws: &Aws, region: &str, calls: &ApiCalls) -> Result<Invento
     let ep = aws.endpoint();
     let mut inv = Inventory::default();
 
-    let mut pages = ec2.describe_images().owners("self").max_results(1000).into_paginator().send();
+    let mut pages = ec2
+        .describe_images()
+        .owners("self")
+        .max_results(1000)
+        .into_paginator()
+        .send();
     while let Some(page) = pages.next().await {
         calls.count("ec2:DescribeImages");
         let page = page.map_err(|e| aws_error(format!("listing images in {region}"), &e, ep))?;
@@ -85,7 +95,12 @@ pub async fn gather(aws: &Aws, region: &str, calls: &ApiCalls) -> Result<Invento
         }
     }
 
-    let mut pages = ec2.describe_snapshots().owner_ids("self").max_results(1000).into_paginator().send();
+    let mut pages = ec2
+        .describe_snapshots()
+        .owner_ids("self")
+        .max_results(1000)
+        .into_paginator()
+        .send();
     while let Some(page) = pages.next().await {
         calls.count("ec2:DescribeSnapshots");
         let page = page.map_err(|e| aws_error(format!("listing snapshots in {region}"), &e, ep))?;
@@ -104,14 +119,22 @@ pub async fn gather(aws: &Aws, region: &str, calls: &ApiCalls) -> Result<Invento
         }
     }
 
-    let mut pages = ec2.describe_instances().max_results(1000).into_paginator().send();
+    let mut pages = ec2
+        .describe_instances()
+        .max_results(1000)
+        .into_paginator()
+        .send();
     while let Some(page) = pages.next().await {
         calls.count("ec2:DescribeInstances");
         let page = page.map_err(|e| aws_error(format!("listing instances in {region}"), &e, ep))?;
         for r in page.reservations() {
             for i in r.instances() {
                 let Some(id) = i.instance_id() else { continue };
-                let state = i.state().and_then(|s| s.name()).map_or("unknown", |n| n.as_str()).to_string();
+                let state = i
+                    .state()
+                    .and_then(|s| s.name())
+                    .map_or("unknown", |n| n.as_str())
+                    .to_string();
                 inv.instances.push(Instance {
                     region: region.to_string(),
                     id: id.to_string(),
@@ -122,7 +145,10 @@ pub async fn gather(aws: &Aws, region: &str, calls: &ApiCalls) -> Result<Invento
                     inv.usage.push(Usage {
                         region: region.to_string(),
                         image_id: img.to_string(),
-                        by: UsedBy::Instance { id: id.to_string(), state },
+                        by: UsedBy::Instance {
+                            id: id.to_string(),
+                            state,
+                        },
                     });
                 }
             }
@@ -131,11 +157,20 @@ pub async fn gather(aws: &Aws, region: &str, calls: &ApiCalls) -> Result<Invento
 
     // Every version of every launch template (`$Latest` and `$Default` are not enough).
     let mut templates = Vec::new();
-    let mut pages = ec2.describe_launch_templates().max_results(200).into_paginator().send();
+    let mut pages = ec2
+        .describe_launch_templates()
+        .max_results(200)
+        .into_paginator()
+        .send();
     while let Some(page) = pages.next().await {
         calls.count("ec2:DescribeLaunchTemplates");
-        let page = page.map_err(|e| aws_error(format!("listing launch templates in {region}"), &e, ep))?;
-        templates.extend(page.launch_templates().iter().filter_map(|t| t.launch_template_id().map(str::to_string)));
+        let page =
+            page.map_err(|e| aws_error(format!("listing launch templates in {region}"), &e, ep))?;
+        templates.extend(
+            page.launch_templates()
+                .iter()
+                .filter_map(|t| t.launch_template_id().map(str::to_string)),
+        );
     }
     for t in templates {
         let mut pages = ec2
@@ -146,13 +181,22 @@ pub async fn gather(aws: &Aws, region: &str, calls: &ApiCalls) -> Result<Invento
             .send();
         while let Some(page) = pages.next().await {
             calls.count("ec2:DescribeLaunchTemplateVersions");
-            let page = page.map_err(|e| aws_error(format!("listing versions of launch template {t} in {region}"), &e, ep))?;
+            let page = page.map_err(|e| {
+                aws_error(
+                    format!("listing versions of launch template {t} in {region}"),
+                    &e,
+                    ep,
+                )
+            })?;
             for v in page.launch_template_versions() {
                 if let Some(img) = v.launch_template_data().and_then(|d| d.image_id()) {
                     inv.usage.push(Usage {
                         region: region.to_string(),
                         image_id: img.to_string(),
-                        by: UsedBy::LaunchTemplate { id: t.clone(), version: v.version_number().unwrap_or(0) },
+                        by: UsedBy::LaunchTemplate {
+                            id: t.clone(),
+                            version: v.version_number().unwrap_or(0),
+                        },
                     });
                 }
             }
@@ -164,16 +208,23 @@ pub async fn gather(aws: &Aws, region: &str, calls: &ApiCalls) -> Result<Invento
             .region(aws_config::Region::new(region.to_string()))
             .build(),
     );
-    let mut pages = asg.describe_launch_configurations().max_records(100).into_paginator().send();
+    let mut pages = asg
+        .describe_launch_configurations()
+        .max_records(100)
+        .into_paginator()
+        .send();
     while let Some(page) = pages.next().await {
         calls.count("autoscaling:DescribeLaunchConfigurations");
-        let page = page.map_err(|e| aws_error(format!("listing launch configurations in {region}"), &e, ep))?;
+        let page = page
+            .map_err(|e| aws_error(format!("listing launch configurations in {region}"), &e, ep))?;
         for lc in page.launch_configurations() {
             if let (Some(img), Some(name)) = (lc.image_id(), lc.launch_configuration_name()) {
                 inv.usage.push(Usage {
                     region: region.to_string(),
                     image_id: img.to_string(),
-                    by: UsedBy::LaunchConfiguration { name: name.to_string() },
+                    by: UsedBy::LaunchConfiguration {
+                        name: name.to_string(),
+                    },
                 });
             }
         }
@@ -191,7 +242,13 @@ pub async fn image_sharing(aws: &Aws, region: &str, id: &str, calls: &ApiCalls) 
         .attribute(ImageAttributeName::LaunchPermission)
         .send()
         .await
-        .map_err(|e| aws_error(format!("reading launch permissions of {id} in {region}"), &e, aws.endpoint()))?;
+        .map_err(|e| {
+            aws_error(
+                format!("reading launch permissions of {id} in {region}"),
+                &e,
+                aws.endpoint(),
+            )
+        })?;
     let mut s = Sharing::default();
     for p in out.launch_permissions() {
         if p.group().is_some_and(|g| g.as_str() == "all") {
@@ -211,7 +268,12 @@ pub async fn image_sharing(aws: &Aws, region: &str, id: &str, calls: &ApiCalls) 
 }
 
 /// Fill in who a snapshot is shared with (create-volume permissions).
-pub async fn snapshot_sharing(aws: &Aws, region: &str, id: &str, calls: &ApiCalls) -> Result<Sharing> {
+pub async fn snapshot_sharing(
+    aws: &Aws,
+    region: &str,
+    id: &str,
+    calls: &ApiCalls,
+) -> Result<Sharing> {
     calls.count("ec2:DescribeSnapshotAttribute");
     let out = aws
         .ec2(region)
@@ -220,7 +282,13 @@ pub async fn snapshot_sharing(aws: &Aws, region: &str, id: &str, calls: &ApiCall
         .attribute(SnapshotAttributeName::CreateVolumePermission)
         .send()
         .await
-        .map_err(|e| aws_error(format!("reading volume permissions of {id} in {region}"), &e, aws.endpoint()))?;
+        .map_err(|e| {
+            aws_error(
+                format!("reading volume permissions of {id} in {region}"),
+                &e,
+                aws.endpoint(),
+            )
+        })?;
     let mut s = Sharing::default();
     for p in out.create_volume_permissions() {
         if p.group().is_some_and(|g| g.as_str() == "all") {

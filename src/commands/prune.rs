@@ -23,7 +23,9 @@ use crate::cli::{Global, OutputFormat, PruneArgs, RetentionCommand};
 use crate::error::{Error, Result};
 use crate::events::entry::{build_entry, EventFacts};
 use crate::output;
-use crate::retention::{self, Inventory, ItemKind, Plan, PlanIndex, PlanItem, PlanRules, Recheck, RetentionConfig};
+use crate::retention::{
+    self, Inventory, ItemKind, Plan, PlanIndex, PlanItem, PlanRules, Recheck, RetentionConfig,
+};
 
 /// One applied item.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -94,18 +96,31 @@ impl fmt::Display for PruneReport {
             writeln!(f)?;
             for a in &self.results {
                 let what = match &a.result {
-                    AppliedResult::Done { outcome: Deleted::Deleted } => "deleted".to_string(),
-                    AppliedResult::Done { outcome: Deleted::AlreadyGone } => "already gone".to_string(),
+                    AppliedResult::Done {
+                        outcome: Deleted::Deleted,
+                    } => "deleted".to_string(),
+                    AppliedResult::Done {
+                        outcome: Deleted::AlreadyGone,
+                    } => "already gone".to_string(),
                     AppliedResult::Done {
                         outcome: Deleted::Failed { error },
                     } => format!("FAILED: {error}"),
                     AppliedResult::Skipped { why } => format!("skipped: {why}"),
                     AppliedResult::NotAttempted { why } => format!("not attempted: {why}"),
                 };
-                writeln!(f, "{:<9} {:<14} {:<24} {what}", a.kind.to_string(), a.region, a.id)?;
+                writeln!(
+                    f,
+                    "{:<9} {:<14} {:<24} {what}",
+                    a.kind.to_string(),
+                    a.region,
+                    a.id
+                )?;
             }
         } else {
-            writeln!(f, "\nplan only: nothing was changed (pass --apply to delete)")?;
+            writeln!(
+                f,
+                "\nplan only: nothing was changed (pass --apply to delete)"
+            )?;
         }
         Ok(())
     }
@@ -141,7 +156,13 @@ async fn gather_all(aws: &Aws, regions: &[String], calls: &ApiCalls) -> Result<I
 
 /// Plan, reading sharing only for what would otherwise be deleted (sharing can
 /// only protect, so a second plan with it is exact).
-async fn plan_with_sharing(aws: &Aws, mut inv: Inventory, rules: &PlanRules, now: DateTime<Utc>, calls: &ApiCalls) -> Result<Plan> {
+async fn plan_with_sharing(
+    aws: &Aws,
+    mut inv: Inventory,
+    rules: &PlanRules,
+    now: DateTime<Utc>,
+    calls: &ApiCalls,
+) -> Result<Plan> {
     let first = retention::plan(&inv, rules, now);
     if rules.include_shared {
         return Ok(first);
@@ -152,7 +173,11 @@ async fn plan_with_sharing(aws: &Aws, mut inv: Inventory, rules: &PlanRules, now
         match item.kind {
             ItemKind::Image => {
                 let s = inventory::image_sharing(aws, &item.region, &item.id, calls).await?;
-                if let Some(i) = inv.images.iter_mut().find(|i| i.id == item.id && i.region == item.region) {
+                if let Some(i) = inv
+                    .images
+                    .iter_mut()
+                    .find(|i| i.id == item.id && i.region == item.region)
+                {
                     i.sharing.accounts = s.accounts;
                     i.sharing.organizations = s.organizations;
                     i.sharing.organizational_units = s.organizational_units;
@@ -161,13 +186,21 @@ async fn plan_with_sharing(aws: &Aws, mut inv: Inventory, rules: &PlanRules, now
             }
             ItemKind::Snapshot => {
                 let s = inventory::snapshot_sharing(aws, &item.region, &item.id, calls).await?;
-                if let Some(sn) = inv.snapshots.iter_mut().find(|x| x.id == item.id && x.region == item.region) {
+                if let Some(sn) = inv
+                    .snapshots
+                    .iter_mut()
+                    .find(|x| x.id == item.id && x.region == item.region)
+                {
                     sn.sharing = s;
                 }
             }
         }
     }
-    Ok(if looked { retention::plan(&inv, rules, now) } else { first })
+    Ok(if looked {
+        retention::plan(&inv, rules, now)
+    } else {
+        first
+    })
 }
 
 /// Run `prune`.
@@ -190,26 +223,39 @@ pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
 
     let (plan, saved) = match &args.plan {
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| Error::Usage(format!("cannot read the plan {}: {e}", path.display())))?;
-            let saved: Plan = serde_json::from_str(&text)
-                .map_err(|e| Error::Usage(format!("{} is not an ami-builder prune plan: {e}", path.display())))?;
-            let fresh = plan_with_sharing(&aws, inv, &saved.rules, saved.generated_at, &calls).await?;
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                Error::Usage(format!("cannot read the plan {}: {e}", path.display()))
+            })?;
+            let saved: Plan = serde_json::from_str(&text).map_err(|e| {
+                Error::Usage(format!(
+                    "{} is not an ami-builder prune plan: {e}",
+                    path.display()
+                ))
+            })?;
+            let fresh =
+                plan_with_sharing(&aws, inv, &saved.rules, saved.generated_at, &calls).await?;
             (fresh, Some(saved))
         }
         None => {
             let now = match &args.as_of {
                 Some(t) => DateTime::parse_from_rfc3339(t)
-                    .map_err(|e| Error::Usage(format!("--as-of `{t}` is not an RFC 3339 time: {e}")))?
+                    .map_err(|e| {
+                        Error::Usage(format!("--as-of `{t}` is not an RFC 3339 time: {e}"))
+                    })?
                     .with_timezone(&Utc),
                 None => Utc::now(),
             };
-            (plan_with_sharing(&aws, inv, &rules_from(&args), now, &calls).await?, None)
+            (
+                plan_with_sharing(&aws, inv, &rules_from(&args), now, &calls).await?,
+                None,
+            )
         }
     };
     let shown = saved.clone().unwrap_or_else(|| plan.clone());
     if let Some(p) = &args.plan_out {
         let json = serde_json::to_string_pretty(&shown).map_err(|e| Error::Other(e.to_string()))?;
-        std::fs::write(p, json + "\n").map_err(|e| Error::io(format!("writing {}", p.display()), e))?;
+        std::fs::write(p, json + "\n")
+            .map_err(|e| Error::io(format!("writing {}", p.display()), e))?;
     }
 
     // What would actually be deleted: the saved plan's deletions that the fresh plan confirms.
@@ -241,7 +287,10 @@ pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
 
     if let Some(max) = args.max_deletions {
         let images = todo.iter().filter(|i| i.kind == ItemKind::Image).count();
-        let orphans = todo.iter().filter(|i| i.kind == ItemKind::Snapshot && i.depends_on.is_empty()).count();
+        let orphans = todo
+            .iter()
+            .filter(|i| i.kind == ItemKind::Snapshot && i.depends_on.is_empty())
+            .count();
         if images > max || orphans > max {
             return Err(Error::PruneRefused(format!(
                 "the plan deregisters {images} image(s) and deletes {orphans} orphaned snapshot(s), over --max-deletions {max}: nothing was deleted. Review it (ami-builder prune --plan-out plan.json) and raise the cap if it is right"
@@ -263,8 +312,14 @@ pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
 
     // Permissions first, with DryRun: refuse before deleting anything.
     for r in &regions {
-        let img = todo.iter().find(|i| &i.region == r && i.kind == ItemKind::Image).map(|i| i.id.as_str());
-        let snap = todo.iter().find(|i| &i.region == r && i.kind == ItemKind::Snapshot).map(|i| i.id.as_str());
+        let img = todo
+            .iter()
+            .find(|i| &i.region == r && i.kind == ItemKind::Image)
+            .map(|i| i.id.as_str());
+        let snap = todo
+            .iter()
+            .find(|i| &i.region == r && i.kind == ItemKind::Snapshot)
+            .map(|i| i.id.as_str());
         let missing = ec2::dry_run_permissions(&aws, r, img, snap).await;
         if !missing.is_empty() {
             return Err(Error::PruneRefused(format!(
@@ -332,14 +387,25 @@ async fn apply(aws: &Aws, todo: &[PlanItem], concurrency: usize) -> Vec<Applied>
             let item = item.clone();
             set.spawn(async move {
                 let _permit = sem.acquire_owned().await;
-                let outcome = ec2::delete_resource(&aws, &item.region, item.kind == ItemKind::Image, &item.id).await;
+                let outcome = ec2::delete_resource(
+                    &aws,
+                    &item.region,
+                    item.kind == ItemKind::Image,
+                    &item.id,
+                )
+                .await;
                 (item, outcome)
             });
         }
         while let Some(joined) = set.join_next().await {
-            let Ok((item, outcome)) = joined else { continue };
+            let Ok((item, outcome)) = joined else {
+                continue;
+            };
             if item.kind == ItemKind::Image {
-                image_ok.insert((item.region.clone(), item.id.clone()), !matches!(outcome, Deleted::Failed { .. }));
+                image_ok.insert(
+                    (item.region.clone(), item.id.clone()),
+                    !matches!(outcome, Deleted::Failed { .. }),
+                );
             }
             out.push(Applied {
                 kind: item.kind,
@@ -349,7 +415,9 @@ async fn apply(aws: &Aws, todo: &[PlanItem], concurrency: usize) -> Vec<Applied>
             });
         }
     }
-    out.sort_by(|a, b| (a.region.as_str(), a.kind, a.id.as_str()).cmp(&(b.region.as_str(), b.kind, b.id.as_str())));
+    out.sort_by(|a, b| {
+        (a.region.as_str(), a.kind, a.id.as_str()).cmp(&(b.region.as_str(), b.kind, b.id.as_str()))
+    });
     out
 }
 
@@ -358,11 +426,18 @@ async fn announce(aws: &Aws, global: &Global, args: &PruneArgs, results: &[Appli
         .region
         .clone()
         .or_else(|| aws.default_region())
-        .ok_or_else(|| Error::Usage("--events needs a region for EventBridge: pass --region".into()))?;
+        .ok_or_else(|| {
+            Error::Usage("--events needs a region for EventBridge: pass --region".into())
+        })?;
     let mut entries = Vec::new();
     for a in results.iter().filter(|a| {
         a.kind == ItemKind::Image
-            && matches!(a.result, AppliedResult::Done { outcome: Deleted::Deleted })
+            && matches!(
+                a.result,
+                AppliedResult::Done {
+                    outcome: Deleted::Deleted
+                }
+            )
     }) {
         let mut facts = EventFacts {
             status: "Deregistered".into(),
@@ -371,8 +446,13 @@ async fn announce(aws: &Aws, global: &Global, args: &PruneArgs, results: &[Appli
         };
         facts.amis.insert(a.region.clone(), a.id.clone());
         entries.push(
-            build_entry(&facts, &args.event.event_source, &args.event.event_detail_type, &args.event.event_bus)
-                .map_err(Error::EventRejected)?,
+            build_entry(
+                &facts,
+                &args.event.event_source,
+                &args.event.event_detail_type,
+                &args.event.event_bus,
+            )
+            .map_err(Error::EventRejected)?,
         );
     }
     for chunk in entries.chunks(crate::events::entry::MAX_ENTRIES) {
@@ -386,13 +466,17 @@ async fn upload_report(aws: &Aws, url: &str, report: &PruneReport) -> Result<()>
     let name = if url.ends_with(".json") {
         url.rsplit('/').next().unwrap_or("prune.json").to_string()
     } else {
-        format!("prune-{}.json", report.plan.generated_at.format("%Y%m%dT%H%M%SZ"))
+        format!(
+            "prune-{}.json",
+            report.plan.generated_at.format("%Y%m%dT%H%M%SZ")
+        )
     };
     let path = dir.join(&name);
     let json = serde_json::to_string_pretty(report).map_err(|e| Error::Other(e.to_string()))?;
     std::fs::write(&path, json).map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
     let prefix = if url.ends_with(".json") {
-        url.rsplit_once('/').map_or(url.to_string(), |(p, _)| format!("{p}/"))
+        url.rsplit_once('/')
+            .map_or(url.to_string(), |(p, _)| format!("{p}/"))
     } else {
         url.to_string()
     };
@@ -419,7 +503,11 @@ pub fn retention(cmd: RetentionCommand, format: OutputFormat) -> Result<ExitCode
             let e = retention::explain(&a.value, &cfg, Utc::now());
             match format {
                 OutputFormat::Json => {
-                    println!("{}", serde_json::to_string_pretty(&e).map_err(|e| Error::Other(e.to_string()))?)
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&e)
+                            .map_err(|e| Error::Other(e.to_string()))?
+                    )
                 }
                 OutputFormat::Text => print!("{e}"),
             }
@@ -427,4 +515,3 @@ pub fn retention(cmd: RetentionCommand, format: OutputFormat) -> Result<ExitCode
         }
     }
 }
-

@@ -27,9 +27,20 @@ fn tag(k: &str, v: &str) -> Tag {
 /// and ignores RegisterImage's block device mappings, so a snapshot shared by two
 /// AMIs cannot be built here: the planner's unit tests cover that case).
 async fn image(c: &aws_sdk_ec2::Client, name: &str, tags: &[(&str, &str)]) -> (String, String) {
-    let img = c.register_image().name(name).root_device_name("/dev/xvda").send().await.expect("register");
+    let img = c
+        .register_image()
+        .name(name)
+        .root_device_name("/dev/xvda")
+        .send()
+        .await
+        .expect("register");
     let id = img.image_id().expect("id").to_string();
-    let d = c.describe_images().image_ids(&id).send().await.expect("describe");
+    let d = c
+        .describe_images()
+        .image_ids(&id)
+        .send()
+        .await
+        .expect("describe");
     let snap = d.images()[0]
         .block_device_mappings()
         .iter()
@@ -61,12 +72,32 @@ fn build_world(url: &str) -> World {
             ("stopped", "web-stopped", vec![fam, one_day]),
             ("lt", "web-lt", vec![fam, one_day]),
             ("shared", "web-shared", vec![fam, one_day]),
-            ("pinned", "web-pinned", vec![fam, one_day, ("ami-builder:keep", "true")]),
-            ("junk", "web-junk", vec![fam, ("scheduler:ebs-snapshot", "1 day")]),
-            ("excluded", "web-excluded", vec![fam, ("scheduler:ebs-snapshot", "none")]),
+            (
+                "pinned",
+                "web-pinned",
+                vec![fam, one_day, ("ami-builder:keep", "true")],
+            ),
+            (
+                "junk",
+                "web-junk",
+                vec![fam, ("scheduler:ebs-snapshot", "1 day")],
+            ),
+            (
+                "excluded",
+                "web-excluded",
+                vec![fam, ("scheduler:ebs-snapshot", "none")],
+            ),
             ("expired2", "web-expired2", vec![fam, one_day]),
-            ("expired4", "web-expired4", vec![fam, ("scheduler:ebs-snapshot", "0900;1;UTC;all")]),
-            ("fresh3", "web-fresh3", vec![fam, ("scheduler:ebs-snapshot", "0900;30;Europe/Paris")]),
+            (
+                "expired4",
+                "web-expired4",
+                vec![fam, ("scheduler:ebs-snapshot", "0900;1;UTC;all")],
+            ),
+            (
+                "fresh3",
+                "web-fresh3",
+                vec![fam, ("scheduler:ebs-snapshot", "0900;30;Europe/Paris")],
+            ),
             ("default", "web-default", vec![fam]),
         ] {
             let (id, snap) = image(&c, name, &tags).await;
@@ -74,22 +105,52 @@ fn build_world(url: &str) -> World {
             snaps.insert(key, snap);
         }
         // in use
-        let run = c.run_instances().image_id(&ids["running"]).min_count(1).max_count(1).send().await.expect("run");
+        let run = c
+            .run_instances()
+            .image_id(&ids["running"])
+            .min_count(1)
+            .max_count(1)
+            .send()
+            .await
+            .expect("run");
         let _ = run;
-        let stop = c.run_instances().image_id(&ids["stopped"]).min_count(1).max_count(1).send().await.expect("run");
+        let stop = c
+            .run_instances()
+            .image_id(&ids["stopped"])
+            .min_count(1)
+            .max_count(1)
+            .send()
+            .await
+            .expect("run");
         let iid = stop.instances()[0].instance_id().expect("iid").to_string();
-        c.stop_instances().instance_ids(&iid).send().await.expect("stop");
+        c.stop_instances()
+            .instance_ids(&iid)
+            .send()
+            .await
+            .expect("stop");
         let lt = c
             .create_launch_template()
             .launch_template_name("web")
-            .launch_template_data(aws_sdk_ec2::types::RequestLaunchTemplateData::builder().image_id(BASE).build())
+            .launch_template_data(
+                aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
+                    .image_id(BASE)
+                    .build(),
+            )
             .send()
             .await
             .expect("lt");
-        let lt_id = lt.launch_template().and_then(|t| t.launch_template_id()).expect("lt id").to_string();
+        let lt_id = lt
+            .launch_template()
+            .and_then(|t| t.launch_template_id())
+            .expect("lt id")
+            .to_string();
         c.create_launch_template_version()
             .launch_template_id(&lt_id)
-            .launch_template_data(aws_sdk_ec2::types::RequestLaunchTemplateData::builder().image_id(&ids["lt"]).build())
+            .launch_template_data(
+                aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
+                    .image_id(&ids["lt"])
+                    .build(),
+            )
             .send()
             .await
             .expect("lt v2 (not the default version)");
@@ -104,8 +165,19 @@ fn build_world(url: &str) -> World {
             .await
             .expect("share");
         // an orphaned snapshot of ours, expired
-        let vol = c.create_volume().availability_zone("us-east-1a").size(4).send().await.expect("vol");
-        let orphan = c.create_snapshot().volume_id(vol.volume_id().expect("v")).send().await.expect("snap");
+        let vol = c
+            .create_volume()
+            .availability_zone("us-east-1a")
+            .size(4)
+            .send()
+            .await
+            .expect("vol");
+        let orphan = c
+            .create_snapshot()
+            .volume_id(vol.volume_id().expect("v"))
+            .send()
+            .await
+            .expect("snap");
         let orphan = orphan.snapshot_id().expect("id").to_string();
         c.create_tags()
             .resources(&orphan)
@@ -135,7 +207,10 @@ fn build_world(url: &str) -> World {
             .resources(&copy)
             .tags(tag("ami-builder:family", "app"))
             .tags(tag("scheduler:ebs-snapshot", "0900;1"))
-            .tags(tag("ami-builder:source-image", &format!("us-east-1:{}", ids["app3"])))
+            .tags(tag(
+                "ami-builder:source-image",
+                &format!("us-east-1:{}", ids["app3"]),
+            ))
             .send()
             .await
             .expect("tag copy");
@@ -147,7 +222,17 @@ fn build_world(url: &str) -> World {
 fn plan_json(url: &str, extra: &[&str]) -> serde_json::Value {
     let as_of = (Utc::now() + Duration::days(3)).to_rfc3339();
     let out = ami_builder(url)
-        .args(["--output", "json", "prune", "--in-region", "us-east-1,us-west-2", "--keep", "2", "--as-of", &as_of])
+        .args([
+            "--output",
+            "json",
+            "prune",
+            "--in-region",
+            "us-east-1,us-west-2",
+            "--keep",
+            "2",
+            "--as-of",
+            &as_of,
+        ])
         .args(extra)
         .assert()
         .success()
@@ -165,7 +250,10 @@ fn decisions(plan: &serde_json::Value) -> BTreeMap<String, (String, String)> {
         .map(|i| {
             (
                 i["id"].as_str().expect("id").to_string(),
-                (i["action"].as_str().expect("a").to_string(), i["reason"]["code"].as_str().unwrap_or("?").to_string()),
+                (
+                    i["action"].as_str().expect("a").to_string(),
+                    i["reason"]["code"].as_str().unwrap_or("?").to_string(),
+                ),
             )
         })
         .collect()
@@ -178,7 +266,9 @@ fn prune_plans_exactly_then_applies_exactly() {
     let plan = plan_json(&m.url, &[]);
     let d = decisions(&plan);
     let want_image = |k: &str, action: &str, code: &str| {
-        let got = d.get(&w.ids[k]).unwrap_or_else(|| panic!("{k} ({}) not in the plan: {d:?}", w.ids[k]));
+        let got = d
+            .get(&w.ids[k])
+            .unwrap_or_else(|| panic!("{k} ({}) not in the plan: {d:?}", w.ids[k]));
         assert_eq!((got.0.as_str(), got.1.as_str()), (action, code), "{k}");
     };
     // web family: keep-2 protects the two newest web builds? No: newest is decided
@@ -200,14 +290,23 @@ fn prune_plans_exactly_then_applies_exactly() {
     for k in ["expired2", "expired4", "default"] {
         let got = &d[&w.ids[k]];
         assert!(
-            (got.0 == "delete" && got.1 == "expired") || got.1 == "newest" || (k == "default" && got.1 == "not-expired"),
+            (got.0 == "delete" && got.1 == "expired")
+                || got.1 == "newest"
+                || (k == "default" && got.1 == "not-expired"),
             "{k}: {got:?}"
         );
     }
-    assert_eq!(d[&w.ids["default"]].1 != "expired", true, "15-day default has not expired after 3 days");
+    assert_eq!(
+        d[&w.ids["default"]].1 != "expired",
+        true,
+        "15-day default has not expired after 3 days"
+    );
     // snapshots go with their image; an in-use image's snapshot stays
     assert_eq!(d[&w.snaps["expired4"]].0, d[&w.ids["expired4"]].0);
-    assert_eq!(d[&w.snaps["orphan"]], ("delete".to_string(), "expired".to_string()));
+    assert_eq!(
+        d[&w.snaps["orphan"]],
+        ("delete".to_string(), "expired".to_string())
+    );
     assert_eq!(d[&w.snaps["running"]].0, "keep");
 
     // apply, then exactly the planned deletions are gone
@@ -221,25 +320,56 @@ fn prune_plans_exactly_then_applies_exactly() {
     assert!(deleted.contains(&w.ids["app1"]));
     let as_of = (Utc::now() + Duration::days(3)).to_rfc3339();
     ami_builder(&m.url)
-        .args(["prune", "--in-region", "us-east-1,us-west-2", "--keep", "2", "--as-of", &as_of, "--apply"])
+        .args([
+            "prune",
+            "--in-region",
+            "us-east-1,us-west-2",
+            "--keep",
+            "2",
+            "--as-of",
+            &as_of,
+            "--apply",
+        ])
         .assert()
         .success()
         .stdout(predicate::str::contains("deleted"));
-    let left: Vec<String> = own_images(&m.url, "us-east-1").into_iter().map(|(id, _, _)| id).collect();
+    let left: Vec<String> = own_images(&m.url, "us-east-1")
+        .into_iter()
+        .map(|(id, _, _)| id)
+        .collect();
     for (k, id) in &w.ids {
         if k.ends_with("-copy") {
             continue;
         }
         assert_eq!(left.contains(id), !deleted.contains(id), "image {k} {id}");
     }
-    let snaps = block_on(ec2(&m.url, "us-east-1").describe_snapshots().owner_ids("self").send()).expect("snaps");
-    let snap_left: Vec<String> = snaps.snapshots().iter().filter_map(|s| s.snapshot_id().map(str::to_string)).collect();
+    let snaps = block_on(
+        ec2(&m.url, "us-east-1")
+            .describe_snapshots()
+            .owner_ids("self")
+            .send(),
+    )
+    .expect("snaps");
+    let snap_left: Vec<String> = snaps
+        .snapshots()
+        .iter()
+        .filter_map(|s| s.snapshot_id().map(str::to_string))
+        .collect();
     for (k, id) in &w.snaps {
-        assert_eq!(snap_left.contains(id), !deleted.contains(id), "snapshot {k} {id}");
+        assert_eq!(
+            snap_left.contains(id),
+            !deleted.contains(id),
+            "snapshot {k} {id}"
+        );
     }
     // idempotent: planning again deletes nothing new
     let again = plan_json(&m.url, &[]);
-    let n = again["plan"]["items"].as_array().expect("items").iter().filter(|i| i["action"] == "delete").count();
+    let n = again["plan"]["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|i| i["action"] == "delete")
+        .count();
     assert_eq!(n, 0, "{again}");
 }
 
@@ -250,16 +380,40 @@ fn max_deletions_refuses_before_deleting_and_saved_plans_skip_what_became_protec
     let as_of = (Utc::now() + Duration::days(3)).to_rfc3339();
     let before = own_images(&m.url, "us-east-1").len();
     ami_builder(&m.url)
-        .args(["prune", "--in-region", "us-east-1", "--keep", "2", "--as-of", &as_of, "--apply", "--max-deletions", "0"])
+        .args([
+            "prune",
+            "--in-region",
+            "us-east-1",
+            "--keep",
+            "2",
+            "--as-of",
+            &as_of,
+            "--apply",
+            "--max-deletions",
+            "0",
+        ])
         .assert()
         .code(9)
         .stderr(predicate::str::contains("over --max-deletions 0"));
-    assert_eq!(own_images(&m.url, "us-east-1").len(), before, "nothing deleted");
+    assert_eq!(
+        own_images(&m.url, "us-east-1").len(),
+        before,
+        "nothing deleted"
+    );
     // save a plan, then pin app1 before applying it: it is skipped
     let dir = tempfile::tempdir().expect("tmp");
     let plan_file = dir.path().join("plan.json");
     ami_builder(&m.url)
-        .args(["prune", "--in-region", "us-east-1", "--keep", "2", "--as-of", &as_of, "--plan-out"])
+        .args([
+            "prune",
+            "--in-region",
+            "us-east-1",
+            "--keep",
+            "2",
+            "--as-of",
+            &as_of,
+            "--plan-out",
+        ])
         .arg(&plan_file)
         .assert()
         .success()
@@ -279,7 +433,10 @@ fn max_deletions_refuses_before_deleting_and_saved_plans_skip_what_became_protec
         .success()
         .stdout(predicate::str::contains(format!("{}", w.ids["app1"])))
         .stdout(predicate::str::contains("skipped: now kept"));
-    let left: Vec<String> = own_images(&m.url, "us-east-1").into_iter().map(|(id, _, _)| id).collect();
+    let left: Vec<String> = own_images(&m.url, "us-east-1")
+        .into_iter()
+        .map(|(id, _, _)| id)
+        .collect();
     assert!(left.contains(&w.ids["app1"]), "pinned since the plan: kept");
     // applying the same saved plan again converges (already gone counts as done)
     ami_builder(&m.url)
