@@ -296,9 +296,8 @@ fn prune_plans_exactly_then_applies_exactly() {
             "{k}: {got:?}"
         );
     }
-    assert_eq!(
-        d[&w.ids["default"]].1 != "expired",
-        true,
+    assert_ne!(
+        d[&w.ids["default"]].1, "expired",
         "15-day default has not expired after 3 days"
     );
     // snapshots go with their image; an in-use image's snapshot stays
@@ -431,7 +430,7 @@ fn max_deletions_refuses_before_deleting_and_saved_plans_skip_what_became_protec
         .arg(&plan_file)
         .assert()
         .success()
-        .stdout(predicate::str::contains(format!("{}", w.ids["app1"])))
+        .stdout(predicate::str::contains(w.ids["app1"].clone()))
         .stdout(predicate::str::contains("skipped: now kept"));
     let left: Vec<String> = own_images(&m.url, "us-east-1")
         .into_iter()
