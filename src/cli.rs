@@ -80,6 +80,9 @@ pub enum Command {
     /// Retention tags: explain a value, lint the account's tags.
     #[command(subcommand)]
     Retention(RetentionCommand),
+    /// Offline pre-commit check: rules match our event, retention tags lint clean,
+    /// the template validates, no pipe hides Packer's exit status.
+    Check(CheckArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
     /// Print the man page (roff) or write man pages for every command into a directory.
@@ -390,6 +393,35 @@ pub struct RetentionExplainArgs {
     /// Retention days where the value has none.
     #[arg(long, default_value_t = 15, value_name = "DAYS")]
     pub default_retention_days: u32,
+}
+
+/// `ami-builder check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The repository root (with packer/, cloudformation/, buildspec*.yml).
+    #[arg(default_value = ".", value_name = "DIR")]
+    pub dir: PathBuf,
+    /// CloudFormation templates to check (default: DIR/cloudformation/*.yaml|yml|json).
+    #[arg(long = "cloudformation", value_name = "FILE")]
+    pub cloudformation: Vec<PathBuf>,
+    /// Buildspecs to check (default: DIR/buildspec*.yml).
+    #[arg(long = "buildspec", value_name = "FILE")]
+    pub buildspecs: Vec<PathBuf>,
+    /// The Packer template (default: DIR/packer).
+    #[arg(long = "template", value_name = "PATH")]
+    pub template: Option<PathBuf>,
+    /// The Packer executable for `packer validate` (skipped with a notice when absent).
+    #[arg(long, env = "AMI_BUILDER_PACKER", value_name = "PATH")]
+    pub packer: Option<PathBuf>,
+    /// The event source our rules match.
+    #[arg(long, default_value = "com.ami.builder", value_name = "SOURCE")]
+    pub event_source: String,
+    /// Write a git pre-commit hook running `ami-builder check` into DIR/.git/hooks.
+    #[arg(long)]
+    pub install_hook: bool,
+    /// With --install-hook: replace an existing pre-commit hook that is not ours.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `ami-builder extract`.

@@ -6,6 +6,7 @@
 
 pub mod artifacts;
 pub mod aws;
+pub mod check;
 pub mod cli;
 pub mod commands;
 pub mod error;

@@ -1,4 +1,5 @@
-//! Small helper processes (the process adapter besides Packer's runner): git.
+//! Small helper processes (the process adapter besides Packer's runner): git,
+//! `packer validate`.
 
 use std::path::Path;
 
@@ -25,4 +26,20 @@ pub fn git_head(dir: &Path) -> Result<(String, bool), String> {
         .read()
         .map_err(|e| format!("`git status` in {} failed: {e}", dir.display()))?;
     Ok((sha.trim().to_string(), !status.trim().is_empty()))
+}
+
+/// `packer validate TEMPLATE`; Err carries Packer's output.
+pub fn packer_validate(packer: &Path, template: &Path) -> Result<(), String> {
+    let out = duct::cmd(packer, ["validate".as_ref(), template.as_os_str()])
+        .env("CHECKPOINT_DISABLE", "1")
+        .stderr_to_stdout()
+        .stdout_capture()
+        .unchecked()
+        .run()
+        .map_err(|e| format!("could not run {}: {e}", packer.display()))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
 }

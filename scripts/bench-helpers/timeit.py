@@ -2,13 +2,16 @@
 """Time a command for `scripts/bench`.
 
 Usage: timeit.py [--runs N] [--warmup W] [--stdout FILE] [--stderr FILE]
-                 [--expect-rc RC] [--end-file FILE] -- COMMAND [ARGS...]
+                 [--expect-rc RC] [--end-file FILE] [--clean DIR] -- COMMAND [ARGS...]
 
 Runs COMMAND W times untimed (warm-up: page cache, binary), then N times timed
 by wall clock (perf_counter around spawn and wait), with stdin from /dev/null,
 stdout to FILE (default /dev/null; give a real file for tools such as GNU grep
 that notice /dev/null and stop at the first match) and stderr to FILE
 (default: inherited). Every run must exit RC (default 0), else timeit exits 1.
+
+With --clean, DIR is removed (untimed) before every run, so that each run
+starts as on a fresh CI machine (no truncation of the previous run's logs).
 
 With --end-file, something inside COMMAND (fake-packer, via BENCH_FAKE_END)
 writes an epoch timestamp to FILE when it is done; the time from the start of
@@ -22,6 +25,7 @@ Python's own RSS would leak into the child's ru_maxrss; scripts/bench uses
 """
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -36,6 +40,7 @@ def main():
     p.add_argument("--stderr", default=None)
     p.add_argument("--expect-rc", type=int, default=0)
     p.add_argument("--end-file", default=None)
+    p.add_argument("--clean", default=None)
     p.add_argument("cmd", nargs=argparse.REMAINDER)
     a = p.parse_args()
     cmd = a.cmd[1:] if a.cmd[:1] == ["--"] else a.cmd
@@ -46,6 +51,8 @@ def main():
     for i in range(a.warmup + a.runs):
         if a.end_file and os.path.exists(a.end_file):
             os.unlink(a.end_file)
+        if a.clean:
+            shutil.rmtree(a.clean, ignore_errors=True)
         with open(os.devnull, "rb") as stdin, open(a.stdout, "wb") as out, \
                 open(a.stderr if a.stderr else os.devnull, "ab") as err:
             t_epoch = time.time()

@@ -3,6 +3,7 @@
 //! This layer is where the environment is read (for provenance).
 
 pub mod build;
+pub mod check;
 pub mod event;
 pub mod extract;
 pub mod meta;
@@ -27,6 +28,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Event(cmd) => event::run(&cli.global, cmd).await,
         Command::Prune(args) => prune::run(&cli.global, args).await,
         Command::Retention(cmd) => prune::retention(cmd, format),
+        Command::Check(args) => check::run(&args, format),
         Command::Completions(args) => meta::completions(&args),
         Command::Man(args) => meta::man(&args),
     }

@@ -170,9 +170,26 @@ pub async fn run(spec: PackerRun) -> Result<RunOutcome> {
     let mut escalated = false;
     let deadline = tokio::time::sleep(Duration::from_secs(u64::MAX / 4));
     tokio::pin!(deadline);
+    // Packer can exit while a child it started (a shell-local provisioner, a
+    // background process) still holds its output pipe open: then no EOF ever
+    // comes. Once Packer itself has exited, give stragglers a moment, then end
+    // its process group.
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    let mut exited_at: Option<tokio::time::Instant> = None;
+    let mut stragglers_killed = false;
     let joined = loop {
         tokio::select! {
             res = &mut reader_task => break res,
+            _ = tick.tick(), if !stragglers_killed => {
+                if has_exited(leader) {
+                    let since = *exited_at.get_or_insert_with(tokio::time::Instant::now);
+                    if since.elapsed() >= Duration::from_secs(2) {
+                        eprintln!("ami-builder: Packer has exited but processes it started still hold its output open; stopping its process group");
+                        let _ = killpg(Pid::from_raw(leader), Signal::SIGKILL);
+                        stragglers_killed = true;
+                    }
+                }
+            }
             _ = sigint.recv() => {
                 on_signal(leader, 2, &mut interrupted, &mut escalated, &spec, deadline.as_mut());
             }
@@ -199,6 +216,22 @@ pub async fn run(spec: PackerRun) -> Result<RunOutcome> {
         escalated,
         lines,
     })
+}
+
+/// True once `pid` has exited (a zombie not yet reaped, or gone). Uses Linux's
+/// `/proc`; where there is none it says false, and the run simply waits for EOF.
+fn has_exited(pid: i32) -> bool {
+    if !Path::new("/proc/self/stat").exists() {
+        return false;
+    }
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state is the field after the parenthesised command name.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state == "Z" || state == "X"),
+        Err(_) => true,
+    }
 }
 
 fn on_signal(

@@ -563,3 +563,35 @@ fn cleanup_deadline_escalates() {
         "{tail}"
     );
 }
+
+#[test]
+fn a_straggler_holding_packers_output_does_not_hang_the_build() {
+    let dir = tempfile::tempdir().expect("tmp");
+    // Packer exits, but a process it started keeps the output pipe open.
+    let fake = dir.path().join("leaky-packer");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/usr/bin/env bash\ncat '{}'\nsleep 300 &\nexit 0\n",
+            fake_log("ebs-badami.out").display()
+        ),
+    )
+    .expect("write");
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    // Without the fix the run never ends; the timeout turns that into a failure.
+    ami_builder("http://127.0.0.1:9")
+        .args([
+            "build",
+            &template("one-region.pkr.hcl"),
+            "--quiet",
+            "--packer",
+        ])
+        .arg(&fake)
+        .arg("--out-dir")
+        .arg(dir.path().join("out"))
+        .timeout(Duration::from_secs(120))
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("still hold its output open"));
+}

@@ -2,6 +2,7 @@
 //! against a moto server it starts itself (see `harness`) and real Packer.
 
 mod build;
+mod check;
 mod cli;
 mod extract;
 mod harness;
