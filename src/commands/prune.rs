@@ -509,7 +509,13 @@ pub fn retention(cmd: RetentionCommand, format: OutputFormat) -> Result<ExitCode
                             .map_err(|e| Error::Other(e.to_string()))?
                     )
                 }
-                OutputFormat::Text => print!("{e}"),
+                OutputFormat::Text => {
+                    let text = e.to_string();
+                    print!("{text}");
+                    if !text.ends_with('\n') {
+                        println!();
+                    }
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
