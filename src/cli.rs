@@ -72,6 +72,8 @@ pub enum Command {
     Extract(ExtractArgs),
     /// Tag AMIs, their snapshots, their regional copies and the copies' snapshots with provenance.
     Tag(TagArgs),
+    /// Print the commit and build id `build` would record, and how they were found.
+    Provenance(ProvenanceArgs),
     /// Render, send or test the AmiBuilder EventBridge event.
     #[command(subcommand)]
     Event(EventCommand),

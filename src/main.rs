@@ -7,7 +7,7 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = ami_builder::cli::Cli::parse();
     let filter = match cli.global.verbose {
-        0 => "warn",
+        0 => "warn,aws_config=error",
         1 => "ami_builder=info,warn",
         2 => "ami_builder=debug,info",
         _ => "trace",

@@ -117,6 +117,22 @@ pub struct Provenance {
     pub tried: Vec<String>,
 }
 
+impl fmt::Display for Provenance {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "commit:   {}",
+            self.commit.as_deref().unwrap_or("unknown")
+        )?;
+        writeln!(f, "from:     {}", self.commit_source)?;
+        writeln!(f, "build id: {}", self.build_id)?;
+        for t in &self.tried {
+            writeln!(f, "tried:    {t}")?;
+        }
+        Ok(())
+    }
+}
+
 /// A full or abbreviated git commit SHA (7 to 40 hex digits, or 64 for SHA-256 repos).
 pub fn is_commit_sha(s: &str) -> bool {
     let n = s.len();

@@ -27,6 +27,12 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Tag(args) => tag::run(&cli.global, args).await,
         Command::Event(cmd) => event::run(&cli.global, cmd).await,
         Command::Prune(args) => prune::run(&cli.global, args).await,
+        Command::Provenance(args) => {
+            let aws = load_aws(&cli.global).await;
+            let p = resolve_provenance(&aws, &args, Path::new(".")).await?;
+            crate::output::emit(&p, format)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Retention(cmd) => prune::retention(cmd, format),
         Command::Check(args) => check::run(&args, format),
         Command::Completions(args) => meta::completions(&args),

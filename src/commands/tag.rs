@@ -175,6 +175,8 @@ pub fn parse_ami_ref(s: &str, default_region: Option<&str>) -> Result<(String, S
 /// Run `tag`.
 pub async fn run(global: &Global, args: TagArgs) -> Result<ExitCode> {
     let aws = super::load_aws(global).await;
+    // Resolve provenance first: fail before touching anything.
+    let prov = resolve_provenance(&aws, &args.provenance, Path::new(".")).await?;
     let record = match &args.artifacts {
         Some(p) => read_record(p)?,
         None => {
@@ -227,7 +229,6 @@ pub async fn run(global: &Global, args: TagArgs) -> Result<ExitCode> {
             }
         }
     };
-    let prov = resolve_provenance(&aws, &args.provenance, Path::new(".")).await?;
     let images = tag_record(&aws, &record, &prov, &args.tagging).await?;
     output::emit(
         &TagReport {

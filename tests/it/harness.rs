@@ -403,3 +403,48 @@ pub fn tags_of(url: &str, region: &str, id: &str) -> std::collections::BTreeMap<
 
 /// The sample's rule pattern.
 pub const SAMPLE_PATTERN: &str = r#"{"source":["com.ami.builder"],"detail-type":["AmiBuilder"],"detail":{"AmiStatus":["Created"]}}"#;
+
+/// A one-purpose HTTP server on loopback that answers every request with
+/// `body` (status 200, JSON 1.1 content type): a replay of a recorded AWS
+/// response, for API paths moto cannot produce. Returns its URL; it serves
+/// `max` requests, then stops.
+pub fn replay_server(body: &'static str, max: usize) -> String {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for stream in l.incoming().take(max) {
+            let Ok(mut s) = stream else { continue };
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            // read headers, then the body by Content-Length
+            loop {
+                let n = s.read(&mut chunk).unwrap_or(0);
+                if n == 0 {
+                    break;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                let text = String::from_utf8_lossy(&buf).to_string();
+                if let Some((head, rest)) = text.split_once("\r\n\r\n") {
+                    let len = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().to_string())
+                        })
+                        .and_then(|v| v.parse::<usize>().ok())
+                        .unwrap_or(0);
+                    if rest.len() >= len {
+                        break;
+                    }
+                }
+            }
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    format!("http://127.0.0.1:{port}")
+}

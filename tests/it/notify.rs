@@ -390,3 +390,90 @@ fn event_render_and_test_offline() {
         .assert()
         .code(2);
 }
+
+/// A GetPipelineExecution response in the wire shape of the CodePipeline API
+/// reference's example (JSON 1.1; written from the documentation, not captured
+/// from an account), replayed over loopback so the SDK parses it for real.
+const RECORDED_EXECUTION: &str = r#"{"pipelineExecution":{"pipelineExecutionId":"3137f7cb-7cf7-039j-s83l-d7eu3EXAMPLE","pipelineName":"ami","pipelineVersion":2,"status":"InProgress","artifactRevisions":[{"name":"SourceArtifact","revisionId":"0123456789abcdef0123456789abcdef01234567","revisionChangeIdentifier":"2026-11-27T10:00:00.000Z","revisionSummary":"Add hardening role","created":1.795e9,"revisionUrl":"https://github.com/org/repo/commit/0123456789abcdef0123456789abcdef01234567"}]}}"#;
+
+/// What moto answers: an execution with no artifact revisions.
+const EMPTY_EXECUTION: &str = r#"{"pipelineExecution":{"pipelineExecutionId":"e-1","pipelineName":"ami","pipelineVersion":1,"status":"InProgress","artifactRevisions":[]}}"#;
+
+#[test]
+fn commit_from_a_recorded_codepipeline_response() {
+    let url = crate::harness::replay_server(RECORDED_EXECUTION, 4);
+    let out = ami_builder(&url)
+        .args([
+            "--output",
+            "json",
+            "provenance",
+            "--pipeline-execution-id",
+            "3137f7cb",
+        ])
+        .env("CODEBUILD_INITIATOR", "codepipeline/ami")
+        .env(
+            "CODEBUILD_RESOLVED_SOURCE_VERSION",
+            "arn:aws:s3:::bucket/SourceArti/abc.zip",
+        )
+        .env("CODEBUILD_BUILD_ID", "ami-build:42")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).expect("json");
+    assert_eq!(v["commit"], SHA);
+    assert_eq!(v["commit_source"], "codepipeline-execution");
+    assert_eq!(v["build_id"], "ami-build:42");
+    assert!(
+        v["tried"][1]
+            .as_str()
+            .expect("tried")
+            .contains("S3 object version"),
+        "{v}"
+    );
+}
+
+#[test]
+fn empty_codepipeline_revisions_fall_through_to_git() {
+    let url = crate::harness::replay_server(EMPTY_EXECUTION, 4);
+    let out = ami_builder(&url)
+        .args([
+            "--output",
+            "json",
+            "provenance",
+            "--pipeline-execution-id",
+            "e-1",
+        ])
+        .env("CODEBUILD_INITIATOR", "codepipeline/ami")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).expect("json");
+    assert_eq!(v["commit_source"], "git", "{v}");
+    assert!(
+        v["tried"].as_array().expect("tried").iter().any(|t| t
+            .as_str()
+            .unwrap_or("")
+            .contains("no artifact revision is a commit")),
+        "{v}"
+    );
+    // and with no git either, it is an error listing what was tried
+    let dir = tempfile::tempdir().expect("tmp");
+    let url = crate::harness::replay_server(EMPTY_EXECUTION, 4);
+    ami_builder(&url)
+        .current_dir(dir.path())
+        .args(["provenance", "--pipeline-execution-id", "e-1"])
+        .env("CODEBUILD_INITIATOR", "codepipeline/ami")
+        .env(
+            "GIT_CEILING_DIRECTORIES",
+            dir.path().parent().expect("parent"),
+        )
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("could not determine the commit"))
+        .stderr(predicate::str::contains("no artifact revision is a commit"))
+        .stderr(predicate::str::contains("--allow-unknown-commit"));
+}
