@@ -211,42 +211,64 @@ pub enum Deleted {
 /// (`RequestLimitExceeded`) with backoff and treating NotFound as done.
 pub async fn delete_resource(aws: &Aws, region: &str, kind_image: bool, id: &str) -> Deleted {
     let client = aws.ec2(region);
-    let mut delay = Duration::from_millis(250);
-    for attempt in 0..6 {
-        let res = if kind_image {
-            client
-                .deregister_image()
-                .image_id(id)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| {
-                    (
-                        error_code(&e).unwrap_or_default().to_string(),
-                        super::describe(&e, aws.endpoint()),
-                    )
-                })
-        } else {
-            client
-                .delete_snapshot()
-                .snapshot_id(id)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| {
-                    (
-                        error_code(&e).unwrap_or_default().to_string(),
-                        super::describe(&e, aws.endpoint()),
-                    )
-                })
-        };
-        match res {
+    let endpoint = aws.endpoint().map(str::to_string);
+    let call = || {
+        let client = client.clone();
+        let endpoint = endpoint.clone();
+        let id = id.to_string();
+        async move {
+            let res = if kind_image {
+                client
+                    .deregister_image()
+                    .image_id(&id)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| {
+                        (
+                            error_code(&e).unwrap_or_default().to_string(),
+                            super::describe(&e, endpoint.as_deref()),
+                        )
+                    })
+            } else {
+                client
+                    .delete_snapshot()
+                    .snapshot_id(&id)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| {
+                        (
+                            error_code(&e).unwrap_or_default().to_string(),
+                            super::describe(&e, endpoint.as_deref()),
+                        )
+                    })
+            };
+            res
+        }
+    };
+    delete_with_retry(call, 6, Duration::from_millis(250)).await
+}
+
+/// The retry policy of [`delete_resource`], generic over the call so fault
+/// injection can drive it. The call returns `(error code, message)` on failure.
+pub async fn delete_with_retry<F, Fut>(mut call: F, attempts: u32, base_delay: Duration) -> Deleted
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = std::result::Result<(), (String, String)>>,
+{
+    let mut delay = base_delay;
+    for attempt in 0..attempts.max(1) {
+        match call().await {
             Ok(()) => return Deleted::Deleted,
             Err((code, _)) if code.ends_with(".NotFound") => return Deleted::AlreadyGone,
-            Err((code, msg))
-                if (code == "RequestLimitExceeded" || code == "Throttling") && attempt < 5 =>
-            {
-                tracing::warn!(id, %msg, "throttled; retrying");
+            Err((code, msg)) if code == "RequestLimitExceeded" || code == "Throttling" => {
+                if attempt + 1 >= attempts {
+                    return Deleted::Failed {
+                        error: format!("still throttled after {attempts} attempts: {msg}"),
+                    };
+                }
+                tracing::warn!(%msg, "throttled; retrying");
                 tokio::time::sleep(delay).await;
                 delay *= 2;
             }
@@ -254,7 +276,7 @@ pub async fn delete_resource(aws: &Aws, region: &str, kind_image: bool, id: &str
         }
     }
     Deleted::Failed {
-        error: "RequestLimitExceeded: still throttled after 6 attempts".into(),
+        error: format!("RequestLimitExceeded: still throttled after {attempts} attempts"),
     }
 }
 
@@ -296,4 +318,92 @@ pub async fn dry_run_permissions(
         }
     }
     missing
+}
+
+#[cfg(test)]
+mod delete_tests {
+    use super::*;
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("rt")
+    }
+
+    fn err(code: &str) -> std::result::Result<(), (String, String)> {
+        Err((code.to_string(), format!("{code}: message")))
+    }
+
+    #[test]
+    fn throttling_is_retried_then_succeeds() {
+        let mut n = 0;
+        let call = || {
+            n += 1;
+            let r = if n < 3 {
+                err("RequestLimitExceeded")
+            } else {
+                Ok(())
+            };
+            async move { r }
+        };
+        assert_eq!(
+            rt().block_on(delete_with_retry(call, 6, Duration::from_millis(1))),
+            Deleted::Deleted
+        );
+        assert_eq!(n, 3);
+    }
+
+    #[test]
+    fn not_found_is_done_and_other_errors_fail_at_once() {
+        let call = || async { err("InvalidAMIID.NotFound") };
+        assert_eq!(
+            rt().block_on(delete_with_retry(call, 6, Duration::from_millis(1))),
+            Deleted::AlreadyGone
+        );
+        let mut n = 0;
+        let call = || {
+            n += 1;
+            async { err("InvalidSnapshot.InUse") }
+        };
+        let got = rt().block_on(delete_with_retry(call, 6, Duration::from_millis(1)));
+        assert!(
+            matches!(got, Deleted::Failed { ref error } if error.contains("InvalidSnapshot.InUse")),
+            "{got:?}"
+        );
+        assert_eq!(n, 1);
+    }
+
+    #[test]
+    fn thirty_percent_throttling_over_many_deletions_all_complete() {
+        // a deterministic 30% of calls throttled (every call whose counter % 10 < 3)
+        let counter = std::cell::Cell::new(0u32);
+        let rt = rt();
+        for _ in 0..200 {
+            let call = || {
+                let c = counter.get();
+                counter.set(c + 1);
+                let r = if c % 10 < 3 {
+                    err("RequestLimitExceeded")
+                } else {
+                    Ok(())
+                };
+                async move { r }
+            };
+            assert_eq!(
+                rt.block_on(delete_with_retry(call, 6, Duration::from_millis(0))),
+                Deleted::Deleted
+            );
+        }
+    }
+
+    #[test]
+    fn persistent_throttling_gives_up_with_a_clear_error() {
+        let call = || async { err("RequestLimitExceeded") };
+        let got = rt().block_on(delete_with_retry(call, 3, Duration::from_millis(1)));
+        assert!(
+            matches!(got, Deleted::Failed { ref error } if error.contains("after 3 attempts")),
+            "{got:?}"
+        );
+    }
 }
