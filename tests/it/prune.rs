@@ -190,8 +190,9 @@ fn build_world(url: &str) -> World {
         // keep-N: family "app", three builds; the newest two are kept
         for (key, name) in [("app1", "app-1"), ("app2", "app-2"), ("app3", "app-3")] {
             tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-            let (id, _) = image(&c, name, &[("ami-builder:family", "app"), one_day]).await;
+            let (id, snap) = image(&c, name, &[("ami-builder:family", "app"), one_day]).await;
             ids.insert(key, id);
+            snaps.insert(key, snap);
         }
         // the newest app build has a copy in us-west-2: one build, two regions
         let copy = w2
@@ -458,4 +459,82 @@ fn retention_explain_reads_like_the_scheduler() {
         .assert()
         .success()
         .stdout(predicate::str::contains("EST"));
+}
+
+#[test]
+fn a_crash_mid_apply_then_a_rerun_converges_and_deletes_nothing_unplanned() {
+    let m = moto();
+    let w = build_world(&m.url);
+    let as_of = (Utc::now() + Duration::days(3)).to_rfc3339();
+    let dir = tempfile::tempdir().expect("tmp");
+    let plan_file = dir.path().join("plan.json");
+    ami_builder(&m.url)
+        .args([
+            "prune",
+            "--in-region",
+            "us-east-1,us-west-2",
+            "--keep",
+            "2",
+            "--as-of",
+            &as_of,
+            "--plan-out",
+        ])
+        .arg(&plan_file)
+        .assert()
+        .success();
+    let saved = crate::harness::read_json(&plan_file);
+    let planned: Vec<String> = saved["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|i| i["action"] == "delete")
+        .map(|i| i["id"].as_str().expect("id").to_string())
+        .collect();
+    assert!(
+        planned.contains(&w.ids["app1"]) && planned.contains(&w.snaps["app1"]),
+        "{planned:?}"
+    );
+    // The crash: app1 was deregistered, its snapshot not yet deleted; meanwhile
+    // someone else deleted the orphan snapshot too.
+    let c = ec2(&m.url, "us-east-1");
+    block_on(c.deregister_image().image_id(&w.ids["app1"]).send()).expect("deregister");
+    block_on(c.delete_snapshot().snapshot_id(&w.snaps["orphan"]).send()).expect("delete");
+    let before_imgs: Vec<String> = own_images(&m.url, "us-east-1")
+        .into_iter()
+        .map(|(id, _, _)| id)
+        .collect();
+    ami_builder(&m.url)
+        .args([
+            "prune",
+            "--in-region",
+            "us-east-1,us-west-2",
+            "--apply",
+            "--plan",
+        ])
+        .arg(&plan_file)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("already gone"));
+    let after_imgs: Vec<String> = own_images(&m.url, "us-east-1")
+        .into_iter()
+        .map(|(id, _, _)| id)
+        .collect();
+    for id in &before_imgs {
+        assert_eq!(after_imgs.contains(id), !planned.contains(id), "image {id}");
+    }
+    let snaps = block_on(c.describe_snapshots().owner_ids("self").send()).expect("snaps");
+    let left: Vec<String> = snaps
+        .snapshots()
+        .iter()
+        .filter_map(|s| s.snapshot_id().map(str::to_string))
+        .collect();
+    assert!(
+        !left.contains(&w.snaps["app1"]),
+        "the crashed deletion was finished"
+    );
+    for (k, id) in &w.snaps {
+        if !planned.contains(id) {
+            assert!(left.contains(id), "unplanned snapshot {k} {id} must stay");
+        }
+    }
 }
