@@ -384,6 +384,19 @@ pub struct PruneArgs {
 pub enum RetentionCommand {
     /// Show how the EBS Snapshot Scheduler reads a tag value, and when a resource created now expires.
     Explain(RetentionExplainArgs),
+    /// Lint the retention tags on the account's instances, AMIs and snapshots.
+    Lint(RetentionLintArgs),
+}
+
+/// `retention lint`.
+#[derive(Debug, Args)]
+pub struct RetentionLintArgs {
+    /// Regions to lint (repeatable or comma-separated; default: --region).
+    #[arg(long = "in-region", value_delimiter = ',', value_name = "REGION")]
+    pub regions: Vec<String>,
+    /// Retention tag key prefix.
+    #[arg(long, default_value = "scheduler:ebs-snapshot", value_name = "KEY")]
+    pub retention_tag: String,
 }
 
 /// `retention explain`.

@@ -268,16 +268,6 @@ fn preflight(args: &BuildArgs) -> Result<()> {
             )));
         }
     }
-    if let Some(m) = &args.manifest {
-        if let Some(parent) = m.parent().filter(|p| !p.as_os_str().is_empty()) {
-            if !parent.is_dir() {
-                return Err(Error::Usage(format!(
-                    "the directory of --manifest {} does not exist",
-                    m.display()
-                )));
-            }
-        }
-    }
     Ok(())
 }
 

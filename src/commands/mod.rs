@@ -33,7 +33,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             crate::output::emit(&p, format)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Retention(cmd) => prune::retention(cmd, format),
+        Command::Retention(cmd) => prune::retention(&cli.global, cmd).await,
         Command::Check(args) => check::run(&args, format),
         Command::Completions(args) => meta::completions(&args),
         Command::Man(args) => meta::man(&args),

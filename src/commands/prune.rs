@@ -45,9 +45,10 @@ pub struct Applied {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "result", rename_all = "kebab-case")]
 pub enum AppliedResult {
-    /// Done (deleted now, or already gone).
+    /// Done (deleted now, or already gone), or failed.
     Done {
-        /// Deleted, or already gone.
+        /// Deleted, already gone, or failed.
+        #[serde(flatten)]
         outcome: Deleted,
     },
     /// Skipped at apply time (re-check said keep).
@@ -492,9 +493,93 @@ fn tempfile_dir() -> Result<std::path::PathBuf> {
     Ok(d)
 }
 
+/// The result of `retention lint`.
+#[derive(Debug, Serialize)]
+pub struct LintReport {
+    /// Resources looked at.
+    pub resources: usize,
+    /// Findings.
+    pub findings: Vec<retention::Finding>,
+}
+
+impl fmt::Display for LintReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for x in &self.findings {
+            writeln!(f, "{x}")?;
+        }
+        writeln!(
+            f,
+            "{} finding(s) on {} resource(s)",
+            self.findings.len(),
+            self.resources
+        )
+    }
+}
+
 /// Run `retention ...`.
-pub fn retention(cmd: RetentionCommand, format: OutputFormat) -> Result<ExitCode> {
+pub async fn retention(global: &Global, cmd: RetentionCommand) -> Result<ExitCode> {
+    let format = global.output;
     match cmd {
+        RetentionCommand::Lint(a) => {
+            let aws = super::load_aws(global).await;
+            let regions: Vec<String> = if a.regions.is_empty() {
+                vec![global
+                    .region
+                    .clone()
+                    .or_else(|| aws.default_region())
+                    .ok_or_else(|| {
+                        Error::Usage("no region: pass --region or --in-region".into())
+                    })?]
+            } else {
+                a.regions.clone()
+            };
+            let cfg = RetentionConfig {
+                tag_prefix: a.retention_tag.clone(),
+                ..RetentionConfig::default()
+            };
+            let inv = gather_all(&aws, &regions, &ApiCalls::default()).await?;
+            let mut findings = Vec::new();
+            for i in &inv.instances {
+                findings.extend(retention::lint_resource(
+                    &format!("{} {}", i.region, i.id),
+                    retention::TagTarget::Instance,
+                    &i.tags,
+                    &cfg,
+                ));
+            }
+            for i in &inv.images {
+                findings.extend(retention::lint_resource(
+                    &format!("{} {}", i.region, i.id),
+                    retention::TagTarget::Image,
+                    &i.tags,
+                    &cfg,
+                ));
+            }
+            for s in &inv.snapshots {
+                findings.extend(retention::lint_resource(
+                    &format!("{} {}", s.region, s.id),
+                    retention::TagTarget::Snapshot,
+                    &s.tags,
+                    &cfg,
+                ));
+            }
+            let report = LintReport {
+                resources: inv.instances.len() + inv.images.len() + inv.snapshots.len(),
+                findings,
+            };
+            output::emit(&report, format)?;
+            if report
+                .findings
+                .iter()
+                .any(|f| f.severity == retention::Severity::Error)
+            {
+                return Err(Error::Other(
+                    "retention tags with errors found: the scheduler ignores or misreads them, and prune keeps those resources; fix them as suggested"
+                        .into(),
+                ));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         RetentionCommand::Explain(a) => {
             let cfg = RetentionConfig {
                 default_retention_days: a.default_retention_days,

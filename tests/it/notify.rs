@@ -477,3 +477,61 @@ fn empty_codepipeline_revisions_fall_through_to_git() {
         .stderr(predicate::str::contains("no artifact revision is a commit"))
         .stderr(predicate::str::contains("--allow-unknown-commit"));
 }
+
+#[test]
+fn the_repos_own_template_builds_tags_and_records_the_run_uuid() {
+    let m = moto();
+    let out = tempfile::tempdir().expect("tmp");
+    let manifest_dir = out.path().join("manifest");
+    ami_builder(&m.url)
+        .current_dir(crate::harness::repo())
+        .args([
+            "build",
+            "packer/",
+            "--only",
+            "amazon-ebs.local",
+            "--quiet",
+            "--commit",
+            SHA,
+            "--no-event",
+        ])
+        .args([
+            "--var",
+            &format!("endpoint={}", m.url),
+            "--var",
+            r#"ami_regions=["us-west-2"]"#,
+        ])
+        .arg("--var")
+        .arg(format!("manifest_dir={}", manifest_dir.display()))
+        .arg("--manifest")
+        .arg(manifest_dir.join("packer-manifest.json"))
+        .arg("--out-dir")
+        .arg(out.path())
+        .assert()
+        .success();
+    let rec = read_json(&out.path().join("artifacts.json"));
+    let uuid = rec["packer_run_uuid"]
+        .as_str()
+        .expect("run uuid from the manifest")
+        .to_string();
+    let arts = rec["artifacts"].as_array().expect("arts");
+    assert_eq!(arts.len(), 2, "{rec}");
+    for a in arts {
+        assert_eq!(a["build"], "amazon-ebs.local");
+        let t = tags_of(
+            &m.url,
+            a["region"].as_str().expect("r"),
+            a["ami_id"].as_str().expect("id"),
+        );
+        assert_eq!(t.get("ami-builder:packer-run-uuid"), Some(&uuid));
+        assert_eq!(
+            t.get("ami-builder:family").map(String::as_str),
+            Some("amazon-ebs.local")
+        );
+        assert_eq!(
+            t.get("ManagedBy").map(String::as_str),
+            Some("ami-builder"),
+            "the template's own tags"
+        );
+    }
+}

@@ -538,3 +538,133 @@ fn a_crash_mid_apply_then_a_rerun_converges_and_deletes_nothing_unplanned() {
         }
     }
 }
+
+#[test]
+fn scheduler_snapshots_events_report_and_lint() {
+    let m = moto();
+    let w = build_world(&m.url);
+    let c = ec2(&m.url, "us-east-1");
+    // An instance with a scheduler tag (1 day), and a snapshot the scheduler made of its volume.
+    let sched_snap = block_on(async {
+        let run = c
+            .run_instances()
+            .image_id(BASE)
+            .min_count(1)
+            .max_count(1)
+            .send()
+            .await
+            .expect("run");
+        let iid = run.instances()[0].instance_id().expect("iid").to_string();
+        c.create_tags()
+            .resources(&iid)
+            .tags(tag("scheduler:ebs-snapshot", "0900;1"))
+            .send()
+            .await
+            .expect("tag");
+        let vol = c
+            .create_volume()
+            .availability_zone("us-east-1a")
+            .size(2)
+            .send()
+            .await
+            .expect("vol");
+        let vid = vol.volume_id().expect("v").to_string();
+        let s = c
+            .create_snapshot()
+            .volume_id(&vid)
+            .description(format!(
+                "Created by EBSSnapshotScheduler from {vid}({iid}) at 2026-11-01 09:00:00"
+            ))
+            .send()
+            .await
+            .expect("snap");
+        let sid = s.snapshot_id().expect("id").to_string();
+        c.create_tags()
+            .resources(&sid)
+            .tags(tag("scheduler:ebs-snapshot", "auto_delete"))
+            .send()
+            .await
+            .expect("tag");
+        sid
+    });
+    let without = decisions(&plan_json(&m.url, &[]));
+    assert!(
+        without.get(&sched_snap).is_none_or(|(a, _)| a == "keep"),
+        "the scheduler's snapshots are left alone by default: {:?}",
+        without.get(&sched_snap)
+    );
+    let with = decisions(&plan_json(&m.url, &["--scheduler-snapshots"]));
+    assert_eq!(
+        with.get(&sched_snap).map(|(a, _)| a.as_str()),
+        Some("delete"),
+        "{:?}",
+        with.get(&sched_snap)
+    );
+
+    // apply with events and an S3 report
+    let pattern = r#"{"source":["com.ami.builder"],"detail-type":["AmiBuilder"],"detail":{"AmiStatus":["Deregistered"]}}"#;
+    let q = crate::harness::queue_for_pattern(&m.url, "default", pattern);
+    crate::harness::create_bucket(&m.url, "audit");
+    let as_of = (Utc::now() + Duration::days(3)).to_rfc3339();
+    let out = ami_builder(&m.url)
+        .args([
+            "--output",
+            "json",
+            "prune",
+            "--in-region",
+            "us-east-1,us-west-2",
+            "--keep",
+            "2",
+            "--as-of",
+            &as_of,
+        ])
+        .args(["--apply", "--events", "--report", "s3://audit/prune/"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let report: serde_json::Value = serde_json::from_slice(&out).expect("json");
+    let deregistered: Vec<String> = report["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .filter(|r| r["kind"] == "image" && r["outcome"] == "deleted")
+        .map(|r| r["id"].as_str().expect("id").to_string())
+        .collect();
+    assert!(deregistered.contains(&w.ids["app1"]), "{report}");
+    assert!(
+        report["api_calls"]["ec2:DescribeImages"]
+            .as_u64()
+            .unwrap_or(0)
+            >= 2,
+        "calls counted per operation: {report}"
+    );
+    let msgs = crate::harness::drain_queue(&m.url, &q);
+    let mut announced: Vec<String> = msgs
+        .iter()
+        .map(|e| e["detail"]["AmiId"].as_str().expect("id").to_string())
+        .collect();
+    announced.sort();
+    let mut want = deregistered.clone();
+    want.sort();
+    assert_eq!(
+        announced, want,
+        "one Deregistered event per deregistered AMI"
+    );
+    let keys = crate::harness::bucket_keys(&m.url, "audit");
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert!(
+        keys[0].starts_with("prune/prune-") && keys[0].ends_with(".json"),
+        "{keys:?}"
+    );
+
+    // the junk tag is an error finding; exit 1 with the advice
+    ami_builder(&m.url)
+        .args(["retention", "lint", "--in-region", "us-east-1"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(w.ids["junk"].clone()))
+        .stdout(predicate::str::contains("\"1 day\""))
+        .stderr(predicate::str::contains("fix them as suggested"));
+}
