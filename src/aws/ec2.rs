@@ -217,37 +217,32 @@ pub async fn delete_resource(aws: &Aws, region: &str, kind_image: bool, id: &str
         let endpoint = endpoint.clone();
         let id = id.to_string();
         async move {
-            let res = if kind_image {
-                client
-                    .deregister_image()
-                    .image_id(&id)
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| {
-                        (
-                            error_code(&e).unwrap_or_default().to_string(),
-                            super::describe(&e, endpoint.as_deref()),
-                        )
-                    })
+            let ep = endpoint.as_deref();
+            if kind_image {
+                let r = client.deregister_image().image_id(&id).send().await;
+                r.map(|_| ()).map_err(|e| code_and_message(&e, ep))
             } else {
-                client
-                    .delete_snapshot()
-                    .snapshot_id(&id)
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| {
-                        (
-                            error_code(&e).unwrap_or_default().to_string(),
-                            super::describe(&e, endpoint.as_deref()),
-                        )
-                    })
-            };
-            res
+                let r = client.delete_snapshot().snapshot_id(&id).send().await;
+                r.map(|_| ()).map_err(|e| code_and_message(&e, ep))
+            }
         }
     };
     delete_with_retry(call, 6, Duration::from_millis(250)).await
+}
+
+/// `(error code, message)` of a failed call.
+fn code_and_message<E, R>(
+    e: &aws_sdk_ec2::error::SdkError<E, R>,
+    endpoint: Option<&str>,
+) -> (String, String)
+where
+    E: aws_sdk_ec2::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    (
+        error_code(e).unwrap_or_default().to_string(),
+        super::describe(e, endpoint),
+    )
 }
 
 /// The retry policy of [`delete_resource`], generic over the call so fault

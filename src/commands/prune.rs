@@ -142,6 +142,19 @@ fn rules_from(args: &PruneArgs) -> PlanRules {
     }
 }
 
+/// `--in-region` values, or the one region from `--region` / the SDK.
+fn regions_or_default(given: &[String], global: &Global, aws: &Aws) -> Result<Vec<String>> {
+    if !given.is_empty() {
+        return Ok(given.to_vec());
+    }
+    let r = global
+        .region
+        .clone()
+        .or_else(|| aws.default_region())
+        .ok_or_else(|| Error::Usage("no region: pass --region or --in-region".into()))?;
+    Ok(vec![r])
+}
+
 async fn gather_all(aws: &Aws, regions: &[String], calls: &ApiCalls) -> Result<Inventory> {
     let mut inv = Inventory::default();
     for r in regions {
@@ -207,15 +220,7 @@ async fn plan_with_sharing(
 /// Run `prune`.
 pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
     let aws = super::load_aws(global).await;
-    let regions: Vec<String> = if args.regions.is_empty() {
-        vec![global
-            .region
-            .clone()
-            .or_else(|| aws.default_region())
-            .ok_or_else(|| Error::Usage("no region: pass --region or --in-region".into()))?]
-    } else {
-        args.regions.clone()
-    };
+    let regions = regions_or_default(&args.regions, global, &aws)?;
     if let Some(u) = &args.report {
         crate::aws::s3::parse_url(u)?;
     }
@@ -522,17 +527,7 @@ pub async fn retention(global: &Global, cmd: RetentionCommand) -> Result<ExitCod
     match cmd {
         RetentionCommand::Lint(a) => {
             let aws = super::load_aws(global).await;
-            let regions: Vec<String> = if a.regions.is_empty() {
-                vec![global
-                    .region
-                    .clone()
-                    .or_else(|| aws.default_region())
-                    .ok_or_else(|| {
-                        Error::Usage("no region: pass --region or --in-region".into())
-                    })?]
-            } else {
-                a.regions.clone()
-            };
+            let regions = regions_or_default(&a.regions, global, &aws)?;
             let cfg = RetentionConfig {
                 tag_prefix: a.retention_tag.clone(),
                 ..RetentionConfig::default()

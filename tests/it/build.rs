@@ -471,20 +471,20 @@ fn packer_is_called_with_machine_readable_and_the_users_flags() {
     );
 }
 
+/// A Packer that ignores SIGINT/SIGTERM and never exits by itself.
+fn stuck_packer(dir: &Path) -> String {
+    let stuck = dir.join("stuck-packer");
+    std::fs::write(&stuck, "#!/usr/bin/env bash\ntrap 'echo got-signal' INT TERM\necho '1700000000,,ui,say,==> stuck: started'\nwhile true; do sleep 0.2; done\n").expect("write");
+    std::fs::set_permissions(&stuck, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    stuck.to_string_lossy().into_owned()
+}
+
 #[test]
 fn sigint_forwarded_then_second_signal_kills_a_stuck_packer() {
     let dir = tempfile::tempdir().expect("tmp");
-    // a Packer that ignores signals and never exits by itself
-    let stuck = dir.path().join("stuck-packer");
-    std::fs::write(
-        &stuck,
-        "#!/usr/bin/env bash\ntrap 'echo got-signal' INT TERM\necho '1700000000,,ui,say,==> stuck: started'\nwhile true; do sleep 0.2; done\n",
-    )
-    .expect("write");
-    std::fs::set_permissions(&stuck, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-        .expect("chmod");
     let out_s = dir.path().join("out").to_string_lossy().into_owned();
-    let packer = stuck.to_string_lossy().into_owned();
+    let packer = stuck_packer(dir.path());
     let tpl = template("one-region.pkr.hcl");
     let mut child = spawn_build(
         "http://127.0.0.1:9",
@@ -523,16 +523,8 @@ fn sigint_forwarded_then_second_signal_kills_a_stuck_packer() {
 #[test]
 fn cleanup_deadline_escalates() {
     let dir = tempfile::tempdir().expect("tmp");
-    let stuck = dir.path().join("stuck-packer");
-    std::fs::write(
-        &stuck,
-        "#!/usr/bin/env bash\ntrap 'echo got-signal' INT TERM\necho '1700000000,,ui,say,==> stuck: started'\nwhile true; do sleep 0.2; done\n",
-    )
-    .expect("write");
-    std::fs::set_permissions(&stuck, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-        .expect("chmod");
     let out_s = dir.path().join("out").to_string_lossy().into_owned();
-    let packer = stuck.to_string_lossy().into_owned();
+    let packer = stuck_packer(dir.path());
     let tpl = template("one-region.pkr.hcl");
     let mut child = spawn_build(
         "http://127.0.0.1:9",
