@@ -340,11 +340,24 @@ async fn confirm_all(aws: &Aws, record: &mut BuildRecord, timeout: Duration) -> 
     }
 }
 
+/// Write artifacts.json, and ami_id.txt only when every AMI was confirmed: a
+/// post-build step that tests for ami_id.txt must never see a failed build's ids.
 fn write_record(dir: &Path, record: &BuildRecord) -> Result<()> {
     let json = serde_json::to_string_pretty(record)
         .map_err(|e| Error::Other(format!("serialising artifacts.json: {e}")))?;
     write_file(&dir.join(files::ARTIFACTS), &(json + "\n"))?;
-    write_file(&dir.join(files::AMI_ID), &record.ami_id_txt())
+    let ami_id = dir.join(files::AMI_ID);
+    if !record.artifacts.is_empty() && record.artifacts.iter().all(|a| a.confirmed) {
+        write_file(&ami_id, &record.ami_id_txt())
+    } else {
+        match std::fs::remove_file(&ami_id) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(
+                format!("removing the stale {}", ami_id.display()),
+                e,
+            )),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Write via a temporary file and rename, so a reader never sees half a file.

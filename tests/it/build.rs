@@ -201,6 +201,10 @@ fn packer_failure_is_exit_4_and_still_reports_the_good_ami() {
         read_json(&out.path().join("artifacts.json"))["packer_exit"],
         1
     );
+    assert!(
+        !out.path().join("ami_id.txt").exists(),
+        "no ami_id.txt for a failed build"
+    );
 }
 
 #[test]
@@ -373,6 +377,10 @@ fn an_ami_that_does_not_exist_is_exit_5() {
     let arts = artifacts(out.path());
     assert_eq!(arts.len(), 2);
     assert!(arts.iter().all(|a| a["confirmed"] == false));
+    assert!(
+        !out.path().join("ami_id.txt").exists(),
+        "no ami_id.txt for an unconfirmed build"
+    );
 }
 
 #[test]

@@ -895,4 +895,3 @@ fn builds_do_not_span_families() {
     );
     assert_eq!(decision(&p, "ami-dbuuid"), (DEL, "expired"));
 }
-
