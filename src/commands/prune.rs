@@ -365,11 +365,32 @@ pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
 
 /// Images first (concurrently), then each snapshot whose images all went.
 async fn apply(aws: &Aws, todo: &[PlanItem], concurrency: usize) -> Vec<Applied> {
-    let sem = Arc::new(tokio::sync::Semaphore::new(concurrency));
+    let aws = aws.clone();
+    apply_with(
+        todo,
+        concurrency,
+        move |region: String, image: bool, id: String| {
+            let aws = aws.clone();
+            async move { ec2::delete_resource(&aws, &region, image, &id).await }
+        },
+    )
+    .await
+}
+
+/// [`apply`] over any deleter (fault injection drives it in tests). One failure
+/// does not stop the rest; a snapshot whose image failed is not attempted; a
+/// deletion task that panics counts as failed.
+async fn apply_with<D, Fut>(todo: &[PlanItem], concurrency: usize, delete: D) -> Vec<Applied>
+where
+    D: Fn(String, bool, String) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = Deleted> + Send + 'static,
+{
+    let sem = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
     let mut out: Vec<Applied> = Vec::new();
     let mut image_ok: HashMap<(String, String), bool> = HashMap::new();
     for phase in [ItemKind::Image, ItemKind::Snapshot] {
         let mut set = tokio::task::JoinSet::new();
+        let mut spawned: HashMap<tokio::task::Id, PlanItem> = HashMap::new();
         for item in todo.iter().filter(|i| i.kind == phase) {
             if phase == ItemKind::Snapshot {
                 if let Some(failed) = item
@@ -388,23 +409,30 @@ async fn apply(aws: &Aws, todo: &[PlanItem], concurrency: usize) -> Vec<Applied>
                     continue;
                 }
             }
-            let aws = aws.clone();
             let sem = sem.clone();
-            let item = item.clone();
-            set.spawn(async move {
+            let delete = delete.clone();
+            let (region, image, id) = (
+                item.region.clone(),
+                item.kind == ItemKind::Image,
+                item.id.clone(),
+            );
+            let handle = set.spawn(async move {
                 let _permit = sem.acquire_owned().await;
-                let outcome = ec2::delete_resource(
-                    &aws,
-                    &item.region,
-                    item.kind == ItemKind::Image,
-                    &item.id,
-                )
-                .await;
-                (item, outcome)
+                delete(region, image, id).await
             });
+            spawned.insert(handle.id(), item.clone());
         }
-        while let Some(joined) = set.join_next().await {
-            let Ok((item, outcome)) = joined else {
+        while let Some(joined) = set.join_next_with_id().await {
+            let (task, outcome) = match joined {
+                Ok((task, outcome)) => (task, outcome),
+                Err(e) => (
+                    e.id(),
+                    Deleted::Failed {
+                        error: format!("the deletion task failed: {e}"),
+                    },
+                ),
+            };
+            let Some(item) = spawned.remove(&task) else {
                 continue;
             };
             if item.kind == ItemKind::Image {
@@ -599,5 +627,100 @@ pub async fn retention(global: &Global, cmd: RetentionCommand) -> Result<ExitCod
             }
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::retention::{Action, Reason};
+
+    fn item(kind: ItemKind, id: &str, depends_on: &[&str]) -> PlanItem {
+        PlanItem {
+            kind,
+            region: "us-east-1".into(),
+            id: id.into(),
+            family: None,
+            action: Action::Delete,
+            reason: Reason::Pinned { value: "x".into() },
+            expires_at: None,
+            size_gib: None,
+            depends_on: depends_on.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn one_failure_does_not_stop_the_rest_and_its_snapshots_wait() {
+        let todo = vec![
+            item(ItemKind::Image, "ami-bad", &[]),
+            item(ItemKind::Image, "ami-good", &[]),
+            item(ItemKind::Snapshot, "snap-bad", &["ami-bad"]),
+            item(ItemKind::Snapshot, "snap-good", &["ami-good"]),
+            item(ItemKind::Snapshot, "snap-orphan", &[]),
+            item(ItemKind::Image, "ami-panics", &[]),
+        ];
+        let deleter = |_region: String, _image: bool, id: String| async move {
+            match id.as_str() {
+                "ami-bad" => Deleted::Failed {
+                    error: "UnauthorizedOperation: no".into(),
+                },
+                "snap-orphan" => Deleted::AlreadyGone,
+                "ami-panics" => panic!("boom"),
+                _ => Deleted::Deleted,
+            }
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("rt");
+        let out = rt.block_on(apply_with(&todo, 2, deleter));
+        let by_id: HashMap<&str, &AppliedResult> =
+            out.iter().map(|a| (a.id.as_str(), &a.result)).collect();
+        assert_eq!(out.len(), 6, "{out:?}");
+        assert!(matches!(
+            by_id["ami-good"],
+            AppliedResult::Done {
+                outcome: Deleted::Deleted
+            }
+        ));
+        assert!(matches!(
+            by_id["snap-good"],
+            AppliedResult::Done {
+                outcome: Deleted::Deleted
+            }
+        ));
+        assert!(matches!(
+            by_id["snap-orphan"],
+            AppliedResult::Done {
+                outcome: Deleted::AlreadyGone
+            }
+        ));
+        assert!(matches!(
+            by_id["snap-bad"],
+            AppliedResult::NotAttempted { .. }
+        ));
+        assert!(matches!(
+            by_id["ami-bad"],
+            AppliedResult::Done {
+                outcome: Deleted::Failed { .. }
+            }
+        ));
+        assert!(matches!(
+            by_id["ami-panics"],
+            AppliedResult::Done {
+                outcome: Deleted::Failed { .. }
+            }
+        ));
+        let report = PruneReport {
+            plan: retention::plan(&Inventory::default(), &PlanRules::default(), Utc::now()),
+            applied: true,
+            results: out,
+            api_calls: BTreeMap::new(),
+        };
+        assert_eq!(
+            report.failures().len(),
+            2,
+            "the failures that make prune exit 8"
+        );
     }
 }
