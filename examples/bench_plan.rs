@@ -16,7 +16,8 @@
 //!
 //! Timed with `std::time::Instant`, best and median of R runs (default 3):
 //! * `plan`: the call to `plan()` only (building the inventory and dropping
-//!   the plan are outside the timer);
+//!   the plan are outside the timer); also its on-CPU time (schedstat), which
+//!   tells a slow planner from a machine busy with something else;
 //! * `clone`: a deep copy of the inventory, the cost of touching every byte
 //!   of it once, as a baseline from the same run;
 //! * `sort`: sorting the (region, id) pairs of all images and snapshots, the
@@ -30,8 +31,8 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use ami_builder::retention::{
-    plan, Action, Image, Instance, Inventory, ItemKind, Plan, PlanRules, Reason, Sharing,
-    Snapshot, Summary, Usage, UsedBy,
+    plan, Action, Image, Instance, Inventory, ItemKind, Plan, PlanRules, Reason, Sharing, Snapshot,
+    Summary, Usage, UsedBy,
 };
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 
@@ -49,11 +50,17 @@ struct Truth {
 }
 
 fn ami(k: usize) -> String {
-    format!("ami-{:017x}", (k as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 4)
+    format!(
+        "ami-{:017x}",
+        (k as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 4
+    )
 }
 
 fn snap(k: usize) -> String {
-    format!("snap-{:017x}", (k as u64).wrapping_mul(0x2545_F491_4F6C_DD1D) >> 4)
+    format!(
+        "snap-{:017x}",
+        (k as u64).wrapping_mul(0x2545_F491_4F6C_DD1D) >> 4
+    )
 }
 
 fn gcd(a: usize, b: usize) -> usize {
@@ -80,9 +87,9 @@ fn retention_value(build: usize) -> Option<&'static str> {
         0..=5 => Some("0900;7"),
         6..=9 => Some("0900;30"),
         10..=11 => Some("0900;90;UTC"),
-        12 => Some("none"),        // the scheduler's exclude: protected
-        13 => Some("0900;2;utc"),  // malformed (zone): protected
-        _ => None,                 // the default (15 days)
+        12 => Some("none"),       // the scheduler's exclude: protected
+        13 => Some("0900;2;utc"), // malformed (zone): protected
+        _ => None,                // the default (15 days)
     }
 }
 
@@ -292,6 +299,15 @@ fn best_median(mut d: Vec<Duration>) -> (f64, f64) {
     (best, median)
 }
 
+/// Time this thread has spent on a CPU (`/proc/thread-self/schedstat`):
+/// tells a slow plan from a busy machine. Zero where unavailable.
+fn thread_cpu() -> Duration {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|x| x.parse().ok()))
+        .map_or(Duration::ZERO, Duration::from_nanos)
+}
+
 /// Peak resident set (VmHWM) of this process, MiB.
 fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
@@ -319,13 +335,15 @@ fn run(n: usize, runs: usize) -> Result<(), String> {
     let gen_s = t.elapsed().as_secs_f64();
 
     let mut plan_t = Vec::with_capacity(runs);
+    let mut plan_cpu = Vec::with_capacity(runs);
     let mut clone_t = Vec::with_capacity(runs);
     let mut sort_t = Vec::with_capacity(runs);
     let mut first: Option<Summary> = None;
     for run in 0..runs {
-        let t = Instant::now();
+        let (t, c) = (Instant::now(), thread_cpu());
         let p = plan(&g.inv, &rules, now);
         plan_t.push(t.elapsed());
+        plan_cpu.push(thread_cpu().saturating_sub(c));
         if run == 0 {
             check(n, &g, &p)?;
         }
@@ -362,15 +380,16 @@ fn run(n: usize, runs: usize) -> Result<(), String> {
     }
     let s = first.unwrap_or_default();
     let (pb, pm) = best_median(plan_t);
+    let (pcb, _) = best_median(plan_cpu);
     let (cb, cm) = best_median(clone_t);
     let (sb, sm) = best_median(sort_t);
     eprintln!(
-        "bench_plan: N={n}: plan best {pb:.3} s (median {pm:.3}), clone {cb:.3} s, sort {sb:.3} s; \
+        "bench_plan: N={n}: plan best {pb:.3} s (median {pm:.3}, on-CPU best {pcb:.3}), clone {cb:.3} s, sort {sb:.3} s; \
          {} image(s) and {} snapshot(s) to delete; generated in {gen_s:.1} s",
         s.images_to_delete, s.snapshots_to_delete
     );
     println!(
-        "RESULT n={n} snapshots={} usage={} runs={runs} plan_best={pb:.4} plan_median={pm:.4} \
+        "RESULT n={n} snapshots={} usage={} runs={runs} plan_best={pb:.4} plan_median={pm:.4} plan_cpu_best={pcb:.4} \
          clone_best={cb:.4} clone_median={cm:.4} sort_best={sb:.4} sort_median={sm:.4} \
          images_delete={} images_keep={} snapshots_delete={} snapshots_keep={} gen={gen_s:.2} \
          peak_rss_mib={:.0}",
