@@ -34,3 +34,24 @@ pub fn emit<T: Display + Serialize>(value: &T, format: OutputFormat) -> Result<(
         Err(e) => Err(Error::io("writing to stdout", e)),
     }
 }
+
+/// Print text on stdout (a newline is added when missing); a closed stdout is
+/// not an error (unlike `println!`, which panics on a broken pipe).
+pub fn print(text: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    let res = out
+        .write_all(text.as_bytes())
+        .and_then(|()| {
+            if text.ends_with('\n') {
+                Ok(())
+            } else {
+                out.write_all(b"\n")
+            }
+        })
+        .and_then(|()| out.flush());
+    match res {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(Error::io("writing to stdout", e)),
+    }
+}

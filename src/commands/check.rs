@@ -205,6 +205,6 @@ fn install_hook(dir: &Path, force: bool) -> Result<ExitCode> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
         .map_err(|e| Error::io(format!("making {} executable", path.display()), e))?;
-    println!("installed {}", path.display());
+    output::print(&format!("installed {}", path.display()))?;
     Ok(ExitCode::SUCCESS)
 }

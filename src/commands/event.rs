@@ -91,7 +91,7 @@ pub async fn run(global: &Global, cmd: EventCommand) -> Result<ExitCode> {
     match cmd {
         EventCommand::Render(args) => {
             let e = render_entry(&args, global.region.as_deref())?;
-            print_json(&serde_json::to_value(&e).map_err(|e| Error::Other(e.to_string()))?);
+            print_json(&serde_json::to_value(&e).map_err(|e| Error::Other(e.to_string()))?)?;
             Ok(ExitCode::SUCCESS)
         }
         EventCommand::Send(args) => {
@@ -104,12 +104,12 @@ pub async fn run(global: &Global, cmd: EventCommand) -> Result<ExitCode> {
             let e = render_entry(&args, Some(&region))?;
             let ids = send(&aws, &region, vec![e]).await?;
             match global.output {
-                OutputFormat::Json => print_json(&serde_json::json!({"event_ids": ids})),
-                OutputFormat::Text => println!(
+                OutputFormat::Json => print_json(&serde_json::json!({"event_ids": ids}))?,
+                OutputFormat::Text => crate::output::print(&format!(
                     "sent event {} to bus {} in {region}",
                     ids.join(","),
                     args.event.event_bus
-                ),
+                ))?,
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -117,8 +117,8 @@ pub async fn run(global: &Global, cmd: EventCommand) -> Result<ExitCode> {
     }
 }
 
-fn print_json(v: &Value) {
-    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+fn print_json(v: &Value) -> Result<()> {
+    crate::output::print(&serde_json::to_string_pretty(v).map_err(|e| Error::Other(e.to_string()))?)
 }
 
 /// Read FILE or inline JSON text.
@@ -143,10 +143,10 @@ fn test(args: &EventTestArgs, format: OutputFormat) -> Result<ExitCode> {
         OutputFormat::Json => print_json(&serde_json::json!({
             "match": result.is_ok(),
             "reason": result.as_ref().err().map(ToString::to_string),
-        })),
+        }))?,
         OutputFormat::Text => match &result {
-            Ok(()) => println!("match"),
-            Err(m) => println!("no match: {m}"),
+            Ok(()) => crate::output::print("match")?,
+            Err(m) => crate::output::print(&format!("no match: {m}"))?,
         },
     }
     Ok(if result.is_ok() {

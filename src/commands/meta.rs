@@ -11,7 +11,9 @@ use crate::error::{Error, Result};
 /// Print a completion script for the chosen shell.
 pub fn completions(args: &CompletionsArgs) -> Result<ExitCode> {
     let mut cmd = Cli::command();
-    clap_complete::generate(args.shell, &mut cmd, "ami-builder", &mut std::io::stdout());
+    let mut buf = Vec::new();
+    clap_complete::generate(args.shell, &mut cmd, "ami-builder", &mut buf);
+    crate::output::print(&String::from_utf8_lossy(&buf))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -24,8 +26,7 @@ pub fn man(args: &ManArgs) -> Result<ExitCode> {
             clap_mangen::Man::new(cmd)
                 .render(&mut buf)
                 .map_err(|e| Error::io("rendering the man page", e))?;
-            std::io::Write::write_all(&mut std::io::stdout(), &buf)
-                .map_err(|e| Error::io("writing the man page", e))?;
+            crate::output::print(&String::from_utf8_lossy(&buf))?;
         }
         Some(dir) => {
             std::fs::create_dir_all(dir)

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::aws::ec2::{self, Deleted};
 use crate::aws::inventory::{self, ApiCalls};
 use crate::aws::Aws;
-use crate::cli::{Global, OutputFormat, PruneArgs, RetentionCommand};
+use crate::cli::{Global, PruneArgs, RetentionCommand};
 use crate::error::{Error, Result};
 use crate::events::entry::{build_entry, EventFacts};
 use crate::output;
@@ -609,22 +609,7 @@ pub async fn retention(global: &Global, cmd: RetentionCommand) -> Result<ExitCod
                 ..RetentionConfig::default()
             };
             let e = retention::explain(&a.value, &cfg, Utc::now());
-            match format {
-                OutputFormat::Json => {
-                    println!(
-                        "{}",
-                        serde_json::to_string_pretty(&e)
-                            .map_err(|e| Error::Other(e.to_string()))?
-                    )
-                }
-                OutputFormat::Text => {
-                    let text = e.to_string();
-                    print!("{text}");
-                    if !text.ends_with('\n') {
-                        println!();
-                    }
-                }
-            }
+            output::emit(&e, format)?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -76,3 +76,32 @@ fn completions_and_man_page() {
         .success();
     assert!(dir.path().join("ami-builder-build.1").exists());
 }
+
+#[test]
+fn a_closed_stdout_is_not_an_error() {
+    // `ami-builder ... | head -1`: stdout closes early; no panic, exit 0.
+    for args in [
+        vec!["completions", "zsh"],
+        vec!["man"],
+        vec!["event", "render", "--ami", "us-east-1:ami-11111111"],
+    ] {
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("ami-builder"))
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("wait");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            !String::from_utf8_lossy(&out.stderr).contains("panicked"),
+            "{args:?}"
+        );
+    }
+}
