@@ -479,20 +479,27 @@ fn packer_is_called_with_machine_readable_and_the_users_flags() {
     );
 }
 
-/// A Packer that ignores SIGINT/SIGTERM and never exits by itself.
-fn stuck_packer(dir: &Path) -> String {
+/// A Packer that ignores SIGINT/SIGTERM and never exits by itself, run by
+/// `build` with `cleanup_timeout`; returns the running child (past Packer's
+/// first line), its pid and the rest of its stderr.
+fn start_stuck_build(
+    dir: &Path,
+    cleanup_timeout: &str,
+) -> (
+    std::process::Child,
+    Pid,
+    BufReader<std::process::ChildStderr>,
+) {
     let stuck = dir.join("stuck-packer");
-    std::fs::write(&stuck, "#!/usr/bin/env bash\ntrap 'echo got-signal' INT TERM\necho '1700000000,,ui,say,==> stuck: started'\nwhile true; do sleep 0.2; done\n").expect("write");
+    std::fs::write(
+        &stuck,
+        "#!/usr/bin/env bash\ntrap 'echo got-signal' INT TERM\necho '1700000000,,ui,say,==> stuck: started'\nwhile true; do sleep 0.2; done\n",
+    )
+    .expect("write");
     std::fs::set_permissions(&stuck, std::os::unix::fs::PermissionsExt::from_mode(0o755))
         .expect("chmod");
-    stuck.to_string_lossy().into_owned()
-}
-
-#[test]
-fn sigint_forwarded_then_second_signal_kills_a_stuck_packer() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let out_s = dir.path().join("out").to_string_lossy().into_owned();
-    let packer = stuck_packer(dir.path());
+    let out_s = dir.join("out").to_string_lossy().into_owned();
+    let packer = stuck.to_string_lossy().into_owned();
     let tpl = template("one-region.pkr.hcl");
     let mut child = spawn_build(
         "http://127.0.0.1:9",
@@ -504,12 +511,30 @@ fn sigint_forwarded_then_second_signal_kills_a_stuck_packer() {
             "--out-dir",
             &out_s,
             "--cleanup-timeout",
-            "600",
+            cleanup_timeout,
         ],
         &[],
     );
-    let (_, mut rest) = wait_for(&mut child, "==> stuck: started");
+    let (_, rest) = wait_for(&mut child, "==> stuck: started");
     let pid = Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+    (child, pid, rest)
+}
+
+/// Wait for the exit code and the rest of stderr.
+fn finish(
+    child: &mut std::process::Child,
+    mut rest: BufReader<std::process::ChildStderr>,
+) -> (i32, String) {
+    let code = wait_exit(child, 30);
+    let mut tail = String::new();
+    std::io::Read::read_to_string(&mut rest, &mut tail).expect("stderr");
+    (code, tail)
+}
+
+#[test]
+fn sigint_forwarded_then_second_signal_kills_a_stuck_packer() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (mut child, pid, rest) = start_stuck_build(dir.path(), "600");
     kill(pid, Signal::SIGINT).expect("SIGINT");
     std::thread::sleep(Duration::from_millis(500));
     assert!(
@@ -517,9 +542,7 @@ fn sigint_forwarded_then_second_signal_kills_a_stuck_packer() {
         "waits for Packer's cleanup"
     );
     kill(pid, Signal::SIGINT).expect("second SIGINT");
-    let code = wait_exit(&mut child, 30);
-    let mut tail = String::new();
-    std::io::Read::read_to_string(&mut rest, &mut tail).expect("stderr");
+    let (code, tail) = finish(&mut child, rest);
     assert_eq!(code, 130, "{tail}");
     assert!(tail.contains("second SIGINT"), "{tail}");
     assert!(
@@ -531,32 +554,9 @@ fn sigint_forwarded_then_second_signal_kills_a_stuck_packer() {
 #[test]
 fn cleanup_deadline_escalates() {
     let dir = tempfile::tempdir().expect("tmp");
-    let out_s = dir.path().join("out").to_string_lossy().into_owned();
-    let packer = stuck_packer(dir.path());
-    let tpl = template("one-region.pkr.hcl");
-    let mut child = spawn_build(
-        "http://127.0.0.1:9",
-        &[
-            "build",
-            &tpl,
-            "--packer",
-            &packer,
-            "--out-dir",
-            &out_s,
-            "--cleanup-timeout",
-            "1",
-        ],
-        &[],
-    );
-    let (_, mut rest) = wait_for(&mut child, "==> stuck: started");
-    kill(
-        Pid::from_raw(i32::try_from(child.id()).expect("pid")),
-        Signal::SIGTERM,
-    )
-    .expect("SIGTERM");
-    let code = wait_exit(&mut child, 30);
-    let mut tail = String::new();
-    std::io::Read::read_to_string(&mut rest, &mut tail).expect("stderr");
+    let (mut child, pid, rest) = start_stuck_build(dir.path(), "1");
+    kill(pid, Signal::SIGTERM).expect("SIGTERM");
+    let (code, tail) = finish(&mut child, rest);
     assert_eq!(code, 143, "{tail}");
     assert!(
         tail.contains("did not finish its cleanup within 1s"),
