@@ -168,8 +168,11 @@ async fn gather_all(aws: &Aws, regions: &[String], calls: &ApiCalls) -> Result<I
     Ok(inv)
 }
 
-/// Plan, reading sharing only for what would otherwise be deleted (sharing can
-/// only protect, so a second plan with it is exact).
+/// Plan, reading sharing (one attribute call each) only where it can change the
+/// outcome: deletion candidates, and images ranked newest (a shared image does
+/// not take one of the keep-N places, so it can change which others are newest).
+/// Re-plan until no such item lacks its sharing: sharing only adds protection,
+/// so this converges, and never on less information than full listing would give.
 async fn plan_with_sharing(
     aws: &Aws,
     mut inv: Inventory,
@@ -177,44 +180,56 @@ async fn plan_with_sharing(
     now: DateTime<Utc>,
     calls: &ApiCalls,
 ) -> Result<Plan> {
-    let first = retention::plan(&inv, rules, now);
+    let mut plan = retention::plan(&inv, rules, now);
     if rules.include_shared {
-        return Ok(first);
+        return Ok(plan);
     }
-    let mut looked = false;
-    for item in first.deletions() {
-        looked = true;
-        match item.kind {
-            ItemKind::Image => {
-                let s = inventory::image_sharing(aws, &item.region, &item.id, calls).await?;
-                if let Some(i) = inv
-                    .images
-                    .iter_mut()
-                    .find(|i| i.id == item.id && i.region == item.region)
-                {
-                    i.sharing.accounts = s.accounts;
-                    i.sharing.organizations = s.organizations;
-                    i.sharing.organizational_units = s.organizational_units;
-                    i.sharing.public |= s.public;
+    let mut known: std::collections::HashSet<(ItemKind, String, String)> =
+        std::collections::HashSet::new();
+    loop {
+        let need: Vec<PlanItem> = plan
+            .items
+            .iter()
+            .filter(|i| {
+                i.action == retention::Action::Delete
+                    || matches!(i.reason, retention::Reason::Newest { .. })
+            })
+            .filter(|i| !known.contains(&(i.kind, i.region.clone(), i.id.clone())))
+            .cloned()
+            .collect();
+        if need.is_empty() {
+            return Ok(plan);
+        }
+        for item in need {
+            known.insert((item.kind, item.region.clone(), item.id.clone()));
+            match item.kind {
+                ItemKind::Image => {
+                    let s = inventory::image_sharing(aws, &item.region, &item.id, calls).await?;
+                    if let Some(i) = inv
+                        .images
+                        .iter_mut()
+                        .find(|i| i.id == item.id && i.region == item.region)
+                    {
+                        i.sharing.accounts = s.accounts;
+                        i.sharing.organizations = s.organizations;
+                        i.sharing.organizational_units = s.organizational_units;
+                        i.sharing.public |= s.public;
+                    }
                 }
-            }
-            ItemKind::Snapshot => {
-                let s = inventory::snapshot_sharing(aws, &item.region, &item.id, calls).await?;
-                if let Some(sn) = inv
-                    .snapshots
-                    .iter_mut()
-                    .find(|x| x.id == item.id && x.region == item.region)
-                {
-                    sn.sharing = s;
+                ItemKind::Snapshot => {
+                    let s = inventory::snapshot_sharing(aws, &item.region, &item.id, calls).await?;
+                    if let Some(sn) = inv
+                        .snapshots
+                        .iter_mut()
+                        .find(|x| x.id == item.id && x.region == item.region)
+                    {
+                        sn.sharing = s;
+                    }
                 }
             }
         }
+        plan = retention::plan(&inv, rules, now);
     }
-    Ok(if looked {
-        retention::plan(&inv, rules, now)
-    } else {
-        first
-    })
 }
 
 /// Run `prune`.
