@@ -21,7 +21,12 @@
 //! * `clone`: a deep copy of the inventory, the cost of touching every byte
 //!   of it once, as a baseline from the same run;
 //! * `sort`: sorting the (region, id) pairs of all images and snapshots, the
-//!   ordering that any planner producing an ordered plan must do at least.
+//!   ordering that any planner producing an ordered plan must do at least;
+//! * `items`: building one `PlanItem` per resource with the strings a plan
+//!   item owns (region, id, family, the retention tag's reference), deciding
+//!   nothing: what the output types alone cost.
+//!
+//! It also times `plan()` on the same images without any snapshot (best of R).
 //!
 //! Prints one `RESULT key=value ...` line per N for the script, after a
 //! readable line on stderr.
@@ -31,8 +36,8 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use ami_builder::retention::{
-    plan, Action, Image, Instance, Inventory, ItemKind, Plan, PlanRules, Reason, Sharing, Snapshot,
-    Summary, Usage, UsedBy,
+    plan, Action, Image, Instance, Inventory, ItemKind, Plan, PlanItem, PlanRules, Reason,
+    RetentionSource, Sharing, Snapshot, Summary, TagRef, Usage, UsedBy,
 };
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 
@@ -292,6 +297,51 @@ fn check(n: usize, g: &Generated, p: &Plan) -> Result<(), String> {
     Ok(())
 }
 
+/// The `items` baseline: one plan item per resource, owning the same strings
+/// a real plan's items own, with no decision made.
+fn materialize(inv: &Inventory) -> Vec<PlanItem> {
+    let reason = |on: &String, tags: &BTreeMap<String, String>| Reason::Expired {
+        retention_days: 7,
+        retention: tags
+            .get(RETENTION_TAG)
+            .map_or(RetentionSource::Default, |v| {
+                RetentionSource::Tag(Box::new(TagRef {
+                    on: on.clone(),
+                    key: RETENTION_TAG.to_string(),
+                    value: v.clone(),
+                }))
+            }),
+    };
+    let mut items = Vec::with_capacity(inv.images.len() + inv.snapshots.len());
+    for i in &inv.images {
+        items.push(PlanItem {
+            kind: ItemKind::Image,
+            region: i.region.clone(),
+            id: i.id.clone(),
+            family: i.tags.get("ami-builder:family").cloned(),
+            action: Action::Delete,
+            reason: reason(&i.id, &i.tags),
+            expires_at: Some(i.creation_date),
+            size_gib: None,
+            depends_on: Vec::new(),
+        });
+    }
+    for s in &inv.snapshots {
+        items.push(PlanItem {
+            kind: ItemKind::Snapshot,
+            region: s.region.clone(),
+            id: s.id.clone(),
+            family: s.tags.get("ami-builder:family").cloned(),
+            action: Action::Delete,
+            reason: reason(&s.id, &s.tags),
+            expires_at: Some(s.start_time),
+            size_gib: Some(s.volume_size_gib),
+            depends_on: Vec::new(),
+        });
+    }
+    items
+}
+
 fn best_median(mut d: Vec<Duration>) -> (f64, f64) {
     d.sort();
     let best = d.first().map_or(0.0, Duration::as_secs_f64);
@@ -331,13 +381,14 @@ fn run(n: usize, runs: usize) -> Result<(), String> {
         ..PlanRules::default()
     };
     let t = Instant::now();
-    let g = generate(n, now);
+    let mut g = generate(n, now);
     let gen_s = t.elapsed().as_secs_f64();
 
     let mut plan_t = Vec::with_capacity(runs);
     let mut plan_cpu = Vec::with_capacity(runs);
     let mut clone_t = Vec::with_capacity(runs);
     let mut sort_t = Vec::with_capacity(runs);
+    let mut items_t = Vec::with_capacity(runs);
     let mut first: Option<Summary> = None;
     for run in 0..runs {
         let (t, c) = (Instant::now(), thread_cpu());
@@ -377,20 +428,38 @@ fn run(n: usize, runs: usize) -> Result<(), String> {
         keys.sort_unstable();
         sort_t.push(t.elapsed());
         drop(std::hint::black_box(keys));
+
+        let t = Instant::now();
+        let items = materialize(&g.inv);
+        items_t.push(t.elapsed());
+        drop(std::hint::black_box(items));
     }
+    // The same images without their snapshots: the issue's "1,000,000 images"
+    // read literally.
+    let snapshots = std::mem::take(&mut g.inv.snapshots);
+    let mut images_only_t = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let t = Instant::now();
+        let p = plan(&g.inv, &rules, now);
+        images_only_t.push(t.elapsed());
+        drop(std::hint::black_box(p));
+    }
+    g.inv.snapshots = snapshots;
+    let (ob, _) = best_median(images_only_t);
     let s = first.unwrap_or_default();
     let (pb, pm) = best_median(plan_t);
     let (pcb, _) = best_median(plan_cpu);
     let (cb, cm) = best_median(clone_t);
     let (sb, sm) = best_median(sort_t);
+    let (ib, im) = best_median(items_t);
     eprintln!(
-        "bench_plan: N={n}: plan best {pb:.3} s (median {pm:.3}, on-CPU best {pcb:.3}), clone {cb:.3} s, sort {sb:.3} s; \
+        "bench_plan: N={n}: plan best {pb:.3} s (median {pm:.3}, on-CPU best {pcb:.3}; images alone {ob:.3}), clone {cb:.3} s, sort {sb:.3} s, items {ib:.3} s; \
          {} image(s) and {} snapshot(s) to delete; generated in {gen_s:.1} s",
         s.images_to_delete, s.snapshots_to_delete
     );
     println!(
-        "RESULT n={n} snapshots={} usage={} runs={runs} plan_best={pb:.4} plan_median={pm:.4} plan_cpu_best={pcb:.4} \
-         clone_best={cb:.4} clone_median={cm:.4} sort_best={sb:.4} sort_median={sm:.4} \
+        "RESULT n={n} snapshots={} usage={} runs={runs} plan_best={pb:.4} plan_median={pm:.4} plan_cpu_best={pcb:.4} plan_images_only_best={ob:.4} \
+         clone_best={cb:.4} clone_median={cm:.4} sort_best={sb:.4} sort_median={sm:.4} items_best={ib:.4} items_median={im:.4} \
          images_delete={} images_keep={} snapshots_delete={} snapshots_keep={} gen={gen_s:.2} \
          peak_rss_mib={:.0}",
         g.inv.snapshots.len(),

@@ -22,8 +22,9 @@ boto3 client per service and region. Writes what must be kept, and why, to FILE.
 
 counts: what prune will list, per region (images and snapshots owned by the
 account, instances, launch templates and their versions, launch
-configurations), and how many items this server puts in one page when asked
-for the largest page (moto does not paginate some listings).
+configurations), how many items this server puts in one page when asked
+for the largest page (moto does not paginate some listings), and how long
+the server takes to answer those listing calls.
 
 verify: the plan-only run and the apply planned the same deletions; the
 protected resources were kept with the expected reason; every planned deletion
@@ -329,8 +330,25 @@ def counts(a):
     for region in REGIONS:
         ec2 = client(a.endpoint, "ec2", region)
         asg = client(a.endpoint, "autoscaling", region)
+        secs = {}
+        sent = {}
+
+        def on_send(event_name, **_):
+            sent["t"] = time.perf_counter()
+
+        def on_parse(event_name, **_):
+            # Request sent -> whole response read, before boto3 parses it.
+            op = event_name.split(".")[-1]
+            secs[op] = secs.get(op, 0.0) + time.perf_counter() - sent.get("t", time.perf_counter())
+
+        for c in (ec2, asg):
+            c.meta.events.register("before-send", on_send)
+            c.meta.events.register("before-parse", on_parse)
+
         images, ipage = list_all(ec2.describe_images, "Images", Owners=["self"], MaxResults=1000)
-        snaps, spage = list_all(ec2.describe_snapshots, "Snapshots", OwnerIds=["self"], MaxResults=1000)
+        snaps, spage = list_all(
+            ec2.describe_snapshots, "Snapshots", OwnerIds=["self"], MaxResults=1000
+        )
         res, _ = list_all(ec2.describe_instances, "Reservations", MaxResults=1000)
         instances = sum(len(r["Instances"]) for r in res)
         lts, _ = list_all(ec2.describe_launch_templates, "LaunchTemplates", MaxResults=200)
@@ -343,7 +361,12 @@ def counts(a):
                 MaxResults=200,
             )
             versions.append(len(v))
-        lcs = asg.describe_launch_configurations(MaxRecords=100)["LaunchConfigurations"]
+        lcs = asg.describe_launch_configurations(MaxRecords=100)[
+            "LaunchConfigurations"
+        ]
+        for c in (ec2, asg):
+            c.meta.events.unregister("before-send", on_send)
+            c.meta.events.unregister("before-parse", on_parse)
         out[region] = {
             "images": len(images),
             "snapshots": len(snaps),
@@ -354,6 +377,10 @@ def counts(a):
             # Largest page this server returned for MaxResults=1000.
             "images_page": ipage,
             "snapshots_page": spage,
+            # Seconds from sending each of these listing calls to having read
+            # the whole response (boto3's parsing left out): the server's share
+            # of a prune run's listing.
+            "seconds": secs,
             "image_ids": sorted(i["ImageId"] for i in images),
             "snapshot_ids": sorted(s["SnapshotId"] for s in snaps),
         }
