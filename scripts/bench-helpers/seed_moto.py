@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""moto side of `scripts/bench-prune`: seed, count, verify. Needs the venv's boto3.
+"""moto side of `scripts/bench-prune`: seed, count, verify, compare calls, time
+the deletions. Needs the venv's boto3.
 
   seed_moto.py seed   --endpoint URL --amis N --extra-snapshots M --expect FILE [--threads T]
   seed_moto.py counts --endpoint URL --out FILE
   seed_moto.py verify --endpoint URL --expect FILE --plan PLAN.json --apply APPLY.json
                       --before COUNTS.json
   seed_moto.py calls  --before COUNTS.json --report PRUNE.json
+  seed_moto.py tail-seconds --log MOTO.log --skip LINES --upto LINE --last K
 
 seed: N AMIs across us-east-1 and us-west-2, as Packer builds of two images
 (the source in us-east-1 and its copy in us-west-2, joined by the run-UUID and
@@ -516,6 +518,30 @@ def calls(a):
         print(f"ATTR\t{op}\t{actual.get(op, 0)}\t{summary[kind]}")
 
 
+def tail_seconds(a):
+    """Seconds spanned by the last K requests in lines SKIP+1..UPTO of moto's request log
+    (werkzeug logs each request when it is answered, to the second): the
+    deletion phase of an apply, whose deletions are its last requests."""
+    import datetime
+    import re
+
+    stamps = []
+    with open(a.log) as f:
+        for n, line in enumerate(f, 1):
+            if n <= a.skip:
+                continue
+            if a.upto and n > a.upto:
+                break
+            m = re.search(r"\[(\d+/\w+/\d+ \d+:\d+:\d+)\] \"", line)
+            if m:
+                stamps.append(datetime.datetime.strptime(m.group(1), "%d/%b/%Y %H:%M:%S"))
+    if len(stamps) < a.last or a.last < 1:
+        print("-")
+        return
+    # The first of the K answered in second s started at most 1 s earlier.
+    print(f"{(stamps[-1] - stamps[-a.last]).total_seconds() + 1:.0f}")
+
+
 def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -537,8 +563,13 @@ def main():
     k = sub.add_parser("calls")
     k.add_argument("--before", required=True)
     k.add_argument("--report", required=True)
+    t = sub.add_parser("tail-seconds")
+    t.add_argument("--log", required=True)
+    t.add_argument("--skip", type=int, default=0)
+    t.add_argument("--upto", type=int, default=0)
+    t.add_argument("--last", type=int, required=True)
     a = p.parse_args()
-    {"seed": seed, "counts": counts, "verify": verify, "calls": calls}[a.cmd](a)
+    {"seed": seed, "counts": counts, "verify": verify, "calls": calls, "tail-seconds": tail_seconds}[a.cmd](a)
 
 
 if __name__ == "__main__":
