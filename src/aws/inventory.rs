@@ -5,7 +5,6 @@
 //! each, made only for deletion candidates).
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::Mutex;
 
 use aws_sdk_ec2::types::{ImageAttributeName, SnapshotAttributeName};
 use chrono::{DateTime, Utc};
@@ -14,22 +13,7 @@ use super::{aws_error, Aws};
 use crate::error::Result;
 use crate::retention::{Image, Instance, Inventory, Sharing, Snapshot, Usage, UsedBy};
 
-/// API calls made, by operation.
-#[derive(Debug, Default)]
-pub struct ApiCalls(Mutex<BTreeMap<String, u64>>);
-
-impl ApiCalls {
-    /// Count one call.
-    pub fn count(&self, op: &str) {
-        if let Ok(mut m) = self.0.lock() {
-            *m.entry(op.to_string()).or_default() += 1;
-        }
-    }
-    /// A snapshot of the counts.
-    pub fn snapshot(&self) -> BTreeMap<String, u64> {
-        self.0.lock().map(|m| m.clone()).unwrap_or_default()
-    }
-}
+pub use super::ApiCalls;
 
 fn tags(t: &[aws_sdk_ec2::types::Tag]) -> BTreeMap<String, String> {
     t.iter()

@@ -138,3 +138,21 @@ where
         message: describe(err, endpoint),
     }
 }
+
+/// API calls made, by operation (`--verbose` logs them; prune's JSON report
+/// carries them). Each attempt counts, retries included.
+#[derive(Debug, Default)]
+pub struct ApiCalls(std::sync::Mutex<std::collections::BTreeMap<String, u64>>);
+
+impl ApiCalls {
+    /// Count one call.
+    pub fn count(&self, op: &str) {
+        if let Ok(mut m) = self.0.lock() {
+            *m.entry(op.to_string()).or_default() += 1;
+        }
+    }
+    /// A snapshot of the counts.
+    pub fn snapshot(&self) -> std::collections::BTreeMap<String, u64> {
+        self.0.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+}

@@ -609,28 +609,23 @@ pub fn tags_with_prefix<'a>(
 }
 
 /// How a resource's retention reads from all of its matching tags.
+///
+/// `S` is the string type of the tag's key and value: owned by default,
+/// borrowed from the tags in [`combine_retention_ref`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "kebab-case")]
-pub enum RetentionOutcome {
+pub enum RetentionOutcome<S = String> {
     /// No matching tag: the configured default applies.
     Default { days: u32 },
     /// The longest retention among the matching, well-formed tags.
-    Tagged {
-        days: u32,
-        key: String,
-        value: String,
-    },
+    Tagged { days: u32, key: S, value: S },
     /// A matching tag says `none` or is empty: exclude (keep).
-    Excluded { key: String, value: String },
+    Excluded { key: S, value: S },
     /// A matching tag is malformed: nothing is guessed (keep).
-    Invalid {
-        key: String,
-        value: String,
-        issue: Issue,
-    },
+    Invalid { key: S, value: S, issue: Issue },
 }
 
-impl RetentionOutcome {
+impl<S> RetentionOutcome<S> {
     /// The retention in days, when it could be read.
     pub fn days(&self) -> Option<u32> {
         match self {
@@ -638,6 +633,29 @@ impl RetentionOutcome {
                 Some(*days)
             }
             RetentionOutcome::Excluded { .. } | RetentionOutcome::Invalid { .. } => None,
+        }
+    }
+}
+
+impl RetentionOutcome<&str> {
+    /// The same outcome with owned strings.
+    pub fn to_owned_strings(&self) -> RetentionOutcome {
+        match self {
+            RetentionOutcome::Default { days } => RetentionOutcome::Default { days: *days },
+            RetentionOutcome::Tagged { days, key, value } => RetentionOutcome::Tagged {
+                days: *days,
+                key: key.to_string(),
+                value: value.to_string(),
+            },
+            RetentionOutcome::Excluded { key, value } => RetentionOutcome::Excluded {
+                key: key.to_string(),
+                value: value.to_string(),
+            },
+            RetentionOutcome::Invalid { key, value, issue } => RetentionOutcome::Invalid {
+                key: key.to_string(),
+                value: value.to_string(),
+                issue: issue.clone(),
+            },
         }
     }
 }
@@ -664,16 +682,23 @@ pub fn retention_days_for(
 pub fn combine_retention<'t>(
     matching: impl IntoIterator<Item = (&'t str, &'t str)>,
     cfg: &RetentionConfig,
-    mut read: impl FnMut(&'t str) -> Result<u32, Issue>,
+    read: impl FnMut(&'t str) -> Result<u32, Issue>,
 ) -> RetentionOutcome {
+    combine_retention_ref(matching, cfg, read).to_owned_strings()
+}
+
+/// [`combine_retention`], borrowing the key and value from the tags (no
+/// allocation: the planner reads millions of resources).
+pub fn combine_retention_ref<'t>(
+    matching: impl IntoIterator<Item = (&'t str, &'t str)>,
+    cfg: &RetentionConfig,
+    mut read: impl FnMut(&'t str) -> Result<u32, Issue>,
+) -> RetentionOutcome<&'t str> {
     let mut best: Option<(u32, &str, &str)> = None;
     let mut invalid: Option<(&str, &str, Issue)> = None;
     for (key, value) in matching {
         if is_exclusion(value) {
-            return RetentionOutcome::Excluded {
-                key: key.to_string(),
-                value: value.to_string(),
-            };
+            return RetentionOutcome::Excluded { key, value };
         }
         match read(value) {
             Ok(days) => {
@@ -689,16 +714,8 @@ pub fn combine_retention<'t>(
         }
     }
     match (invalid, best) {
-        (Some((key, value, issue)), _) => RetentionOutcome::Invalid {
-            key: key.to_string(),
-            value: value.to_string(),
-            issue,
-        },
-        (None, Some((days, key, value))) => RetentionOutcome::Tagged {
-            days,
-            key: key.to_string(),
-            value: value.to_string(),
-        },
+        (Some((key, value, issue)), _) => RetentionOutcome::Invalid { key, value, issue },
+        (None, Some((days, key, value))) => RetentionOutcome::Tagged { days, key, value },
         (None, None) => RetentionOutcome::Default {
             days: cfg.default_retention_days,
         },

@@ -20,9 +20,10 @@ mod fast_hash;
 mod order;
 
 pub use grammar::{
-    check_value, combine_retention, expiry, is_exclusion, is_scheduler_snapshot, matching_tags,
-    parse_strict, parse_value, retention_days_for, source_instance_from_description, Form,
-    GrammarError, Issue, Origin, RetentionConfig, RetentionOutcome, ScheduleSpec,
+    check_value, combine_retention, combine_retention_ref, expiry, is_exclusion,
+    is_scheduler_snapshot, matching_tags, parse_strict, parse_value, retention_days_for,
+    source_instance_from_description, Form, GrammarError, Issue, Origin, RetentionConfig,
+    RetentionOutcome, ScheduleSpec,
 };
 pub use lint::{
     explain, lint_resource, lint_value, suggest_fix, Explanation, Finding, Reading, Severity,

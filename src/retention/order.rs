@@ -166,24 +166,63 @@ fn order<'a, T>(
     }
 }
 
-/// The (region, id) order of two inventory lists, with region ranks shared
-/// between them, and the region names by rank.
-pub(crate) fn order_both<'a, A, B>(
-    a: &'a [A],
-    key_a: impl Fn(&'a A) -> (&'a str, &'a str),
-    b: &'a [B],
-    key_b: impl Fn(&'a B) -> (&'a str, &'a str),
-) -> (Ordered, Ordered, Vec<&'a str>) {
+/// The (region, id) order of one list with its own region names: the
+/// order, and the names by rank.
+fn order_one<'a, T>(
+    all: &'a [T],
+    key: &impl Fn(&'a T) -> (&'a str, &'a str),
+) -> (Ordered, Vec<&'a str>) {
     let mut regions = Regions::default();
-    let keys_a = keys(a, &mut regions, &key_a);
-    let keys_b = keys(b, &mut regions, &key_b);
+    let keyed = keys(all, &mut regions, key);
     regions.finish();
-    let a = order(a, keys_a, &regions.ranks, &key_a);
-    let b = order(b, keys_b, &regions.ranks, &key_b);
+    let ordered = order(all, keyed, &regions.ranks, key);
     let mut names = regions.names.clone();
     for (id, name) in regions.names.iter().enumerate() {
         names[regions.ranks[id] as usize] = name;
     }
+    (ordered, names)
+}
+
+/// Re-ranks `ordered`'s regions from `names` (its own names by rank) to
+/// `all` (a sorted superset). Ranks keep their relative order, so `order`
+/// and `pos` stay valid.
+fn rerank(ordered: &mut Ordered, names: &[&str], all: &[&str]) {
+    let map: Vec<u32> = names
+        .iter()
+        .map(|n| narrow(all.binary_search(n).unwrap_or_default()))
+        .collect();
+    for r in &mut ordered.region {
+        *r = map[*r as usize];
+    }
+}
+
+/// The (region, id) order of two inventory lists, with region ranks shared
+/// between them, and the region names by rank. With `parallel`, the two
+/// lists are ordered at once, `b` on a scoped thread.
+pub(crate) fn order_both<'a, A: Sync, B: Sync>(
+    parallel: bool,
+    a: &'a [A],
+    key_a: impl Fn(&'a A) -> (&'a str, &'a str) + Sync,
+    b: &'a [B],
+    key_b: impl Fn(&'a B) -> (&'a str, &'a str) + Sync,
+) -> (Ordered, Ordered, Vec<&'a str>) {
+    let ((mut a, names_a), (mut b, names_b)) = if parallel {
+        std::thread::scope(|scope| {
+            let other = scope.spawn(|| order_one(b, &key_b));
+            let mine = order_one(a, &key_a);
+            let other = other
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (mine, other)
+        })
+    } else {
+        (order_one(a, &key_a), order_one(b, &key_b))
+    };
+    let mut names: Vec<&str> = names_a.iter().chain(&names_b).copied().collect();
+    names.sort_unstable();
+    names.dedup();
+    rerank(&mut a, &names_a, &names);
+    rerank(&mut b, &names_b, &names);
     (a, b, names)
 }
 
@@ -224,28 +263,41 @@ impl UnionFind {
         self.size[a as usize] += self.size[b as usize];
     }
 
-    /// Unions the nodes whose text is equal. `keyed` holds `(hash of the
-    /// text, node, text)`; equal hashes are confirmed on the text. Sorts a
-    /// compact `(hash, entry)` index rather than the entries themselves.
-    pub(crate) fn union_equal<T: PartialEq + Copy>(&mut self, keyed: &[(u64, u32, T)]) {
-        let mut index: Vec<(u64, u32)> = keyed
-            .iter()
-            .enumerate()
-            .map(|(k, e)| (e.0, narrow(k)))
-            .collect();
-        index.sort_unstable();
-        for run in index.chunk_by(|a, b| a.0 == b.0) {
-            for (k, &(_, entry)) in run.iter().enumerate().skip(1) {
-                let (_, node, text) = keyed[entry as usize];
-                // Equal hashes almost always mean equal text; check anyway.
-                if let Some(&(_, same)) =
-                    run[..k].iter().find(|(_, m)| keyed[*m as usize].2 == text)
-                {
-                    self.union(keyed[same as usize].1, node);
-                }
+    /// Unions each pair.
+    pub(crate) fn union_pairs(&mut self, pairs: &[(u32, u32)]) {
+        for &(a, b) in pairs {
+            self.union(a, b);
+        }
+    }
+}
+
+/// Pairs of nodes whose text is equal, enough to join every group of equal
+/// text. `parts` hold `(hash of the text, node, text)`; equal hashes are
+/// confirmed on the text. Sorts a compact `(hash, part, entry)` index rather
+/// than the entries themselves.
+pub(crate) fn equal_pairs<T: PartialEq + Copy>(parts: &[Vec<(u64, u32, T)>]) -> Vec<(u32, u32)> {
+    let total = parts.iter().map(Vec::len).sum();
+    let mut index: Vec<(u64, u32, u32)> = Vec::with_capacity(total);
+    for (p, part) in parts.iter().enumerate() {
+        index.extend(
+            part.iter()
+                .enumerate()
+                .map(|(k, e)| (e.0, narrow(p), narrow(k))),
+        );
+    }
+    index.sort_unstable();
+    let entry = |&(_, p, k): &(u64, u32, u32)| parts[p as usize][k as usize];
+    let mut pairs = Vec::new();
+    for run in index.chunk_by(|a, b| a.0 == b.0) {
+        for (k, e) in run.iter().enumerate().skip(1) {
+            let (_, node, text) = entry(e);
+            // Equal hashes almost always mean equal text; check anyway.
+            if let Some(same) = run[..k].iter().find(|m| entry(m).2 == text) {
+                pairs.push((entry(same).1, node));
             }
         }
     }
+    pairs
 }
 
 #[cfg(test)]
@@ -283,7 +335,7 @@ mod tests {
             ("r1", "a", 5),
         ];
         let others = [("r3", "x", 6), ("r0", "x", 7)];
-        let (a, b, names) = order_both(&items, |x| (x.0, x.1), &others, |x| (x.0, x.1));
+        let (a, b, names) = order_both(false, &items, |x| (x.0, x.1), &others, |x| (x.0, x.1));
         assert_eq!(names, ["r0", "r1", "r2", "r3"]);
         assert_eq!(a.order, [4, 1, 2, 0]);
         assert_eq!(a.region, [2, 1, 2, 2, 1]);
@@ -301,7 +353,7 @@ mod tests {
             ("r", "ami-0123456789abcdef5"),
             ("r", "ami-0123456789abcdef0"),
         ];
-        let (a, _, _) = order_both(&items, |x| (x.0, x.1), &items[..0], |x| (x.0, x.1));
+        let (a, _, _) = order_both(false, &items, |x| (x.0, x.1), &items[..0], |x| (x.0, x.1));
         assert_eq!(a.order, [1, 2, 0]);
     }
 
@@ -311,7 +363,7 @@ mod tests {
         // Force every hash equal: only equal text may be joined.
         let keyed: Vec<(u64, u32, &str)> = (0..5).map(|i| (7, i, texts[i as usize])).collect();
         let mut uf = UnionFind::new(5);
-        uf.union_equal(&keyed);
+        uf.union_pairs(&equal_pairs(&[keyed]));
         assert_eq!(uf.find(0), uf.find(2));
         assert_eq!(uf.find(1), uf.find(4));
         assert_ne!(uf.find(0), uf.find(1));

@@ -45,6 +45,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -300,22 +301,15 @@ impl fmt::Display for Action {
 }
 
 /// One tag on one resource.
+///
+/// The strings are shared (`Arc<str>`): a plan of a million items holds a
+/// handful of distinct tag keys and values, and `on` is the item's own id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TagRef {
     /// The resource carrying the tag.
-    pub on: String,
-    pub key: String,
-    pub value: String,
-}
-
-impl TagRef {
-    fn boxed(on: &str, key: String, value: String) -> Box<Self> {
-        Box::new(Self {
-            on: on.to_string(),
-            key,
-            value,
-        })
-    }
+    pub on: Arc<str>,
+    pub key: Arc<str>,
+    pub value: Arc<str>,
 }
 
 impl fmt::Display for TagRef {
@@ -327,9 +321,9 @@ impl fmt::Display for TagRef {
 /// A malformed retention tag.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InvalidTag {
-    pub on: String,
-    pub key: String,
-    pub value: String,
+    pub on: Arc<str>,
+    pub key: Arc<str>,
+    pub value: Arc<str>,
     /// The first error the grammar found.
     pub issue: Issue,
 }
@@ -479,13 +473,17 @@ impl fmt::Display for Reason {
 }
 
 /// One decision.
+///
+/// Strings are shared (`Arc<str>`, plain strings in JSON): every item of a
+/// region or family points at one copy of its name, and a snapshot's
+/// `depends_on` at its images' ids.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanItem {
     pub kind: ItemKind,
-    pub region: String,
-    pub id: String,
+    pub region: Arc<str>,
+    pub id: Arc<str>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub family: Option<String>,
+    pub family: Option<Arc<str>>,
     pub action: Action,
     pub reason: Reason,
     /// When its retention runs out (when the retention could be read).
@@ -496,7 +494,7 @@ pub struct PlanItem {
     pub size_gib: Option<i64>,
     /// Images that must be deregistered before this snapshot is deleted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub depends_on: Vec<String>,
+    pub depends_on: Vec<Arc<str>>,
 }
 
 /// Counts and the estimated saving.
@@ -517,9 +515,9 @@ pub struct Summary {
 pub struct Plan {
     pub generated_at: DateTime<Utc>,
     pub rules: PlanRules,
-    /// Ordered by region, then images before snapshots, then id: the order
-    /// in which apply may proceed (images are deregistered before their
-    /// snapshots are deleted).
+    /// The images, then the snapshots, each by region then id: the order in
+    /// which apply proceeds (images are deregistered before their snapshots
+    /// are deleted).
     pub items: Vec<PlanItem>,
     pub summary: Summary,
 }
@@ -576,9 +574,9 @@ impl fmt::Display for Plan {
                 [
                     i.action.to_string(),
                     i.kind.to_string(),
-                    i.region.clone(),
-                    i.id.clone(),
-                    i.family.clone().unwrap_or_else(|| "-".to_string()),
+                    i.region.to_string(),
+                    i.id.to_string(),
+                    i.family.as_deref().unwrap_or("-").to_string(),
                     i.size_gib
                         .map_or_else(|| "-".to_string(), |g| g.to_string()),
                     i.expires_at
@@ -654,7 +652,7 @@ impl<'a> PlanIndex<'a> {
             items: fresh
                 .items
                 .iter()
-                .map(|i| ((i.kind, i.region.as_str(), i.id.as_str()), i))
+                .map(|i| ((i.kind, &*i.region, &*i.id), i))
                 .collect(),
         }
     }
@@ -664,10 +662,7 @@ impl<'a> PlanIndex<'a> {
         if saved.action != Action::Delete {
             return Recheck::NotPlanned;
         }
-        match self
-            .items
-            .get(&(saved.kind, saved.region.as_str(), saved.id.as_str()))
-        {
+        match self.items.get(&(saved.kind, &*saved.region, &*saved.id)) {
             None => Recheck::Missing,
             Some(fresh) if fresh.action == Action::Delete => Recheck::Proceed,
             Some(fresh) => Recheck::Skip {

@@ -8,10 +8,16 @@
 //! At a million images the cost is dominated by reading memory, so the
 //! resources are walked in their listed order (which is the order their data
 //! was allocated in), joins and groupings sort compact `(hash, index)` pairs
-//! rather than filling large hash maps, and the items are put in their final
-//! order by one in-place permutation.
+//! rather than filling large hash maps, items share their strings
+//! (`Arc<str>`), and the items are put in their final order by one in-place
+//! permutation. The passes over the resources run on scoped threads, each
+//! over a contiguous range of the list; their results are joined in range
+//! order, so the plan does not depend on the number of threads.
 
 use std::collections::BTreeMap;
+use std::num::NonZeroUsize;
+use std::ops::Range;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
@@ -21,10 +27,10 @@ use super::{
 };
 use crate::retention::fast_hash::{hash_str, map_with_capacity, FastMap};
 use crate::retention::grammar::{
-    combine_retention, expiry, matching_tags, parse_strict, source_instance_from_description,
+    combine_retention_ref, expiry, matching_tags, parse_strict, source_instance_from_description,
     Issue, RetentionConfig, RetentionOutcome, SCHEDULER_MARKER,
 };
-use crate::retention::order::{hash_parts, narrow, order_both, Ordered, UnionFind};
+use crate::retention::order::{equal_pairs, hash_parts, narrow, order_both, Ordered, UnionFind};
 
 fn pinned(keep: Option<&str>) -> Option<Reason> {
     let value = keep?;
@@ -51,12 +57,28 @@ struct Facts<'a> {
     source: Option<&'a str>,
     /// The keep tag, any value.
     keep: Option<&'a str>,
-    /// Some tag matches the retention prefix.
-    retention_tagged: bool,
+    /// The tags matching the retention prefix.
+    retention: RetentionTags<'a>,
     /// Some matching retention tag is the scheduler's `auto_delete`.
     scheduler_marker: bool,
     /// Some tag is under our own prefix.
     ours: bool,
+}
+
+/// The retention tags of one resource, as the tag pass found them: the
+/// common case of one tag is read without searching the tags again.
+#[derive(Debug, Default, Clone, Copy)]
+enum RetentionTags<'a> {
+    #[default]
+    None,
+    One(&'a str, &'a str),
+    Several,
+}
+
+impl RetentionTags<'_> {
+    fn any(self) -> bool {
+        !matches!(self, RetentionTags::None)
+    }
 }
 
 impl<'a> Facts<'a> {
@@ -76,7 +98,10 @@ impl<'a> Facts<'a> {
                 f.keep = Some(value);
             }
             if key.starts_with(&rules.retention.tag_prefix) {
-                f.retention_tagged = true;
+                f.retention = match f.retention {
+                    RetentionTags::None => RetentionTags::One(key, value),
+                    _ => RetentionTags::Several,
+                };
                 f.scheduler_marker |= value == SCHEDULER_MARKER;
             }
             f.ours |= key.starts_with(&rules.tag_prefix_ours);
@@ -104,10 +129,12 @@ fn shared(sharing: &Sharing, rules: &PlanRules) -> Option<Reason> {
 type Retention = Result<(u32, RetentionSource), Reason>;
 
 /// Reads retentions, remembering each distinct tag value's reading (a
-/// million resources usually share a handful of values).
+/// million resources usually share a handful of values) and sharing one
+/// copy of each tag key and value among the items.
 struct Reader<'a> {
     cfg: &'a RetentionConfig,
     memo: FastMap<&'a str, Result<u32, Issue>>,
+    strings: FastMap<&'a str, Arc<str>>,
 }
 
 impl<'a> Reader<'a> {
@@ -115,35 +142,59 @@ impl<'a> Reader<'a> {
         Self {
             cfg,
             memo: map_with_capacity(64),
+            strings: map_with_capacity(64),
         }
     }
 
-    /// A resource's own retention; `tagged` says whether any tag matches the
-    /// retention prefix (without one, the default applies).
-    fn own(&mut self, on: &str, tags: &'a BTreeMap<String, String>, tagged: bool) -> Retention {
+    fn shared(&mut self, s: &'a str) -> Arc<str> {
+        Arc::clone(self.strings.entry(s).or_insert_with(|| Arc::from(s)))
+    }
+
+    fn tag(&mut self, on: &Arc<str>, key: &'a str, value: &'a str) -> Box<TagRef> {
+        Box::new(TagRef {
+            on: Arc::clone(on),
+            key: self.shared(key),
+            value: self.shared(value),
+        })
+    }
+
+    /// A resource's own retention from its retention tags (without one, the
+    /// default applies).
+    fn own(
+        &mut self,
+        on: &Arc<str>,
+        tags: &'a BTreeMap<String, String>,
+        found: RetentionTags<'a>,
+    ) -> Retention {
         let cfg = self.cfg;
-        if !tagged {
-            return Ok((cfg.default_retention_days, RetentionSource::Default));
-        }
         let memo = &mut self.memo;
-        let outcome = combine_retention(matching_tags(tags, cfg), cfg, |value| {
+        let read = |value| {
             memo.entry(value)
                 .or_insert_with(|| parse_strict(value, cfg).map(|spec| spec.retention_days))
                 .clone()
-        });
+        };
+        let outcome = match found {
+            RetentionTags::None => {
+                return Ok((cfg.default_retention_days, RetentionSource::Default))
+            }
+            RetentionTags::One(key, value) => {
+                combine_retention_ref(std::iter::once((key, value)), cfg, read)
+            }
+            RetentionTags::Several => combine_retention_ref(matching_tags(tags, cfg), cfg, read),
+        };
         match outcome {
             RetentionOutcome::Default { days } => Ok((days, RetentionSource::Default)),
             RetentionOutcome::Tagged { days, key, value } => {
-                Ok((days, RetentionSource::Tag(TagRef::boxed(on, key, value))))
+                Ok((days, RetentionSource::Tag(self.tag(on, key, value))))
             }
             RetentionOutcome::Excluded { key, value } => {
-                Err(Reason::RetentionExcluded(TagRef::boxed(on, key, value)))
+                Err(Reason::RetentionExcluded(self.tag(on, key, value)))
             }
             RetentionOutcome::Invalid { key, value, issue } => {
                 Err(Reason::RetentionInvalid(Box::new(InvalidTag {
-                    on: on.to_string(),
-                    key,
-                    value,
+                    on: Arc::clone(on),
+                    key: self.shared(key),
+                    value: self.shared(value),
                     issue,
                 })))
             }
@@ -165,7 +216,11 @@ impl<'a> Reader<'a> {
                 RetentionSource::InstanceGone { instance },
             ));
         };
-        match self.own(&instance, &found.tags, true)? {
+        match self.own(
+            &Arc::from(instance.as_str()),
+            &found.tags,
+            RetentionTags::Several,
+        )? {
             (days, RetentionSource::Tag(tag)) => Ok((days, RetentionSource::InstanceTag(tag))),
             (days, _) => Ok((days, RetentionSource::InstanceUntagged { instance })),
         }
@@ -205,28 +260,36 @@ fn by_expiry(
 ///
 /// `by_uuid` holds `(hash, image, (family, run UUID))`; `by_place` holds
 /// `(hash, image, (family, region, id))` both for each image's own place and
-/// for each copy's source-image reference. Links count within a family
+/// for each copy's source-image reference (each in parts, one per range). Links count within a family
 /// only: a build never spans families, so removing an image of one family
 /// cannot split (and re-rank) a build of another.
 fn build_ranks<'a>(
     images: &[Image],
     ord: &Ordered,
     family: &[u32],
-    by_uuid: Vec<(u64, u32, (&'a str, &'a str))>,
-    by_place: Vec<(u64, u32, (&'a str, &'a str, &'a str))>,
+    by_uuid: Vec<Vec<UuidLink<'a>>>,
+    by_place: Vec<Vec<PlaceLink<'a>>>,
     has_copies: bool,
+    parallel: bool,
 ) -> Vec<u32> {
     let n = images.len();
     let mut uf = UnionFind::new(n);
-    // Same run UUID: one build.
-    uf.union_equal(&by_uuid);
-    drop(by_uuid);
-    // A copy and its source image (or the other copies of a source that is
-    // not listed): one build.
-    if has_copies {
-        uf.union_equal(&by_place);
-    }
-    drop(by_place);
+    // Same run UUID: one build. A copy and its source image (or the other
+    // copies of a source that is not listed): one build.
+    let (same_uuid, same_place) = join(
+        parallel,
+        || equal_pairs(&by_uuid),
+        || {
+            if has_copies {
+                equal_pairs(&by_place)
+            } else {
+                Vec::new()
+            }
+        },
+    );
+    drop((by_uuid, by_place));
+    uf.union_pairs(&same_uuid);
+    uf.union_pairs(&same_place);
 
     // Group members by (family, root) with one sort.
     let mut members: Vec<(u32, u32, u32)> = Vec::with_capacity(n);
@@ -391,13 +454,13 @@ impl<'a> ImageContext<'_, 'a> {
     fn decide(
         &self,
         img: &'a Image,
-        keep: Option<&str>,
-        tagged: bool,
+        id: &Arc<str>,
+        scoped: &Scoped<'a>,
         rank: u32,
         reader: &mut Reader<'a>,
     ) -> Decision {
         let rules = self.rules;
-        let retention = reader.own(&img.id, &img.tags, tagged);
+        let retention = reader.own(id, &img.tags, scoped.retention);
         let expires_at = retention
             .as_ref()
             .ok()
@@ -408,7 +471,7 @@ impl<'a> ImageContext<'_, 'a> {
                     .then_some(Reason::DeregistrationProtection)
             })
             .or_else(|| shared(&img.sharing, rules))
-            .or_else(|| pinned(keep));
+            .or_else(|| pinned(scoped.keep));
         let rank = rank as usize;
         let (action, reason) = match (protection, retention) {
             (Some(reason), _) | (None, Err(reason)) => (Action::Keep, reason),
@@ -429,16 +492,36 @@ impl<'a> ImageContext<'_, 'a> {
     }
 }
 
+/// One thread's copies of the region and family names, so that threads do
+/// not contend on one reference count.
+struct Names {
+    regions: Vec<Arc<str>>,
+    families: Vec<Arc<str>>,
+}
+
+impl Names {
+    fn new(regions: &[&str], families: &[&str]) -> Self {
+        Self {
+            regions: regions.iter().map(|&r| Arc::from(r)).collect(),
+            families: families.iter().map(|&f| Arc::from(f)).collect(),
+        }
+    }
+
+    fn family(&self, fid: u32) -> Option<Arc<str>> {
+        (fid != NO_FAMILY).then(|| Arc::clone(&self.families[fid as usize]))
+    }
+}
+
 /// What the snapshot decisions look at, besides the snapshot.
 struct SnapshotContext<'p, 'a> {
     rules: &'p PlanRules,
     now: DateTime<Utc>,
     images: &'a [Image],
-    in_scope: &'p [bool],
+    scoped: &'p [Scoped<'a>],
     deleted: &'p [bool],
+    /// The id of each in-scope image's item.
+    image_ids: &'p [Option<Arc<str>>],
     family: &'p [u32],
-    family_names: &'p [&'a str],
-    region_names: &'p [&'a str],
     region: &'p [u32],
     usage: &'p FastMap<&'a str, Vec<&'a UsedBy>>,
     instances: &'p FastMap<&'a str, &'a Instance>,
@@ -452,36 +535,42 @@ impl<'a> SnapshotContext<'_, 'a> {
     }
 
     /// The snapshot's item, or `None` when it is out of scope.
-    fn item(&self, s: usize, snap: &'a Snapshot, reader: &mut Reader<'a>) -> Option<PlanItem> {
+    fn item(
+        &self,
+        s: usize,
+        snap: &'a Snapshot,
+        names: &Names,
+        reader: &mut Reader<'a>,
+    ) -> Option<PlanItem> {
         let rules = self.rules;
         let users = self.users.of(s);
         let f = Facts::read(&snap.tags, rules);
-        let of_scoped_image = users.iter().any(|&i| self.in_scope[i as usize]);
+        let of_scoped_image = users.iter().any(|&i| self.scoped[i as usize].in_scope);
         let orphan_ours = users.is_empty() && f.ours && self.family_ok(f.family);
         let scheduler_in = rules.scheduler_snapshots && f.scheduler_marker;
         if !(of_scoped_image || orphan_ours || scheduler_in) {
             return None;
         }
+        let id: Arc<str> = Arc::from(snap.id.as_str());
         // The scheduler's: its marker, or its description.
         let scheduler =
             f.scheduler_marker || source_instance_from_description(&snap.description).is_some();
         let retention = if scheduler && rules.scheduler_snapshots {
             reader.of_source_instance(snap, self.instances)
         } else {
-            reader.own(&snap.id, &snap.tags, f.retention_tagged)
+            reader.own(&id, &snap.tags, f.retention)
         };
         let expires_at = retention
             .as_ref()
             .ok()
             .map(|(d, _)| expiry(snap.start_time, *d));
-        let image_id = |i: &u32| self.images[*i as usize].id.clone();
         let protection = (scheduler && !rules.scheduler_snapshots)
             .then_some(Reason::SchedulerSnapshot)
             .or_else(|| {
                 let kept: Vec<String> = users
                     .iter()
                     .filter(|&&i| !self.deleted[i as usize])
-                    .map(image_id)
+                    .map(|&i| self.images[i as usize].id.clone())
                     .collect();
                 (!kept.is_empty()).then_some(Reason::UsedByImage { images: kept })
             })
@@ -493,23 +582,26 @@ impl<'a> SnapshotContext<'_, 'a> {
             (None, Ok(retention)) => by_expiry(retention, snap.start_time, self.now),
         };
         let depends_on = if action == Action::Delete {
-            users.iter().map(image_id).collect()
+            users
+                .iter()
+                .map(|&i| match &self.image_ids[i as usize] {
+                    Some(id) => Arc::clone(id),
+                    None => Arc::from(self.images[i as usize].id.as_str()),
+                })
+                .collect()
         } else {
             Vec::new()
         };
-        let family = f
-            .family
-            .or_else(|| {
-                users.iter().find_map(|&i| {
-                    let fid = self.family[i as usize];
-                    (fid != NO_FAMILY).then(|| self.family_names[fid as usize])
-                })
-            })
-            .map(str::to_string);
+        let family = match f.family {
+            Some(name) => Some(reader.shared(name)),
+            None => users
+                .iter()
+                .find_map(|&i| names.family(self.family[i as usize])),
+        };
         Some(PlanItem {
             kind: ItemKind::Snapshot,
-            region: self.region_names[self.region[s] as usize].to_string(),
-            id: snap.id.clone(),
+            region: Arc::clone(&names.regions[self.region[s] as usize]),
+            id,
             family,
             action,
             reason,
@@ -520,12 +612,158 @@ impl<'a> SnapshotContext<'_, 'a> {
     }
 }
 
+/// What the tag pass keeps of one image.
+#[derive(Debug, Default, Clone, Copy)]
+struct Scoped<'a> {
+    in_scope: bool,
+    retention: RetentionTags<'a>,
+    keep: Option<&'a str>,
+}
+
+/// A build link: `(hash of the text, image, text)`.
+type Link<T> = (u64, u32, T);
+/// Same run: `(family, run UUID)`.
+type UuidLink<'a> = Link<(&'a str, &'a str)>;
+/// Same place: `(family, region, id)`.
+type PlaceLink<'a> = Link<(&'a str, &'a str, &'a str)>;
+
+/// One range's tag pass: each image's scope and family (an index into
+/// `names`, this range's families in the order met), and its build links.
+struct TagPass<'a> {
+    scoped: Vec<Scoped<'a>>,
+    family: Vec<u32>,
+    names: Vec<&'a str>,
+    by_uuid: Vec<UuidLink<'a>>,
+    by_place: Vec<PlaceLink<'a>>,
+    has_copies: bool,
+}
+
+/// Resources below this many are planned on the calling thread alone.
+const PARALLEL_MIN: usize = 20_000;
+
+/// The number of threads for `n` resources: the machine's parallelism
+/// (at most 8), or 1 for small inventories.
+fn threads_for(n: usize) -> usize {
+    if n < PARALLEL_MIN {
+        1
+    } else {
+        std::thread::available_parallelism()
+            .map_or(1, NonZeroUsize::get)
+            .min(8)
+    }
+}
+
+/// `f` over `0..n` split into `threads` contiguous ranges, the last one on
+/// the calling thread; the results in range order.
+fn par_ranges<R: Send>(n: usize, threads: usize, f: impl Fn(Range<usize>) -> R + Sync) -> Vec<R> {
+    let threads = threads.clamp(1, n.max(1));
+    let chunk = n.div_ceil(threads);
+    let range = |t: usize| (t * chunk).min(n)..((t + 1) * chunk).min(n);
+    if threads == 1 {
+        return vec![f(0..n)];
+    }
+    std::thread::scope(|scope| {
+        let f = &f;
+        let spawned: Vec<_> = (0..threads - 1)
+            .map(|t| {
+                let r = range(t);
+                scope.spawn(move || f(r))
+            })
+            .collect();
+        let last = f(range(threads - 1));
+        let mut out: Vec<R> = spawned
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect();
+        out.push(last);
+        out
+    })
+}
+
+/// `a` and `b` at once (`b` on the calling thread) when `parallel`.
+fn join<A: Send, B>(parallel: bool, a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B) -> (A, B) {
+    if !parallel {
+        let a = a();
+        return (a, b());
+    }
+    std::thread::scope(|scope| {
+        let handle = scope.spawn(a);
+        let b = b();
+        let a = handle
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (a, b)
+    })
+}
+
+/// (region rank, position): the order within a kind.
+fn item_key(region: u32, pos: u32) -> u64 {
+    (u64::from(region) << 32) | u64::from(pos)
+}
+
+/// Items of one kind made by one thread over one range, with their sort keys
+/// (`(key, index in items)`).
+struct Made {
+    items: Vec<PlanItem>,
+    keys: Vec<(u64, u32)>,
+}
+
+impl Made {
+    fn with_capacity(n: usize) -> Self {
+        Self {
+            items: Vec::with_capacity(n),
+            keys: Vec::with_capacity(n),
+        }
+    }
+
+    fn push(&mut self, key: u64, item: PlanItem) {
+        self.keys.push((key, narrow(self.items.len())));
+        self.items.push(item);
+    }
+}
+
+/// The items of one kind from all ranges, in (region, id) order.
+fn assemble(parts: Vec<Made>) -> Vec<PlanItem> {
+    let mut parts = parts.into_iter();
+    let Some(first) = parts.next() else {
+        return Vec::new();
+    };
+    let (mut items, mut keys) = (first.items, first.keys);
+    for mut part in parts {
+        let offset = narrow(items.len());
+        keys.extend(part.keys.iter().map(|&(k, i)| (k, i + offset)));
+        items.append(&mut part.items);
+    }
+    if !keys.is_sorted() {
+        keys.sort_unstable();
+        let mut order: Vec<u32> = keys.into_iter().map(|(_, i)| i).collect();
+        permute(&mut items, &mut order);
+    }
+    items
+}
+
 /// See [`super::plan`].
 pub(super) fn plan(inv: &Inventory, rules: &PlanRules, now: DateTime<Utc>) -> Plan {
+    let threads = threads_for(inv.images.len() + inv.snapshots.len());
+    plan_with_threads(inv, rules, now, threads)
+}
+
+/// [`plan`] on `threads` threads (the plan is the same for any number).
+pub(super) fn plan_with_threads(
+    inv: &Inventory,
+    rules: &PlanRules,
+    now: DateTime<Utc>,
+    threads: usize,
+) -> Plan {
     let images = inv.images.as_slice();
     let snapshots = inv.snapshots.as_slice();
+    let parallel = threads > 1;
     // (region, id) order; a repeated listing is ignored.
     let (img_ord, snap_ord, region_names) = order_both(
+        parallel,
         images,
         |i| (i.region.as_str(), i.id.as_str()),
         snapshots,
@@ -546,125 +784,198 @@ pub(super) fn plan(inv: &Inventory, rules: &PlanRules, now: DateTime<Utc>) -> Pl
         family_filter.is_empty() || f.is_some_and(|f| family_filter.contains_key(f))
     };
 
-    // One pass over the images' tags: scope, and the build links.
+    // One pass over the images' tags: scope, family, and the build links.
     let n = images.len();
-    let mut in_scope = vec![false; n];
-    let mut family = vec![NO_FAMILY; n];
-    let mut family_ids: FastMap<&str, u32> = map_with_capacity(16);
-    let mut family_names: Vec<&str> = Vec::new();
-    let mut keep: Vec<Option<&str>> = vec![None; n];
-    let mut tagged = vec![false; n];
-    let mut by_uuid: Vec<(u64, u32, (&str, &str))> = Vec::with_capacity(n);
-    let mut by_place: Vec<(u64, u32, (&str, &str, &str))> = Vec::with_capacity(n);
-    let mut has_copies = false;
-    for (i, img) in images.iter().enumerate() {
-        if !img_ord.live(i) {
-            continue;
-        }
-        let owned = inv
-            .account_id
-            .as_deref()
-            .is_none_or(|acct| img.owner_id == acct);
-        let f = Facts::read(&img.tags, rules);
-        if !(owned && (f.family.is_some() || f.retention_tagged) && filter_ok(f.family)) {
-            continue;
-        }
-        in_scope[i] = true;
-        keep[i] = f.keep;
-        tagged[i] = f.retention_tagged;
-        if let Some(fam) = f.family {
-            family[i] = *family_ids.entry(fam).or_insert_with(|| {
-                family_names.push(fam);
-                narrow(family_names.len() - 1)
-            });
+    let parts: Vec<TagPass> = par_ranges(n, threads, |range| {
+        let mut out = TagPass {
+            scoped: vec![Scoped::default(); range.len()],
+            family: vec![NO_FAMILY; range.len()],
+            names: Vec::new(),
+            by_uuid: Vec::with_capacity(range.len()),
+            by_place: Vec::with_capacity(range.len()),
+            has_copies: false,
+        };
+        let mut ids: FastMap<&str, u32> = map_with_capacity(16);
+        let mut last: Option<(&str, u32)> = None;
+        for (k, i) in range.enumerate() {
+            let img = &images[i];
+            if !img_ord.live(i) {
+                continue;
+            }
+            let owned = inv
+                .account_id
+                .as_deref()
+                .is_none_or(|acct| img.owner_id == acct);
+            let f = Facts::read(&img.tags, rules);
+            if !(owned && (f.family.is_some() || f.retention.any()) && filter_ok(f.family)) {
+                continue;
+            }
+            out.scoped[k] = Scoped {
+                in_scope: true,
+                retention: f.retention,
+                keep: f.keep,
+            };
+            let Some(fam) = f.family else { continue };
+            out.family[k] = match last {
+                Some((name, id)) if name == fam => id,
+                _ => {
+                    let id = *ids.entry(fam).or_insert_with(|| {
+                        out.names.push(fam);
+                        narrow(out.names.len() - 1)
+                    });
+                    last = Some((fam, id));
+                    id
+                }
+            };
             if let Some(uuid) = f.uuid {
-                by_uuid.push((hash_parts(&[fam, uuid]), narrow(i), (fam, uuid)));
+                out.by_uuid
+                    .push((hash_parts(&[fam, uuid]), narrow(i), (fam, uuid)));
             }
             let own = (fam, img.region.as_str(), img.id.as_str());
-            by_place.push((hash_parts(&[own.0, own.1, own.2]), narrow(i), own));
+            out.by_place
+                .push((hash_parts(&[own.0, own.1, own.2]), narrow(i), own));
             if let Some(source) = f.source {
                 let (region, id) = source.split_once(':').unwrap_or(("", source));
-                by_place.push((hash_parts(&[fam, region, id]), narrow(i), (fam, region, id)));
-                has_copies = true;
+                out.by_place
+                    .push((hash_parts(&[fam, region, id]), narrow(i), (fam, region, id)));
+                out.has_copies = true;
             }
         }
+        out
+    });
+    // Family ids in the order the families are first met in the list.
+    let mut scoped: Vec<Scoped> = Vec::with_capacity(n);
+    let mut family: Vec<u32> = Vec::with_capacity(n);
+    let mut family_ids: FastMap<&str, u32> = map_with_capacity(16);
+    let mut family_names: Vec<&str> = Vec::new();
+    let mut by_uuid = Vec::with_capacity(parts.len());
+    let mut by_place = Vec::with_capacity(parts.len());
+    let mut has_copies = false;
+    for part in parts {
+        let global: Vec<u32> = part
+            .names
+            .iter()
+            .map(|&name| {
+                *family_ids.entry(name).or_insert_with(|| {
+                    family_names.push(name);
+                    narrow(family_names.len() - 1)
+                })
+            })
+            .collect();
+        scoped.extend(part.scoped);
+        family.extend(part.family.into_iter().map(|f| {
+            if f == NO_FAMILY {
+                f
+            } else {
+                global[f as usize]
+            }
+        }));
+        by_uuid.push(part.by_uuid);
+        by_place.push(part.by_place);
+        has_copies |= part.has_copies;
     }
-    let ranks = build_ranks(images, &img_ord, &family, by_uuid, by_place, has_copies);
 
-    // Decide, walking each list in its listed order (which is the order
-    // its data sits in memory); then put the items in their final order.
-    let mut reader = Reader::new(&rules.retention);
+    // Build ranks, and (at the same time) which images list each snapshot.
+    let (ranks, users) = join(
+        parallel,
+        || {
+            build_ranks(
+                images, &img_ord, &family, by_uuid, by_place, has_copies, parallel,
+            )
+        },
+        || SnapshotUsers::new(images, &img_ord, snapshots, &snap_ord),
+    );
+
+    // Decide, each thread walking its range in listed order (which is the
+    // order the data sits in memory); then put the items in their final
+    // order.
     let image_ctx = ImageContext {
         rules,
         now,
         usage: &usage,
     };
-    let in_scope_images = in_scope.iter().filter(|&&b| b).count();
-    let mut items: Vec<PlanItem> = Vec::with_capacity(in_scope_images + snap_ord.order.len());
-    // (region rank, images before snapshots, position) -> item index
-    let mut item_keys: Vec<(u64, u32)> = Vec::with_capacity(items.capacity());
-    let item_key = |region: u32, kind: ItemKind, pos: u32| {
-        (u64::from(region) << 33) | (u64::from(kind == ItemKind::Snapshot) << 32) | u64::from(pos)
-    };
-    let mut deleted = vec![false; n];
-    for (i, img) in images.iter().enumerate() {
-        if !in_scope[i] {
-            continue;
+    type ImageRange = (Made, Vec<bool>, Vec<Option<Arc<str>>>);
+    let image_parts: Vec<ImageRange> = par_ranges(n, threads, |range| {
+        let names = Names::new(&region_names, &family_names);
+        let mut reader = Reader::new(&rules.retention);
+        let mut made = Made::with_capacity(range.len());
+        let mut deleted = vec![false; range.len()];
+        let mut ids: Vec<Option<Arc<str>>> = vec![None; range.len()];
+        for (k, i) in range.enumerate() {
+            let sc = &scoped[i];
+            if !sc.in_scope {
+                continue;
+            }
+            let img = &images[i];
+            let id: Arc<str> = Arc::from(img.id.as_str());
+            let d = image_ctx.decide(img, &id, sc, ranks[i], &mut reader);
+            deleted[k] = d.action == Action::Delete;
+            let region = img_ord.region[i];
+            made.push(
+                item_key(region, img_ord.pos[i]),
+                PlanItem {
+                    kind: ItemKind::Image,
+                    region: Arc::clone(&names.regions[region as usize]),
+                    id: Arc::clone(&id),
+                    family: names.family(family[i]),
+                    action: d.action,
+                    reason: d.reason,
+                    expires_at: d.expires_at,
+                    size_gib: None,
+                    depends_on: Vec::new(),
+                },
+            );
+            ids[k] = Some(id);
         }
-        let d = image_ctx.decide(img, keep[i], tagged[i], ranks[i], &mut reader);
-        deleted[i] = d.action == Action::Delete;
-        item_keys.push((
-            item_key(img_ord.region[i], ItemKind::Image, img_ord.pos[i]),
-            narrow(items.len()),
-        ));
-        let fid = family[i];
-        items.push(PlanItem {
-            kind: ItemKind::Image,
-            region: region_names[img_ord.region[i] as usize].to_string(),
-            id: img.id.clone(),
-            family: (fid != NO_FAMILY).then(|| family_names[fid as usize].to_string()),
-            action: d.action,
-            reason: d.reason,
-            expires_at: d.expires_at,
-            size_gib: None,
-            depends_on: Vec::new(),
-        });
+        (made, deleted, ids)
+    });
+    drop(ranks);
+    let mut image_made: Vec<Made> = Vec::with_capacity(threads);
+    let mut deleted: Vec<bool> = Vec::with_capacity(n);
+    let mut image_ids: Vec<Option<Arc<str>>> = Vec::with_capacity(n);
+    for (made, d, ids) in image_parts {
+        image_made.push(made);
+        deleted.extend(d);
+        image_ids.extend(ids);
     }
-    drop((keep, tagged, ranks));
 
-    let users = SnapshotUsers::new(images, &img_ord, snapshots, &snap_ord);
     let snapshot_ctx = SnapshotContext {
         rules,
         now,
         images,
-        in_scope: &in_scope,
+        scoped: &scoped,
         deleted: &deleted,
+        image_ids: &image_ids,
         family: &family,
-        family_names: &family_names,
-        region_names: &region_names,
         region: &snap_ord.region,
         usage: &usage,
         instances: &instances,
         family_filter: &family_filter,
         users: &users,
     };
-    for (s, snap) in snapshots.iter().enumerate() {
-        if !snap_ord.live(s) {
-            continue;
+    let snapshot_made = par_ranges(snapshots.len(), threads, |range| {
+        let names = Names::new(&region_names, &family_names);
+        let mut reader = Reader::new(&rules.retention);
+        let mut made = Made::with_capacity(range.len());
+        for s in range {
+            if !snap_ord.live(s) {
+                continue;
+            }
+            if let Some(item) = snapshot_ctx.item(s, &snapshots[s], &names, &mut reader) {
+                made.push(item_key(snap_ord.region[s], snap_ord.pos[s]), item);
+            }
         }
-        if let Some(item) = snapshot_ctx.item(s, snap, &mut reader) {
-            item_keys.push((
-                item_key(snap_ord.region[s], ItemKind::Snapshot, snap_ord.pos[s]),
-                narrow(items.len()),
-            ));
-            items.push(item);
-        }
-    }
-    if !item_keys.is_sorted() {
-        item_keys.sort_unstable();
-        let mut order: Vec<u32> = item_keys.into_iter().map(|(_, i)| i).collect();
-        permute(&mut items, &mut order);
-    }
+        made
+    });
+    drop(image_ids);
+    // Images, then snapshots: each kind put in order on its own thread.
+    let (mut items, mut snapshot_items) = join(
+        parallel,
+        || assemble(image_made),
+        || assemble(snapshot_made),
+    );
+    items.reserve_exact(snapshot_items.len());
+    items.append(&mut snapshot_items);
 
     let summary = summarize(&items, rules.price_per_gib_month);
     Plan {

@@ -70,7 +70,7 @@ fn run(inv: &Inventory, rules: &PlanRules) -> Plan {
 fn item<'a>(p: &'a Plan, id: &str) -> &'a PlanItem {
     p.items
         .iter()
-        .find(|i| i.id == id)
+        .find(|i| &*i.id == id)
         .unwrap_or_else(|| panic!("no item {id} in\n{p}"))
 }
 
@@ -335,7 +335,7 @@ fn retention_tags_with_2_3_4_fields_and_junk() {
         }
     );
     // Neither a family nor a retention tag: not ours.
-    assert!(p.items.iter().all(|i| i.id != "ami-untagged"));
+    assert!(p.items.iter().all(|i| &*i.id != "ami-untagged"));
     // Retention-only images have no family and are never "newest".
     assert!(p.items.iter().all(|i| i.reason.code() != "newest"));
 }
@@ -368,7 +368,7 @@ fn snapshots_follow_their_image() {
     assert_eq!(decision(&p, "snap-old-a"), (DEL, "expired"));
     assert_eq!(
         item(&p, "snap-old-a").depends_on,
-        vec!["ami-old".to_string()]
+        vec![Arc::<str>::from("ami-old")]
     );
     assert_eq!(item(&p, "snap-old-a").family.as_deref(), Some("web"));
     // Its AMI goes, but its own retention has not run out.
@@ -409,7 +409,7 @@ fn snapshot_used_by_two_amis() {
     assert_eq!(decision(&p, "snap-both"), (DEL, "expired"));
     assert_eq!(
         item(&p, "snap-both").depends_on,
-        vec!["ami-a".to_string(), "ami-c".into()]
+        vec![Arc::<str>::from("ami-a"), "ami-c".into()]
     );
 }
 
@@ -462,7 +462,7 @@ fn orphaned_snapshots() {
     assert_eq!(decision(&p, "snap-orphan-young"), (KEEP, "not-expired"));
     assert_eq!(decision(&p, "snap-orphan-long"), (KEEP, "not-expired"));
     assert_eq!(decision(&p, "snap-orphan-pinned"), (KEEP, "pinned"));
-    assert!(p.items.iter().all(|i| i.id != "snap-not-ours"));
+    assert!(p.items.iter().all(|i| &*i.id != "snap-not-ours"));
     // The family filter applies to orphans' own family tag.
     let p = run(
         &inv,
@@ -471,7 +471,7 @@ fn orphaned_snapshots() {
             ..PlanRules::default()
         },
     );
-    assert!(p.items.iter().all(|i| i.id != "snap-orphan-old"));
+    assert!(p.items.iter().all(|i| &*i.id != "snap-orphan-old"));
     assert_eq!(decision(&p, "snap-orphan-young"), (KEEP, "not-expired"));
 }
 
@@ -763,10 +763,10 @@ fn duplicates_get_one_item_and_order_is_deterministic() {
             ..PlanRules::default()
         },
     );
-    let order: Vec<&str> = p.items.iter().map(|i| i.id.as_str()).collect();
+    let order: Vec<&str> = p.items.iter().map(|i| &*i.id).collect();
     assert_eq!(
         order,
-        ["ami-z", "snap-1", "ami-a", "ami-b", "snap-2", "snap-3"]
+        ["ami-z", "ami-a", "ami-b", "snap-1", "snap-2", "snap-3"]
     );
     assert_eq!(p.deletions().count(), 6);
 }

@@ -381,7 +381,7 @@ fn newest(inv: &Inventory, rules: &PlanRules) -> HashSet<String> {
 }
 
 fn deleted_ids(p: &Plan) -> BTreeSet<(ItemKind, String)> {
-    p.deletions().map(|i| (i.kind, i.id.clone())).collect()
+    p.deletions().map(|i| (i.kind, i.id.to_string())).collect()
 }
 
 fn without(inv: &Inventory, gone: &BTreeSet<(ItemKind, String)>) -> Inventory {
@@ -401,13 +401,13 @@ proptest! {
         let p = plan(&inv, &rules, now());
         let newest = newest(&inv, &rules);
         for item in p.deletions().filter(|i| i.kind == ItemKind::Image) {
-            let img = inv.images.iter().find(|i| i.id == item.id).unwrap();
+            let img = inv.images.iter().find(|i| *i.id == *item.id).unwrap();
             prop_assert!(!protected(img, &inv, &rules), "deleted protected {}\n{}", item.id, p);
-            prop_assert!(!newest.contains(&item.id), "deleted newest {}\n{}", item.id, p);
+            prop_assert!(!newest.contains(&*item.id), "deleted newest {}\n{}", item.id, p);
         }
         // And the planner's own newest verdicts agree with the restatement.
         for item in p.items.iter().filter(|i| i.reason.code() == "newest") {
-            prop_assert!(newest.contains(&item.id), "{} is not among the newest\n{}", item.id, p);
+            prop_assert!(newest.contains(&*item.id), "{} is not among the newest\n{}", item.id, p);
         }
     }
 
@@ -416,12 +416,12 @@ proptest! {
         let p = plan(&inv, &rules, now());
         let deleted = deleted_ids(&p);
         for item in p.deletions().filter(|i| i.kind == ItemKind::Snapshot) {
-            for img in inv.images.iter().filter(|i| i.snapshot_ids.contains(&item.id)) {
+            for img in inv.images.iter().filter(|i| i.snapshot_ids.iter().any(|s| *s == *item.id)) {
                 prop_assert!(deleted.contains(&(ItemKind::Image, img.id.clone())),
                     "{} deleted while {} stays\n{}", item.id, img.id, p);
-                prop_assert!(item.depends_on.contains(&img.id));
+                prop_assert!(item.depends_on.iter().any(|d| **d == img.id));
             }
-            let snap = inv.snapshots.iter().find(|s| s.id == item.id).unwrap();
+            let snap = inv.snapshots.iter().find(|s| *s.id == *item.id).unwrap();
             prop_assert!(rules.scheduler_snapshots
                 || !is_scheduler_snapshot(&snap.tags, &snap.description, &rules.retention));
             prop_assert!(!snap.sharing.is_shared() || rules.include_shared);
@@ -433,9 +433,10 @@ proptest! {
         let p = plan(&inv, &rules, now());
         let mut seen = HashSet::new();
         for item in &p.items {
-            prop_assert!(seen.insert((item.kind, item.id.clone())), "twice: {}", item.id);
+            prop_assert!(seen.insert((item.kind, item.id.to_string())), "twice: {}", item.id);
         }
-        let keys: Vec<_> = p.items.iter().map(|i| (i.region.clone(), i.kind, i.id.clone())).collect();
+        // Images, then snapshots; each by region, then id.
+        let keys: Vec<_> = p.items.iter().map(|i| (i.kind, i.region.clone(), i.id.clone())).collect();
         let mut sorted = keys.clone();
         sorted.sort();
         prop_assert_eq!(keys, sorted);
@@ -446,6 +447,13 @@ proptest! {
         prop_assert_eq!(s.images_to_delete + s.images_to_keep + s.snapshots_to_delete + s.snapshots_to_keep, p.items.len());
         let back: Plan = serde_json::from_str(&serde_json::to_string(&p).unwrap()).unwrap();
         prop_assert_eq!(back, p);
+    }
+
+    #[test]
+    fn the_same_plan_on_any_number_of_threads(inv in inventory(), rules in rules_strategy(), threads in 2usize..6) {
+        let one = super::planner::plan_with_threads(&inv, &rules, now(), 1);
+        let many = super::planner::plan_with_threads(&inv, &rules, now(), threads);
+        prop_assert_eq!(one, many);
     }
 
     #[test]
