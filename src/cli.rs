@@ -337,6 +337,9 @@ pub struct PruneArgs {
     /// Apply a saved plan (re-checking each item; never deletes anything it did not plan).
     #[arg(long, value_name = "FILE")]
     pub plan: Option<PathBuf>,
+    /// Refuse (exit 9) to apply a saved plan (--plan) made as of longer ago than this: 90m, 12h, 2d.
+    #[arg(long, default_value = "24h", value_name = "AGE", value_parser = parse_age)]
+    pub max_plan_age: chrono::TimeDelta,
     /// Refuse (exit 9) a plan that deregisters more than N images or deletes more than N orphaned snapshots.
     #[arg(long, env = "AMI_BUILDER_MAX_DELETIONS", value_name = "N")]
     pub max_deletions: Option<usize>,
@@ -475,10 +478,48 @@ pub fn parse_key_value(s: &str) -> Result<(String, String), String> {
     }
 }
 
+/// Parse an age: a whole number with a unit, `s`, `m`, `h` or `d` (`90m`,
+/// `24h`, `2d`).
+pub fn parse_age(s: &str) -> Result<chrono::TimeDelta, String> {
+    let bad = || format!("expected an age such as 90m, 24h or 2d, got `{s}`");
+    let unit = s.chars().last().ok_or_else(bad)?;
+    let n: i64 = s[..s.len() - unit.len_utf8()].parse().map_err(|_| bad())?;
+    let secs = match unit {
+        's' => Some(n),
+        'm' => n.checked_mul(60),
+        'h' => n.checked_mul(3600),
+        'd' => n.checked_mul(86_400),
+        _ => None,
+    };
+    secs.filter(|&x| x >= 0)
+        .and_then(chrono::TimeDelta::try_seconds)
+        .ok_or_else(bad)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn age_parsing() {
+        assert_eq!(parse_age("90m"), Ok(chrono::TimeDelta::minutes(90)));
+        assert_eq!(parse_age("24h"), Ok(chrono::TimeDelta::hours(24)));
+        assert_eq!(parse_age("2d"), Ok(chrono::TimeDelta::days(2)));
+        assert_eq!(parse_age("0s"), Ok(chrono::TimeDelta::zero()));
+        for bad in [
+            "",
+            "h",
+            "24",
+            "-1h",
+            "1.5h",
+            "1w",
+            "99999999999999999d",
+            "1 h",
+        ] {
+            assert!(parse_age(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn clap_definition_is_consistent() {

@@ -7,13 +7,13 @@
 //! still uses). Re-running after a crash converges: NotFound counts as done, and
 //! with `--plan FILE` nothing is deleted that the saved plan did not plan.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::aws::ec2::{self, Deleted};
@@ -173,62 +173,148 @@ async fn gather_all(aws: &Aws, regions: &[String], calls: &ApiCalls) -> Result<I
 /// not take one of the keep-N places, so it can change which others are newest).
 /// Re-plan until no such item lacks its sharing: sharing only adds protection,
 /// so this converges, and never on less information than full listing would give.
+/// Each round's calls run up to `concurrency` at once.
 async fn plan_with_sharing(
     aws: &Aws,
     mut inv: Inventory,
     rules: &PlanRules,
     now: DateTime<Utc>,
-    calls: &ApiCalls,
+    concurrency: usize,
+    calls: &Arc<ApiCalls>,
 ) -> Result<Plan> {
     let mut plan = retention::plan(&inv, rules, now);
     if rules.include_shared {
         return Ok(plan);
     }
-    let mut known: std::collections::HashSet<(ItemKind, String, String)> =
-        std::collections::HashSet::new();
+    let mut known: HashSet<Key> = HashSet::new();
     loop {
-        let need: Vec<PlanItem> = plan
+        let need: Vec<Key> = plan
             .items
             .iter()
             .filter(|i| {
                 i.action == retention::Action::Delete
                     || matches!(i.reason, retention::Reason::Newest { .. })
             })
-            .filter(|i| !known.contains(&(i.kind, i.region.clone(), i.id.clone())))
-            .cloned()
+            .map(|i| (i.kind, Arc::clone(&i.region), Arc::clone(&i.id)))
+            .filter(|k| !known.contains(k))
             .collect();
         if need.is_empty() {
             return Ok(plan);
         }
-        for item in need {
-            known.insert((item.kind, item.region.clone(), item.id.clone()));
-            match item.kind {
-                ItemKind::Image => {
-                    let s = inventory::image_sharing(aws, &item.region, &item.id, calls).await?;
-                    if let Some(i) = inv
-                        .images
-                        .iter_mut()
-                        .find(|i| i.id == item.id && i.region == item.region)
-                    {
-                        i.sharing.accounts = s.accounts;
-                        i.sharing.organizations = s.organizations;
-                        i.sharing.organizational_units = s.organizational_units;
-                        i.sharing.public |= s.public;
-                    }
-                }
-                ItemKind::Snapshot => {
-                    let s = inventory::snapshot_sharing(aws, &item.region, &item.id, calls).await?;
-                    if let Some(sn) = inv
-                        .snapshots
-                        .iter_mut()
-                        .find(|x| x.id == item.id && x.region == item.region)
-                    {
-                        sn.sharing = s;
-                    }
-                }
+        known.extend(need.iter().cloned());
+        let read = read_sharing(aws, need, concurrency, calls).await?;
+        for image in &mut inv.images {
+            let key = (ItemKind::Image, image.region.as_str(), image.id.as_str());
+            if let Some(s) = read.get(&key) {
+                image.sharing.accounts.clone_from(&s.accounts);
+                image.sharing.organizations.clone_from(&s.organizations);
+                image
+                    .sharing
+                    .organizational_units
+                    .clone_from(&s.organizational_units);
+                image.sharing.public |= s.public;
+            }
+        }
+        for snapshot in &mut inv.snapshots {
+            let key = (
+                ItemKind::Snapshot,
+                snapshot.region.as_str(),
+                snapshot.id.as_str(),
+            );
+            if let Some(s) = read.get(&key) {
+                snapshot.sharing = s.clone();
             }
         }
         plan = retention::plan(&inv, rules, now);
+    }
+}
+
+/// A plan item's identity: kind, region, id.
+type Key = (ItemKind, Arc<str>, Arc<str>);
+
+/// The sharing of each of `need` (launch permissions of an image,
+/// create-volume permissions of a snapshot), up to `concurrency` calls at
+/// once. The first failure ends the reading (the calls still running are
+/// dropped): prune never plans on a sharing it could not read.
+async fn read_sharing(
+    aws: &Aws,
+    need: Vec<Key>,
+    concurrency: usize,
+    calls: &Arc<ApiCalls>,
+) -> Result<Sharings> {
+    let sem = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
+    let mut set = tokio::task::JoinSet::new();
+    for (kind, region, id) in need {
+        let (aws, calls, sem) = (aws.clone(), Arc::clone(calls), Arc::clone(&sem));
+        set.spawn(async move {
+            let _permit = sem.acquire_owned().await;
+            let sharing = match kind {
+                ItemKind::Image => inventory::image_sharing(&aws, &region, &id, &calls).await,
+                ItemKind::Snapshot => inventory::snapshot_sharing(&aws, &region, &id, &calls).await,
+            };
+            sharing.map(|s| ((kind, region.to_string(), id.to_string()), s))
+        });
+    }
+    let mut read = Sharings::new();
+    while let Some(joined) = set.join_next().await {
+        let ((kind, region, id), sharing) =
+            joined.map_err(|e| Error::Other(format!("a sharing check did not finish: {e}")))??;
+        read.insert(kind, region, id, sharing);
+    }
+    Ok(read)
+}
+
+/// Sharing read in one round, looked up by `(kind, region, id)` (hashed on the
+/// id, so that a lookup borrows).
+#[derive(Default)]
+struct Sharings(HashMap<String, Vec<(ItemKind, String, retention::Sharing)>>);
+
+impl Sharings {
+    fn new() -> Self {
+        Self::default()
+    }
+
+    fn insert(&mut self, kind: ItemKind, region: String, id: String, s: retention::Sharing) {
+        self.0.entry(id).or_default().push((kind, region, s));
+    }
+
+    fn get(&self, key: &(ItemKind, &str, &str)) -> Option<&retention::Sharing> {
+        let (kind, region, id) = *key;
+        self.0
+            .get(id)?
+            .iter()
+            .find(|(k, r, _)| *k == kind && r == region)
+            .map(|(_, _, s)| s)
+    }
+}
+
+/// Refuses (exit 9) to apply a saved plan made as of longer ago than
+/// `max_age`: what was planned then may no longer be what the owners meant to
+/// keep (new pins, builds and tags are re-checked item by item, but a plan
+/// is a reviewed decision, and an old one is not a current review).
+fn refuse_stale(saved: &Plan, path: &Path, max_age: TimeDelta, now: DateTime<Utc>) -> Result<()> {
+    let age = now - saved.generated_at;
+    if age > max_age {
+        return Err(Error::PruneRefused(format!(
+            "the saved plan {} is as of {}, {} ago, older than --max-plan-age {}: nothing was deleted. Make a fresh plan (ami-builder prune --plan-out FILE) and apply that, or pass a larger --max-plan-age",
+            path.display(),
+            saved.generated_at.format("%Y-%m-%d %H:%M UTC"),
+            fmt_age(age),
+            fmt_age(max_age)
+        )));
+    }
+    Ok(())
+}
+
+/// `2d 3h`, `5h 10m`, `45m`, `30s`.
+fn fmt_age(age: TimeDelta) -> String {
+    let s = age.num_seconds().max(0);
+    let (d, h, m) = (s / 86_400, s % 86_400 / 3600, s % 3600 / 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s}s"),
+        (0, 0, m) => format!("{m}m"),
+        (0, h, m) => format!("{h}h {m}m"),
+        (d, h, _) => format!("{d}d {h}h"),
     }
 }
 
@@ -239,7 +325,8 @@ pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
     if let Some(u) = &args.report {
         crate::aws::s3::parse_url(u)?;
     }
-    let calls = ApiCalls::default();
+    let calls = Arc::new(ApiCalls::default());
+    let concurrency = args.concurrency.max(1);
     let inv = gather_all(&aws, &regions, &calls).await?;
 
     let (plan, saved) = match &args.plan {
@@ -253,8 +340,18 @@ pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
                     path.display()
                 ))
             })?;
-            let fresh =
-                plan_with_sharing(&aws, inv, &saved.rules, saved.generated_at, &calls).await?;
+            if args.apply {
+                refuse_stale(&saved, path, args.max_plan_age, Utc::now())?;
+            }
+            let fresh = plan_with_sharing(
+                &aws,
+                inv,
+                &saved.rules,
+                saved.generated_at,
+                concurrency,
+                &calls,
+            )
+            .await?;
             (fresh, Some(saved))
         }
         None => {
@@ -267,7 +364,7 @@ pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
                 None => Utc::now(),
             };
             (
-                plan_with_sharing(&aws, inv, &rules_from(&args), now, &calls).await?,
+                plan_with_sharing(&aws, inv, &rules_from(&args), now, concurrency, &calls).await?,
                 None,
             )
         }
@@ -289,16 +386,16 @@ pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
             Recheck::NotPlanned => {}
             Recheck::Skip { reason } => results.push(Applied {
                 kind: item.kind,
-                region: item.region.clone(),
-                id: item.id.clone(),
+                region: item.region.to_string(),
+                id: item.id.to_string(),
                 result: AppliedResult::Skipped {
                     why: format!("now kept: {reason}"),
                 },
             }),
             Recheck::Missing => results.push(Applied {
                 kind: item.kind,
-                region: item.region.clone(),
-                id: item.id.clone(),
+                region: item.region.to_string(),
+                id: item.id.to_string(),
                 result: AppliedResult::Done {
                     outcome: Deleted::AlreadyGone,
                 },
@@ -335,13 +432,13 @@ pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
     for r in &regions {
         let img = todo
             .iter()
-            .find(|i| &i.region == r && i.kind == ItemKind::Image)
-            .map(|i| i.id.as_str());
+            .find(|i| *i.region == **r && i.kind == ItemKind::Image)
+            .map(|i| &*i.id);
         let snap = todo
             .iter()
-            .find(|i| &i.region == r && i.kind == ItemKind::Snapshot)
-            .map(|i| i.id.as_str());
-        let missing = ec2::dry_run_permissions(&aws, r, img, snap).await;
+            .find(|i| *i.region == **r && i.kind == ItemKind::Snapshot)
+            .map(|i| &*i.id);
+        let missing = ec2::dry_run_permissions(&aws, r, img, snap, &calls).await;
         if !missing.is_empty() {
             return Err(Error::PruneRefused(format!(
                 "missing permissions (checked with DryRun, nothing was deleted): {}",
@@ -350,7 +447,7 @@ pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
         }
     }
 
-    let applied = apply(&aws, &todo, args.concurrency.max(1)).await;
+    let applied = apply(&aws, &todo, concurrency, &calls).await;
     results.extend(applied);
 
     if args.events {
@@ -379,14 +476,20 @@ pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
 }
 
 /// Images first (concurrently), then each snapshot whose images all went.
-async fn apply(aws: &Aws, todo: &[PlanItem], concurrency: usize) -> Vec<Applied> {
+async fn apply(
+    aws: &Aws,
+    todo: &[PlanItem],
+    concurrency: usize,
+    calls: &Arc<ApiCalls>,
+) -> Vec<Applied> {
     let aws = aws.clone();
+    let calls = Arc::clone(calls);
     apply_with(
         todo,
         concurrency,
-        move |region: String, image: bool, id: String| {
-            let aws = aws.clone();
-            async move { ec2::delete_resource(&aws, &region, image, &id).await }
+        move |region: Arc<str>, image: bool, id: Arc<str>| {
+            let (aws, calls) = (aws.clone(), Arc::clone(&calls));
+            async move { ec2::delete_resource(&aws, &region, image, &id, &calls).await }
         },
     )
     .await
@@ -397,12 +500,12 @@ async fn apply(aws: &Aws, todo: &[PlanItem], concurrency: usize) -> Vec<Applied>
 /// deletion task that panics counts as failed.
 async fn apply_with<D, Fut>(todo: &[PlanItem], concurrency: usize, delete: D) -> Vec<Applied>
 where
-    D: Fn(String, bool, String) -> Fut + Clone + Send + 'static,
+    D: Fn(Arc<str>, bool, Arc<str>) -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = Deleted> + Send + 'static,
 {
     let sem = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
     let mut out: Vec<Applied> = Vec::new();
-    let mut image_ok: HashMap<(String, String), bool> = HashMap::new();
+    let mut image_ok: HashMap<(Arc<str>, Arc<str>), bool> = HashMap::new();
     for phase in [ItemKind::Image, ItemKind::Snapshot] {
         let mut set = tokio::task::JoinSet::new();
         let mut spawned: HashMap<tokio::task::Id, PlanItem> = HashMap::new();
@@ -411,12 +514,12 @@ where
                 if let Some(failed) = item
                     .depends_on
                     .iter()
-                    .find(|d| image_ok.get(&(item.region.clone(), (*d).clone())) == Some(&false))
+                    .find(|d| image_ok.get(&(item.region.clone(), Arc::clone(d))) == Some(&false))
                 {
                     out.push(Applied {
                         kind: item.kind,
-                        region: item.region.clone(),
-                        id: item.id.clone(),
+                        region: item.region.to_string(),
+                        id: item.id.to_string(),
                         result: AppliedResult::NotAttempted {
                             why: format!("its image {failed} could not be deregistered"),
                         },
@@ -458,8 +561,8 @@ where
             }
             out.push(Applied {
                 kind: item.kind,
-                region: item.region,
-                id: item.id,
+                region: item.region.to_string(),
+                id: item.id.to_string(),
                 result: AppliedResult::Done { outcome },
             });
         }
@@ -645,8 +748,34 @@ mod tests {
             reason: Reason::Pinned { value: "x".into() },
             expires_at: None,
             size_gib: None,
-            depends_on: depends_on.iter().map(|s| s.to_string()).collect(),
+            depends_on: depends_on.iter().map(|&s| Arc::from(s)).collect(),
         }
+    }
+
+    #[test]
+    fn a_saved_plan_older_than_the_max_age_is_refused() {
+        let now = Utc::now();
+        let plan = |age: TimeDelta| Plan {
+            generated_at: now - age,
+            rules: PlanRules::default(),
+            items: Vec::new(),
+            summary: retention::Summary::default(),
+        };
+        let path = Path::new("plan.json");
+        let day = TimeDelta::hours(24);
+        assert!(refuse_stale(&plan(TimeDelta::hours(23)), path, day, now).is_ok());
+        assert!(refuse_stale(&plan(day), path, day, now).is_ok());
+        // made as of a future time (--as-of): not stale
+        assert!(refuse_stale(&plan(-TimeDelta::days(3)), path, day, now).is_ok());
+        let err = refuse_stale(&plan(TimeDelta::hours(50)), path, day, now).unwrap_err();
+        assert_eq!(err.exit_code(), 9);
+        let msg = err.to_string();
+        assert!(
+            msg.contains("2d 2h ago") && msg.contains("--max-plan-age 1d 0h"),
+            "{msg}"
+        );
+        assert_eq!(fmt_age(TimeDelta::minutes(90)), "1h 30m");
+        assert_eq!(fmt_age(TimeDelta::seconds(30)), "30s");
     }
 
     #[test]
@@ -659,8 +788,8 @@ mod tests {
             item(ItemKind::Snapshot, "snap-orphan", &[]),
             item(ItemKind::Image, "ami-panics", &[]),
         ];
-        let deleter = |_region: String, _image: bool, id: String| async move {
-            match id.as_str() {
+        let deleter = |_region: Arc<str>, _image: bool, id: Arc<str>| async move {
+            match &*id {
                 "ami-bad" => Deleted::Failed {
                     error: "UnauthorizedOperation: no".into(),
                 },

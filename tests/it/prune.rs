@@ -411,6 +411,23 @@ fn max_deletions_refuses_before_deleting_and_saved_plans_skip_what_became_protec
         .assert()
         .success()
         .stdout(predicate::str::contains("plan only"));
+    // the same plan, made as of two days ago: stale, refused before anything
+    let mut stale: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&plan_file).expect("plan")).expect("json");
+    stale["generated_at"] = (Utc::now() - Duration::days(2)).to_rfc3339().into();
+    let stale_file = dir.path().join("stale.json");
+    std::fs::write(&stale_file, stale.to_string()).expect("write");
+    ami_builder(&m.url)
+        .args(["prune", "--in-region", "us-east-1", "--apply", "--plan"])
+        .arg(&stale_file)
+        .assert()
+        .code(9)
+        .stderr(predicate::str::contains("older than --max-plan-age 1d 0h"));
+    assert_eq!(
+        own_images(&m.url, "us-east-1").len(),
+        before,
+        "nothing deleted from a stale plan"
+    );
     block_on(
         ec2(&m.url, "us-east-1")
             .create_tags()
@@ -632,6 +649,31 @@ fn scheduler_snapshots_events_report_and_lint() {
             .unwrap_or(0)
             >= 2,
         "calls counted per operation: {report}"
+    );
+    // Deletions are counted too (one call each here: moto does not throttle),
+    // and so are the DryRun permission checks before them.
+    let attempted = |kind: &str| {
+        report["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .filter(|r| r["kind"] == kind && r["result"] == "done")
+            .count() as u64
+    };
+    let calls = &report["api_calls"];
+    assert_eq!(
+        calls["ec2:DeregisterImage"].as_u64(),
+        Some(attempted("image")),
+        "{report}"
+    );
+    assert_eq!(
+        calls["ec2:DeleteSnapshot"].as_u64(),
+        Some(attempted("snapshot")),
+        "{report}"
+    );
+    assert!(
+        calls["ec2:DeregisterImage (dry run)"].as_u64() >= Some(1),
+        "{report}"
     );
     let msgs = crate::harness::drain_queue(&m.url, &q);
     let mut announced: Vec<String> = msgs
