@@ -2,10 +2,11 @@
 //! use of an image (instances, launch template versions, launch configurations,
 //! Auto Scaling groups), per region, with paginated listing calls counted by
 //! operation. Also the sharing state of images and snapshots (one attribute call
-//! each, made only for deletion candidates).
+//! each, made only for deletion candidates and newest-ranked images).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
+use aws_sdk_autoscaling::types::LaunchTemplateSpecification;
 use aws_sdk_ec2::types::{ImageAttributeName, SnapshotAttributeName};
 use chrono::{DateTime, Utc};
 
@@ -140,7 +141,7 @@ pub async fn gather(aws: &Aws, region: &str, calls: &ApiCalls) -> Result<Invento
     }
 
     // Every version of every launch template (`$Latest` and `$Default` are not enough).
-    let mut templates = Vec::new();
+    let mut templates: Vec<Template> = Vec::new();
     let mut pages = ec2
         .describe_launch_templates()
         .max_results(200)
@@ -150,16 +151,20 @@ pub async fn gather(aws: &Aws, region: &str, calls: &ApiCalls) -> Result<Invento
         calls.count("ec2:DescribeLaunchTemplates");
         let page =
             page.map_err(|e| aws_error(format!("listing launch templates in {region}"), &e, ep))?;
-        templates.extend(
-            page.launch_templates()
-                .iter()
-                .filter_map(|t| t.launch_template_id().map(str::to_string)),
-        );
+        templates.extend(page.launch_templates().iter().filter_map(|t| {
+            Some(Template {
+                id: t.launch_template_id()?.to_string(),
+                name: t.launch_template_name().unwrap_or_default().to_string(),
+                default_version: t.default_version_number().unwrap_or(1),
+                latest_version: t.latest_version_number().unwrap_or(1),
+                images: BTreeMap::new(),
+            })
+        }));
     }
-    for t in templates {
+    for t in &mut templates {
         let mut pages = ec2
             .describe_launch_template_versions()
-            .launch_template_id(&t)
+            .launch_template_id(&t.id)
             .max_results(200)
             .into_paginator()
             .send();
@@ -167,19 +172,21 @@ pub async fn gather(aws: &Aws, region: &str, calls: &ApiCalls) -> Result<Invento
             calls.count("ec2:DescribeLaunchTemplateVersions");
             let page = page.map_err(|e| {
                 aws_error(
-                    format!("listing versions of launch template {t} in {region}"),
+                    format!("listing versions of launch template {} in {region}", t.id),
                     &e,
                     ep,
                 )
             })?;
             for v in page.launch_template_versions() {
                 if let Some(img) = v.launch_template_data().and_then(|d| d.image_id()) {
+                    let version = v.version_number().unwrap_or(0);
+                    t.images.insert(version, img.to_string());
                     inv.usage.push(Usage {
                         region: region.to_string(),
                         image_id: img.to_string(),
                         by: UsedBy::LaunchTemplate {
-                            id: t.clone(),
-                            version: v.version_number().unwrap_or(0),
+                            id: t.id.clone(),
+                            version,
                         },
                     });
                 }
@@ -192,6 +199,7 @@ pub async fn gather(aws: &Aws, region: &str, calls: &ApiCalls) -> Result<Invento
             .region(aws_config::Region::new(region.to_string()))
             .build(),
     );
+    let mut configurations: HashMap<String, String> = HashMap::new();
     let mut pages = asg
         .describe_launch_configurations()
         .max_records(100)
@@ -203,6 +211,7 @@ pub async fn gather(aws: &Aws, region: &str, calls: &ApiCalls) -> Result<Invento
             .map_err(|e| aws_error(format!("listing launch configurations in {region}"), &e, ep))?;
         for lc in page.launch_configurations() {
             if let (Some(img), Some(name)) = (lc.image_id(), lc.launch_configuration_name()) {
+                configurations.insert(name.to_string(), img.to_string());
                 inv.usage.push(Usage {
                     region: region.to_string(),
                     image_id: img.to_string(),
@@ -213,7 +222,85 @@ pub async fn gather(aws: &Aws, region: &str, calls: &ApiCalls) -> Result<Invento
             }
         }
     }
+
+    // Auto Scaling groups, through the launch configuration or the launch
+    // template versions they launch from (the versions protect already; this
+    // names the group in the reason).
+    let mut pages = asg
+        .describe_auto_scaling_groups()
+        .max_records(100)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        calls.count("autoscaling:DescribeAutoScalingGroups");
+        let page = page
+            .map_err(|e| aws_error(format!("listing Auto Scaling groups in {region}"), &e, ep))?;
+        for g in page.auto_scaling_groups() {
+            let Some(name) = g.auto_scaling_group_name() else {
+                continue;
+            };
+            let mut images: Vec<&str> = Vec::new();
+            if let Some(img) = g
+                .launch_configuration_name()
+                .and_then(|lc| configurations.get(lc))
+            {
+                images.push(img);
+            }
+            let mut specs: Vec<&LaunchTemplateSpecification> = Vec::new();
+            specs.extend(g.launch_template());
+            if let Some(lt) = g.mixed_instances_policy().and_then(|p| p.launch_template()) {
+                specs.extend(lt.launch_template_specification());
+                specs.extend(
+                    lt.overrides()
+                        .iter()
+                        .filter_map(|o| o.launch_template_specification()),
+                );
+            }
+            for spec in specs {
+                images.extend(template_image(&templates, spec));
+            }
+            images.sort_unstable();
+            images.dedup();
+            for img in images {
+                inv.usage.push(Usage {
+                    region: region.to_string(),
+                    image_id: img.to_string(),
+                    by: UsedBy::AutoScalingGroup {
+                        name: name.to_string(),
+                    },
+                });
+            }
+        }
+    }
     Ok(inv)
+}
+
+/// A launch template and the image of each of its versions.
+struct Template {
+    id: String,
+    name: String,
+    default_version: i64,
+    latest_version: i64,
+    images: BTreeMap<i64, String>,
+}
+
+/// The image a group's launch template specification launches: by id or
+/// name, at `$Default` (also when no version is given), `$Latest` or a
+/// version number.
+fn template_image<'t>(
+    templates: &'t [Template],
+    spec: &LaunchTemplateSpecification,
+) -> Option<&'t str> {
+    let t = templates.iter().find(|t| {
+        spec.launch_template_id() == Some(t.id.as_str())
+            || spec.launch_template_name() == Some(t.name.as_str())
+    })?;
+    let version = match spec.version().unwrap_or("$Default") {
+        "$Default" => t.default_version,
+        "$Latest" => t.latest_version,
+        n => n.parse().ok()?,
+    };
+    t.images.get(&version).map(String::as_str)
 }
 
 /// Fill in who an image is shared with (launch permissions).

@@ -19,6 +19,18 @@ struct World {
     snaps: BTreeMap<&'static str, String>,
 }
 
+fn autoscaling(url: &str, region: &str) -> aws_sdk_autoscaling::Client {
+    let conf = aws_sdk_autoscaling::Config::builder()
+        .behavior_version(aws_sdk_autoscaling::config::BehaviorVersion::latest())
+        .region(aws_sdk_autoscaling::config::Region::new(region.to_string()))
+        .endpoint_url(url)
+        .credentials_provider(aws_sdk_autoscaling::config::Credentials::new(
+            "testing", "testing", None, None, "test",
+        ))
+        .build();
+    aws_sdk_autoscaling::Client::from_conf(conf)
+}
+
 fn tag(k: &str, v: &str) -> Tag {
     Tag::builder().key(k).value(v).build()
 }
@@ -154,6 +166,23 @@ fn build_world(url: &str) -> World {
             .send()
             .await
             .expect("lt v2 (not the default version)");
+        // an Auto Scaling group launching from that version (no instances)
+        autoscaling(url, "us-east-1")
+            .create_auto_scaling_group()
+            .auto_scaling_group_name("web-asg")
+            .launch_template(
+                aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder()
+                    .launch_template_id(&lt_id)
+                    .version("2")
+                    .build(),
+            )
+            .min_size(0)
+            .max_size(0)
+            .desired_capacity(0)
+            .availability_zones("us-east-1a")
+            .send()
+            .await
+            .expect("asg");
         c.modify_image_attribute()
             .image_id(&ids["shared"])
             .launch_permission(
@@ -278,6 +307,22 @@ fn prune_plans_exactly_then_applies_exactly() {
     want_image("running", "keep", "in-use");
     want_image("stopped", "keep", "in-use");
     want_image("lt", "keep", "in-use");
+    let lt_reason = plan["plan"]["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|i| i["id"] == w.ids["lt"].as_str())
+        .map(|i| i["reason"]["by"].clone())
+        .expect("lt item");
+    assert!(
+        lt_reason
+            .as_array()
+            .is_some_and(|by| by.iter().any(|b| b == "auto scaling group web-asg")
+                && by
+                    .iter()
+                    .any(|b| b.as_str().is_some_and(|b| b.ends_with("version 2")))),
+        "named by its template version and its group: {lt_reason}"
+    );
     want_image("shared", "keep", "shared");
     want_image("pinned", "keep", "pinned");
     want_image("junk", "keep", "retention-invalid");
