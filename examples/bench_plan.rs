@@ -15,9 +15,9 @@
 //! Resources are listed in a scrambled order, as EC2 pages them.
 //!
 //! Timed with `std::time::Instant`, best and median of R runs (default 3):
-//! * `plan`: the call to `plan()` only (building the inventory and dropping
-//!   the plan are outside the timer); also the process's CPU time over the
-//!   call (all threads: the planner runs its passes on scoped threads), which
+//! * `plan`: the call to `plan_on()` on the machine's cores, as prune runs
+//!   it, only (building the inventory and dropping the plan are outside the
+//!   timer); also the process's CPU time over the call (all threads), which
 //!   tells a slow planner from a machine busy with something else;
 //! * `clone`: a deep copy of the inventory, the cost of touching every byte
 //!   of it once, as a baseline from the same run;
@@ -27,7 +27,7 @@
 //!   item owns (region, id, family, the retention tag's reference), deciding
 //!   nothing: what the output types alone cost.
 //!
-//! It also times `plan()` on the same images without any snapshot (best of R).
+//! It also times `plan_on()` on the same images without any snapshot (best of R).
 //!
 //! Prints one `RESULT key=value ...` line per N for the script, after a
 //! readable line on stderr.
@@ -38,7 +38,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ami_builder::retention::{
-    plan, Action, Image, Instance, Inventory, ItemKind, Plan, PlanItem, PlanRules, Reason,
+    plan_on, Action, Image, Instance, Inventory, ItemKind, Plan, PlanItem, PlanRules, Reason,
     RetentionSource, Sharing, Snapshot, Summary, TagRef, Usage, UsedBy,
 };
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
@@ -411,6 +411,8 @@ fn run(n: usize, runs: usize) -> Result<(), String> {
         keep: KEEP,
         ..PlanRules::default()
     };
+    // As `ami-builder prune` runs it: on the machine's cores.
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     let t = Instant::now();
     let mut g = generate(n, now);
     let gen_s = t.elapsed().as_secs_f64();
@@ -423,7 +425,7 @@ fn run(n: usize, runs: usize) -> Result<(), String> {
     let mut first: Option<Summary> = None;
     for run in 0..runs {
         let (t, c) = (Instant::now(), process_cpu());
-        let p = plan(&g.inv, &rules, now);
+        let p = plan_on(&g.inv, &rules, now, threads);
         plan_t.push(t.elapsed());
         plan_cpu.push(process_cpu().saturating_sub(c));
         if run == 0 {
@@ -471,7 +473,7 @@ fn run(n: usize, runs: usize) -> Result<(), String> {
     let mut images_only_t = Vec::with_capacity(runs);
     for _ in 0..runs {
         let t = Instant::now();
-        let p = plan(&g.inv, &rules, now);
+        let p = plan_on(&g.inv, &rules, now, threads);
         images_only_t.push(t.elapsed());
         drop(std::hint::black_box(p));
     }
@@ -489,7 +491,7 @@ fn run(n: usize, runs: usize) -> Result<(), String> {
         s.images_to_delete, s.snapshots_to_delete
     );
     println!(
-        "RESULT n={n} snapshots={} usage={} runs={runs} plan_best={pb:.4} plan_median={pm:.4} plan_cpu_best={pcb:.4} plan_images_only_best={ob:.4} \
+        "RESULT n={n} threads={threads} snapshots={} usage={} runs={runs} plan_best={pb:.4} plan_median={pm:.4} plan_cpu_best={pcb:.4} plan_images_only_best={ob:.4} \
          clone_best={cb:.4} clone_median={cm:.4} sort_best={sb:.4} sort_median={sm:.4} items_best={ib:.4} items_median={im:.4} \
          images_delete={} images_keep={} snapshots_delete={} snapshots_keep={} gen={gen_s:.2} \
          peak_rss_mib={:.0}",

@@ -182,7 +182,8 @@ async fn plan_with_sharing(
     concurrency: usize,
     calls: &Arc<ApiCalls>,
 ) -> Result<Plan> {
-    let mut plan = retention::plan(&inv, rules, now);
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let mut plan = retention::plan_on(&inv, rules, now, threads);
     if rules.include_shared {
         return Ok(plan);
     }
@@ -225,7 +226,7 @@ async fn plan_with_sharing(
                 snapshot.sharing = s.clone();
             }
         }
-        plan = retention::plan(&inv, rules, now);
+        plan = retention::plan_on(&inv, rules, now, threads);
     }
 }
 

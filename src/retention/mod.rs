@@ -30,7 +30,7 @@ pub use lint::{
     TagTarget,
 };
 pub use plan::{
-    plan, recheck, Action, Image, Instance, InvalidTag, Inventory, ItemKind, Plan, PlanIndex,
-    PlanItem, PlanRules, Reason, Recheck, RetentionSource, Sharing, Snapshot, Summary, TagRef,
-    Usage, UsedBy,
+    plan, plan_on, recheck, Action, Image, Instance, InvalidTag, Inventory, ItemKind, Plan,
+    PlanIndex, PlanItem, PlanRules, Reason, Recheck, RetentionSource, Sharing, Snapshot, Summary,
+    TagRef, Usage, UsedBy,
 };

@@ -537,9 +537,16 @@ mod planner;
 ///
 /// Pure and deterministic: the same inputs give the same plan. Runs in
 /// O(n log n) over images and snapshots (sorts and merge joins, no nested
-/// scans).
+/// scans), on the calling thread.
 pub fn plan(inv: &Inventory, rules: &PlanRules, now: DateTime<Utc>) -> Plan {
-    planner::plan(inv, rules, now)
+    planner::plan(inv, rules, now, 1)
+}
+
+/// [`plan`], spreading its passes over up to `threads` scoped threads when
+/// the inventory is large (the caller says how many: this module does not
+/// look at the machine). The plan is the same for any number of threads.
+pub fn plan_on(inv: &Inventory, rules: &PlanRules, now: DateTime<Utc>, threads: usize) -> Plan {
+    planner::plan(inv, rules, now, threads)
 }
 
 // ------------------------------------------------------------------- text

@@ -15,7 +15,6 @@
 //! order, so the plan does not depend on the number of threads.
 
 use std::collections::BTreeMap;
-use std::num::NonZeroUsize;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -641,18 +640,6 @@ struct TagPass<'a> {
 /// Resources below this many are planned on the calling thread alone.
 const PARALLEL_MIN: usize = 20_000;
 
-/// The number of threads for `n` resources: the machine's parallelism
-/// (at most 8), or 1 for small inventories.
-fn threads_for(n: usize) -> usize {
-    if n < PARALLEL_MIN {
-        1
-    } else {
-        std::thread::available_parallelism()
-            .map_or(1, NonZeroUsize::get)
-            .min(8)
-    }
-}
-
 /// `f` over `0..n` split into `threads` contiguous ranges, the last one on
 /// the calling thread; the results in range order.
 fn par_ranges<R: Send>(n: usize, threads: usize, f: impl Fn(Range<usize>) -> R + Sync) -> Vec<R> {
@@ -745,13 +732,19 @@ fn assemble(parts: Vec<Made>) -> Vec<PlanItem> {
     items
 }
 
-/// See [`super::plan`].
-pub(super) fn plan(inv: &Inventory, rules: &PlanRules, now: DateTime<Utc>) -> Plan {
-    let threads = threads_for(inv.images.len() + inv.snapshots.len());
+/// See [`super::plan_on`]: on up to `threads` threads, or on the calling
+/// thread alone for fewer than [`PARALLEL_MIN`] resources.
+pub(super) fn plan(inv: &Inventory, rules: &PlanRules, now: DateTime<Utc>, threads: usize) -> Plan {
+    let threads = if inv.images.len() + inv.snapshots.len() < PARALLEL_MIN {
+        1
+    } else {
+        threads.max(1)
+    };
     plan_with_threads(inv, rules, now, threads)
 }
 
-/// [`plan`] on `threads` threads (the plan is the same for any number).
+/// [`plan`] on exactly `threads` threads (the plan is the same for any
+/// number; tests compare them on small inventories).
 pub(super) fn plan_with_threads(
     inv: &Inventory,
     rules: &PlanRules,
