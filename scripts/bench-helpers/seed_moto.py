@@ -366,6 +366,7 @@ def counts(a):
         lcs = asg.describe_launch_configurations(MaxRecords=100)[
             "LaunchConfigurations"
         ]
+        groups = asg.describe_auto_scaling_groups(MaxRecords=100)["AutoScalingGroups"]
         for c in (ec2, asg):
             c.meta.events.unregister("before-send", on_send)
             c.meta.events.unregister("before-parse", on_parse)
@@ -376,6 +377,7 @@ def counts(a):
             "launch_templates": len(lts),
             "launch_template_versions": versions,
             "launch_configurations": len(lcs),
+            "auto_scaling_groups": len(groups),
             # Largest page this server returned for MaxResults=1000.
             "images_page": ipage,
             "snapshots_page": spage,
@@ -499,6 +501,7 @@ def calls(a):
         aws["ec2:DescribeLaunchTemplates"] += ceil_pages(c["launch_templates"], 200)
         aws["ec2:DescribeLaunchTemplateVersions"] += sum(ceil_pages(v, 200) for v in c["launch_template_versions"])
         aws["autoscaling:DescribeLaunchConfigurations"] += ceil_pages(c["launch_configurations"], 100)
+        aws["autoscaling:DescribeAutoScalingGroups"] += ceil_pages(c.get("auto_scaling_groups", 0), 100)
     for op in aws:
         server.setdefault(op, aws[op])
     rows = []
