@@ -43,6 +43,11 @@ use ami_builder::retention::{
 };
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 
+/// The binary's allocator (src/main.rs), so that the planner is timed as
+/// prune runs it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const ACCOUNT: &str = "123456789012";
 const FAMILIES: [&str; 6] = ["web", "db", "api", "batch", "edge", "win"];
 const REGIONS: [&str; 2] = ["us-east-1", "us-west-2"];
