@@ -335,7 +335,8 @@ pub struct PruneArgs {
     #[arg(long, value_name = "FILE")]
     pub plan_out: Option<PathBuf>,
     /// Apply a saved plan (re-checking each item; never deletes anything it did not plan).
-    #[arg(long, value_name = "FILE")]
+    /// It plans as of its own time, so --as-of cannot be given with it.
+    #[arg(long, value_name = "FILE", conflicts_with = "as_of")]
     pub plan: Option<PathBuf>,
     /// Refuse (exit 9) to apply a saved plan (--plan) made as of longer ago than this: 90m, 12h, 2d.
     #[arg(long, default_value = "24h", value_name = "AGE", value_parser = parse_age)]

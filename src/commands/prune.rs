@@ -328,9 +328,8 @@ pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
     }
     let calls = Arc::new(ApiCalls::default());
     let concurrency = args.concurrency.max(1);
-    let inv = gather_all(&aws, &regions, &calls).await?;
-
-    let (plan, saved) = match &args.plan {
+    // Bad input first (the saved plan, --as-of), before minutes of listing.
+    let saved: Option<Plan> = match &args.plan {
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|e| {
                 Error::Usage(format!("cannot read the plan {}: {e}", path.display()))
@@ -344,32 +343,23 @@ pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
             if args.apply {
                 refuse_stale(&saved, path, args.max_plan_age, Utc::now())?;
             }
-            let fresh = plan_with_sharing(
-                &aws,
-                inv,
-                &saved.rules,
-                saved.generated_at,
-                concurrency,
-                &calls,
-            )
-            .await?;
-            (fresh, Some(saved))
+            Some(saved)
         }
-        None => {
-            let now = match &args.as_of {
-                Some(t) => DateTime::parse_from_rfc3339(t)
-                    .map_err(|e| {
-                        Error::Usage(format!("--as-of `{t}` is not an RFC 3339 time: {e}"))
-                    })?
-                    .with_timezone(&Utc),
-                None => Utc::now(),
-            };
-            (
-                plan_with_sharing(&aws, inv, &rules_from(&args), now, concurrency, &calls).await?,
-                None,
-            )
-        }
+        None => None,
     };
+    let now = match (&saved, &args.as_of) {
+        (Some(saved), _) => saved.generated_at,
+        (None, Some(t)) => DateTime::parse_from_rfc3339(t)
+            .map_err(|e| Error::Usage(format!("--as-of `{t}` is not an RFC 3339 time: {e}")))?
+            .with_timezone(&Utc),
+        (None, None) => Utc::now(),
+    };
+    let rules = saved
+        .as_ref()
+        .map_or_else(|| rules_from(&args), |s| s.rules.clone());
+
+    let inv = gather_all(&aws, &regions, &calls).await?;
+    let plan = plan_with_sharing(&aws, inv, &rules, now, concurrency, &calls).await?;
     let shown = saved.clone().unwrap_or_else(|| plan.clone());
     if let Some(p) = &args.plan_out {
         let json = serde_json::to_string_pretty(&shown).map_err(|e| Error::Other(e.to_string()))?;

@@ -54,6 +54,34 @@ fn bad_flags_are_usage_errors() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("expected KEY=VALUE"));
+    // prune: a saved plan plans as of its own time, so --as-of conflicts
+    offline()
+        .args(["prune", "--in-region", "us-east-1", "--plan", "p.json"])
+        .args(["--as-of", "2026-01-01T00:00:00Z"])
+        .assert()
+        .code(2);
+    offline()
+        .args(["prune", "--in-region", "us-east-1", "--max-plan-age", "1w"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("expected an age such as 90m"));
+    // A bad saved plan is named before any AWS call (the endpoint is closed:
+    // listing first would fail on the connection instead).
+    let dir = tempfile::tempdir().expect("tmp");
+    let garbled = dir.path().join("plan.json");
+    std::fs::write(&garbled, "{\"items\": [").expect("write");
+    offline()
+        .args(["prune", "--in-region", "us-east-1", "--apply", "--plan"])
+        .arg(&garbled)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("is not an ami-builder prune plan"));
+    offline()
+        .args(["prune", "--in-region", "us-east-1", "--apply", "--plan"])
+        .arg(dir.path().join("missing.json"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("cannot read the plan"));
 }
 
 #[test]
