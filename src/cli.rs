@@ -378,7 +378,7 @@ pub struct PruneArgs {
     /// Plan as if it were this time (RFC 3339; default now).
     #[arg(long, value_name = "TIME")]
     pub as_of: Option<String>,
-    /// Deletions in flight at once.
+    /// AWS calls in flight at once: the sharing checks while planning, the deletions when applying.
     #[arg(long, default_value_t = 4, value_name = "N")]
     pub concurrency: usize,
 }

@@ -376,3 +376,57 @@ pub async fn snapshot_sharing(
 pub fn id_set<'a>(ids: impl Iterator<Item = &'a str>) -> HashSet<&'a str> {
     ids.collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn template(id: &str, name: &str, default: i64, latest: i64) -> Template {
+        Template {
+            id: id.into(),
+            name: name.into(),
+            default_version: default,
+            latest_version: latest,
+            images: (1..=latest).map(|v| (v, format!("ami-{id}-{v}"))).collect(),
+        }
+    }
+
+    fn spec(
+        id: Option<&str>,
+        name: Option<&str>,
+        version: Option<&str>,
+    ) -> LaunchTemplateSpecification {
+        LaunchTemplateSpecification::builder()
+            .set_launch_template_id(id.map(str::to_string))
+            .set_launch_template_name(name.map(str::to_string))
+            .set_version(version.map(str::to_string))
+            .build()
+    }
+
+    #[test]
+    fn a_group_launches_the_version_its_specification_names() {
+        let all = [template("lt-a", "web", 2, 3), template("lt-b", "db", 1, 1)];
+        let image = |s| template_image(&all, &s);
+        // no version is $Default
+        assert_eq!(image(spec(Some("lt-a"), None, None)), Some("ami-lt-a-2"));
+        assert_eq!(
+            image(spec(Some("lt-a"), None, Some("$Default"))),
+            Some("ami-lt-a-2")
+        );
+        assert_eq!(
+            image(spec(Some("lt-a"), None, Some("$Latest"))),
+            Some("ami-lt-a-3")
+        );
+        assert_eq!(
+            image(spec(Some("lt-a"), None, Some("1"))),
+            Some("ami-lt-a-1")
+        );
+        // by name
+        assert_eq!(image(spec(None, Some("db"), None)), Some("ami-lt-b-1"));
+        // unknown template, version or a garbled version: nothing (the template's
+        // versions protect their images anyway)
+        assert_eq!(image(spec(Some("lt-zz"), None, None)), None);
+        assert_eq!(image(spec(Some("lt-a"), None, Some("9"))), None);
+        assert_eq!(image(spec(Some("lt-a"), None, Some("latest"))), None);
+    }
+}
