@@ -17,22 +17,10 @@ pub fn emit<T: Display + Serialize>(value: &T, format: OutputFormat) -> Result<(
         OutputFormat::Json => serde_json::to_string_pretty(value)
             .map_err(|e| Error::Other(format!("serialising the result: {e}")))?,
     };
-    let mut out = std::io::stdout().lock();
-    let res = out
-        .write_all(text.as_bytes())
-        .and_then(|()| {
-            if text.ends_with('\n') || text.is_empty() {
-                Ok(())
-            } else {
-                out.write_all(b"\n")
-            }
-        })
-        .and_then(|()| out.flush());
-    match res {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        Err(e) => Err(Error::io("writing to stdout", e)),
+    if text.is_empty() {
+        return Ok(());
     }
+    print(&text)
 }
 
 /// Print text on stdout (a newline is added when missing); a closed stdout is

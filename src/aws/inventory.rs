@@ -10,11 +10,9 @@ use aws_sdk_autoscaling::types::LaunchTemplateSpecification;
 use aws_sdk_ec2::types::{ImageAttributeName, SnapshotAttributeName};
 use chrono::{DateTime, Utc};
 
-use super::{aws_error, Aws};
+use super::{aws_error, ApiCalls, Aws};
 use crate::error::Result;
 use crate::retention::{Image, Instance, Inventory, Sharing, Snapshot, Usage, UsedBy};
-
-pub use super::ApiCalls;
 
 fn tags(t: &[aws_sdk_ec2::types::Tag]) -> BTreeMap<String, String> {
     t.iter()

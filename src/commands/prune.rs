@@ -17,8 +17,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::aws::ec2::{self, Deleted};
-use crate::aws::inventory::{self, ApiCalls};
-use crate::aws::Aws;
+use crate::aws::inventory;
+use crate::aws::{ApiCalls, Aws};
 use crate::cli::{Global, PruneArgs, RetentionCommand};
 use crate::error::{Error, Result};
 use crate::events::entry::{build_entry, EventFacts};
@@ -256,7 +256,7 @@ async fn read_sharing(
             sharing.map(|s| ((kind, region.to_string(), id.to_string()), s))
         });
     }
-    let mut read = Sharings::new();
+    let mut read = Sharings::default();
     while let Some(joined) = set.join_next().await {
         let ((kind, region, id), sharing) =
             joined.map_err(|e| Error::Other(format!("a sharing check did not finish: {e}")))??;
@@ -271,10 +271,6 @@ async fn read_sharing(
 struct Sharings(HashMap<String, Vec<(ItemKind, String, retention::Sharing)>>);
 
 impl Sharings {
-    fn new() -> Self {
-        Self::default()
-    }
-
     fn insert(&mut self, kind: ItemKind, region: String, id: String, s: retention::Sharing) {
         self.0.entry(id).or_default().push((kind, region, s));
     }

@@ -18,6 +18,7 @@ pub mod plan;
 
 mod fast_hash;
 mod order;
+mod par;
 
 pub use grammar::{
     check_value, combine_retention, combine_retention_ref, expiry, is_exclusion,

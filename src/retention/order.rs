@@ -11,6 +11,7 @@
 use std::hash::Hasher;
 
 use super::fast_hash::{FastHasher, FastMap};
+use super::par::join;
 
 /// The first 16 bytes of `s`, zero-padded, as a big-endian integer: ordering
 /// by it never contradicts ordering by the string itself.
@@ -206,18 +207,8 @@ pub(crate) fn order_both<'a, A: Sync, B: Sync>(
     b: &'a [B],
     key_b: impl Fn(&'a B) -> (&'a str, &'a str) + Sync,
 ) -> (Ordered, Ordered, Vec<&'a str>) {
-    let ((mut a, names_a), (mut b, names_b)) = if parallel {
-        std::thread::scope(|scope| {
-            let other = scope.spawn(|| order_one(b, &key_b));
-            let mine = order_one(a, &key_a);
-            let other = other
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            (mine, other)
-        })
-    } else {
-        (order_one(a, &key_a), order_one(b, &key_b))
-    };
+    let ((mut b, names_b), (mut a, names_a)) =
+        join(parallel, || order_one(b, &key_b), || order_one(a, &key_a));
     let mut names: Vec<&str> = names_a.iter().chain(&names_b).copied().collect();
     names.sort_unstable();
     names.dedup();

@@ -208,6 +208,19 @@ pub fn ec2(url: &str, region: &str) -> aws_sdk_ec2::Client {
     aws_sdk_ec2::Client::from_conf(conf)
 }
 
+/// An Auto Scaling client against moto, for setting up groups.
+pub fn autoscaling(url: &str, region: &str) -> aws_sdk_autoscaling::Client {
+    let conf = aws_sdk_autoscaling::Config::builder()
+        .behavior_version(aws_sdk_autoscaling::config::BehaviorVersion::latest())
+        .region(aws_sdk_autoscaling::config::Region::new(region.to_string()))
+        .endpoint_url(url)
+        .credentials_provider(aws_sdk_autoscaling::config::Credentials::new(
+            "testing", "testing", None, None, "test",
+        ))
+        .build();
+    aws_sdk_autoscaling::Client::from_conf(conf)
+}
+
 /// Images owned by this (moto) account in a region: (id, name, state).
 pub fn own_images(url: &str, region: &str) -> Vec<(String, String, String)> {
     let out = block_on(ec2(url, region).describe_images().owners("self").send())

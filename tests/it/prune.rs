@@ -19,18 +19,6 @@ struct World {
     snaps: BTreeMap<&'static str, String>,
 }
 
-fn autoscaling(url: &str, region: &str) -> aws_sdk_autoscaling::Client {
-    let conf = aws_sdk_autoscaling::Config::builder()
-        .behavior_version(aws_sdk_autoscaling::config::BehaviorVersion::latest())
-        .region(aws_sdk_autoscaling::config::Region::new(region.to_string()))
-        .endpoint_url(url)
-        .credentials_provider(aws_sdk_autoscaling::config::Credentials::new(
-            "testing", "testing", None, None, "test",
-        ))
-        .build();
-    aws_sdk_autoscaling::Client::from_conf(conf)
-}
-
 fn tag(k: &str, v: &str) -> Tag {
     Tag::builder().key(k).value(v).build()
 }
@@ -167,7 +155,7 @@ fn build_world(url: &str) -> World {
             .await
             .expect("lt v2 (not the default version)");
         // an Auto Scaling group launching from that version (no instances)
-        autoscaling(url, "us-east-1")
+        crate::harness::autoscaling(url, "us-east-1")
             .create_auto_scaling_group()
             .auto_scaling_group_name("web-asg")
             .launch_template(

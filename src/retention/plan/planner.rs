@@ -15,7 +15,6 @@
 //! order, so the plan does not depend on the number of threads.
 
 use std::collections::BTreeMap;
-use std::ops::Range;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -30,6 +29,7 @@ use crate::retention::grammar::{
     Issue, RetentionConfig, RetentionOutcome, SCHEDULER_MARKER,
 };
 use crate::retention::order::{equal_pairs, hash_parts, narrow, order_both, Ordered, UnionFind};
+use crate::retention::par::{join, par_ranges};
 
 fn pinned(keep: Option<&str>) -> Option<Reason> {
     let value = keep?;
@@ -639,52 +639,6 @@ struct TagPass<'a> {
 
 /// Resources below this many are planned on the calling thread alone.
 const PARALLEL_MIN: usize = 20_000;
-
-/// `f` over `0..n` split into `threads` contiguous ranges, the last one on
-/// the calling thread; the results in range order.
-fn par_ranges<R: Send>(n: usize, threads: usize, f: impl Fn(Range<usize>) -> R + Sync) -> Vec<R> {
-    let threads = threads.clamp(1, n.max(1));
-    let chunk = n.div_ceil(threads);
-    let range = |t: usize| (t * chunk).min(n)..((t + 1) * chunk).min(n);
-    if threads == 1 {
-        return vec![f(0..n)];
-    }
-    std::thread::scope(|scope| {
-        let f = &f;
-        let spawned: Vec<_> = (0..threads - 1)
-            .map(|t| {
-                let r = range(t);
-                scope.spawn(move || f(r))
-            })
-            .collect();
-        let last = f(range(threads - 1));
-        let mut out: Vec<R> = spawned
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect();
-        out.push(last);
-        out
-    })
-}
-
-/// `a` and `b` at once (`b` on the calling thread) when `parallel`.
-fn join<A: Send, B>(parallel: bool, a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B) -> (A, B) {
-    if !parallel {
-        let a = a();
-        return (a, b());
-    }
-    std::thread::scope(|scope| {
-        let handle = scope.spawn(a);
-        let b = b();
-        let a = handle
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (a, b)
-    })
-}
 
 /// (region rank, position): the order within a kind.
 fn item_key(region: u32, pos: u32) -> u64 {
