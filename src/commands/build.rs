@@ -128,11 +128,24 @@ pub async fn run(global: &Global, args: BuildArgs) -> Result<ExitCode> {
             &record,
         )));
     }
+    let source = format!("the output of packer build {}", args.template.display());
+    if ex.overlong_lines > 0 {
+        tracing::info!("{}", ex.overlong_summary());
+    }
+    if ex.truncated_artifact_line {
+        return Err(Error::NoAmi(ex.truncated_explanation(&source)));
+    }
     if record.artifacts.is_empty() {
-        return Err(Error::NoAmi(ex.no_ami_explanation(&format!(
-            "the output of packer build {}",
-            args.template.display()
-        ))));
+        return Err(Error::NoAmi(ex.no_ami_explanation(&source)));
+    }
+    let disagree = ex.summary_disagreements();
+    if !disagree.is_empty() {
+        write_record(&args.out_dir, &record)?;
+        return Err(Error::Other(format!(
+            "Packer's artifact records and its own summary disagree: {}. Nothing was confirmed, tagged or announced; see {}",
+            disagree.join("; "),
+            args.out_dir.join(files::MACHINE_LOG).display()
+        )));
     }
     if !manifest_problems.is_empty() {
         write_record(&args.out_dir, &record)?;

@@ -55,6 +55,19 @@ pub fn run(args: &ExtractArgs, format: OutputFormat) -> Result<ExitCode> {
         })?;
         (args.log.display().to_string(), x)
     };
+    if extraction.truncated_artifact_line {
+        return Err(Error::NoAmi(extraction.truncated_explanation(&source)));
+    }
+    let disagree = extraction.summary_disagreements();
+    if !disagree.is_empty() {
+        return Err(Error::Other(format!(
+            "Packer's artifact records and its own summary in {source} disagree: {}. The log was altered or cut: take the AMIs from a complete log",
+            disagree.join("; ")
+        )));
+    }
+    if extraction.overlong_lines > 0 {
+        tracing::info!("{}", extraction.overlong_summary());
+    }
     if let Some(path) = &args.manifest {
         let text = std::fs::read_to_string(path).map_err(|e| {
             Error::Usage(format!("cannot read the manifest {}: {e}", path.display()))

@@ -8,8 +8,24 @@
 //! error summary so a failed build can repeat it.
 //!
 //! It must not: do I/O (the caller feeds bytes), read the clock or environment, or
-//! take an AMI id from anything but an artifact block. Progress lines such as
-//! `AMI: ami-...` or `Found Image ID: ami-...` name temporary or source images.
+//! take an AMI id from anything Packer did not itself print as an artifact.
+//! Progress lines such as `AMI: ami-...` or `Found Image ID: ami-...` name
+//! temporary or source images.
+//!
+//! # Only Packer names an artifact
+//! A provisioner, a shell script or a post-processor can print any text, and
+//! Packer passes it on. So:
+//! * in a `-machine-readable` stream only `artifact,N,id` records count; a `ui`
+//!   message is output, never structure. Packer's own summary (`ui,say`) is kept
+//!   apart to cross-check the records ([`Extraction::summary_disagreements`]);
+//!   `ui,message` and `ui,error` (where provisioner output goes) never open an
+//!   artifact block, and text lines that are not records at all (a process that
+//!   inherited Packer's stdout) never count once the stream is machine-readable;
+//! * in human text a block counts only when its header is a top-level Packer
+//!   line (`--> NAME: AMIs were created:` at the start of the line, after CI
+//!   prefixes), never a line Packer prefixed with a build name;
+//! * a log that ends inside an artifact line (no newline) is truncated input,
+//!   and [`Extraction::truncated_artifact_line`] makes every caller refuse it.
 //!
 //! Memory stays flat: the extractor scans whole chunks for a few literal needles
 //! (Aho-Corasick) and only decodes the rare lines that contain one, plus the short
@@ -60,17 +76,88 @@ pub struct Extraction {
     pub errors: Vec<String>,
     /// Artifact headers ignored because no "Builds finished" line came before them.
     pub headers_outside_summary: usize,
+    /// Artifact-block headers found in output that Packer did not print as
+    /// structure (provisioner output, `ui,message`, text in a machine-readable
+    /// stream): ignored, counted for the explanation.
+    pub foreign_headers: usize,
+    /// In a machine-readable stream, the AMIs of Packer's own `ui,say`
+    /// summary blocks: a second witness for the `artifact` records.
+    pub summary_artifacts: Vec<Artifact>,
+    /// The input ended (no final newline) inside an artifact block or an
+    /// artifact record: the log is cut, and an id in it may be cut too.
+    pub truncated_artifact_line: bool,
     /// Lines longer than [`MAX_LINE`] that were skipped.
     pub overlong_lines: u64,
+    /// The 1-based numbers of the first [`MAX_REPORTED_LINES`] overlong lines.
+    pub overlong_line_numbers: Vec<u64>,
     /// The input contained NUL bytes (it is probably not a text log).
     pub binary: bool,
 }
+
+/// How many overlong line numbers are kept for the explanation.
+pub const MAX_REPORTED_LINES: usize = 20;
 
 impl Extraction {
     /// The distinct build names, in order.
     pub fn builds(&self) -> Vec<&str> {
         let set: BTreeSet<&str> = self.artifacts.iter().map(|a| a.build.as_str()).collect();
         set.into_iter().collect()
+    }
+
+    /// `N line(s) longer than 1 MiB were skipped (lines 3, 9)`.
+    pub fn overlong_summary(&self) -> String {
+        let numbers: Vec<String> = self
+            .overlong_line_numbers
+            .iter()
+            .map(u64::to_string)
+            .collect();
+        let more = if self.overlong_lines > numbers.len() as u64 {
+            ", ..."
+        } else {
+            ""
+        };
+        format!(
+            "{} line(s) longer than {} MiB were skipped (line {}{more})",
+            self.overlong_lines,
+            MAX_LINE >> 20,
+            numbers.join(", ")
+        )
+    }
+
+    /// Why a log that ends inside an artifact line is refused (exit 3).
+    pub fn truncated_explanation(&self, source: &str) -> String {
+        format!(
+            "the log ends inside an artifact line ({source}, {} bytes, no newline after its last line): it is truncated, and an AMI id cut short can look like a valid one, so no AMI is taken from it. Use the complete log (Packer ends every line with a newline)",
+            self.bytes
+        )
+    }
+
+    /// Where Packer's `artifact` records and its own printed summary disagree
+    /// (machine-readable streams only; empty when Packer printed no summary).
+    /// Both come from the same artifact objects in Packer, so a difference
+    /// means the stream was altered or cut: nothing should be trusted then.
+    pub fn summary_disagreements(&self) -> Vec<String> {
+        if !self.machine_readable || self.summary_artifacts.is_empty() {
+            return Vec::new();
+        }
+        let records: BTreeSet<&Artifact> = self.artifacts.iter().collect();
+        let summary: BTreeSet<&Artifact> = self.summary_artifacts.iter().collect();
+        let mut out: Vec<String> = records
+            .difference(&summary)
+            .map(|a| {
+                format!(
+                    "{} {} {} is in an artifact record but not in Packer's summary",
+                    a.build, a.region, a.ami_id
+                )
+            })
+            .collect();
+        out.extend(summary.difference(&records).map(|a| {
+            format!(
+                "{} {} {} is in Packer's summary but in no artifact record",
+                a.build, a.region, a.ami_id
+            )
+        }));
+        out
     }
 
     /// A one-paragraph explanation of why no AMI was found, naming what was
@@ -95,6 +182,21 @@ impl Extraction {
         }
         if self.cancelled {
             why.push("the build was cancelled".to_string());
+        }
+        if self.truncated_artifact_line {
+            why.push(
+                "the log ends inside an artifact line (no newline after it): it is truncated, and an AMI id cut short can look like a valid one, so nothing was taken from it"
+                    .to_string(),
+            );
+        }
+        if self.foreign_headers > 0 {
+            why.push(format!(
+                "{} \"AMIs were created\" block(s) in output that Packer did not print as an artifact (provisioner or script output) were ignored",
+                self.foreign_headers
+            ));
+        }
+        if self.overlong_lines > 0 {
+            why.push(self.overlong_summary());
         }
         if self.headers_outside_summary > 0 {
             why.push(format!(
@@ -165,10 +267,11 @@ re!(
     CI_PREFIX,
     r"^(?:\[[^\]]{1,64}\]\s*|\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?:?\s+|\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}(?:[.,]\d+)?\s+|\d{1,2}:\d{2}:\d{2}(?:[.,]\d+)?\s+)+"
 );
-re!(
-    HEADER,
-    r"(?:^|[\s\]>])--> (\S+): AMIs were created:\s*(.*)$"
-);
+// A block header counts only at the start of a line (after CI prefixes):
+// provisioner output is always prefixed with the build name.
+re!(HEADER, r"^--> (\S+): AMIs were created:\s*(.*)$");
+// The same text anywhere: counted as foreign when it is not a header.
+re!(ANY_HEADER, r"--> \S+: AMIs were created:");
 re!(
     REGION_LINE,
     r"^\s*([a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}): (ami-[0-9a-f]{8}(?:[0-9a-f]{9})?)\s*$"
@@ -191,12 +294,30 @@ pub fn is_ami_id(s: &str) -> bool {
 /// Builder ids whose artifacts are never AMIs.
 const NON_AMI_BUILDERS: &[&str] = &["mitchellh.amazon.ebsvolume"];
 
+/// Where a line of text came from, which decides what it may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// A raw text line (a human log; in a machine-readable stream, something
+    /// that is not a Packer record).
+    Text,
+    /// Packer's own `ui,say` in a machine-readable stream.
+    Say,
+    /// `ui,message` / `ui,error`: where provisioner output goes. Output,
+    /// never structure.
+    Output,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum State {
     /// Looking for needles.
     Scan,
-    /// Inside "--> NAME: AMIs were created:"; `seen` once a region line was taken.
-    Block { build: String, seen: bool },
+    /// Inside "--> NAME: AMIs were created:"; `seen` once a region line was
+    /// taken; `origin` says which set its AMIs go to.
+    Block {
+        build: String,
+        seen: bool,
+        origin: Origin,
+    },
     /// Inside "Some builds didn't complete successfully and had errors:".
     Errors,
 }
@@ -205,10 +326,23 @@ enum State {
 #[derive(Debug)]
 pub struct Extractor {
     state: State,
-    found: BTreeSet<Artifact>,
+    /// From `artifact,N,id` records.
+    records: BTreeSet<Artifact>,
+    /// From top-level blocks in human text.
+    text: BTreeSet<Artifact>,
+    /// From Packer's `ui,say` summary blocks.
+    summary: BTreeSet<Artifact>,
+    /// Text blocks may count (a log of unknown shape); false for the
+    /// machine-readable stream of a run we started.
+    trust_text: bool,
     builder_ids: HashMap<(String, String), String>,
     pending: Vec<u8>,
     pending_overflow: bool,
+    /// Newline-terminated lines consumed so far (for line numbers).
+    lines_done: u64,
+    /// Top-level headers seen in text lines (foreign if the stream turns
+    /// out to be machine-readable).
+    text_headers: usize,
     out: Extraction,
 }
 
@@ -219,15 +353,31 @@ impl Default for Extractor {
 }
 
 impl Extractor {
-    /// A fresh extractor.
+    /// An extractor for a log of any shape (`extract`): human artifact
+    /// blocks count unless the log turns out to be machine-readable.
     pub fn new() -> Self {
         Extractor {
             state: State::Scan,
-            found: BTreeSet::new(),
+            records: BTreeSet::new(),
+            text: BTreeSet::new(),
+            summary: BTreeSet::new(),
+            trust_text: true,
             builder_ids: HashMap::new(),
             pending: Vec::new(),
             pending_overflow: false,
+            lines_done: 0,
+            text_headers: 0,
             out: Extraction::default(),
+        }
+    }
+
+    /// An extractor for the `-machine-readable` stream of a Packer run we
+    /// started (`build`): only `artifact,N,id` records ever name an artifact,
+    /// whatever else appears in the stream.
+    pub fn packer_stream() -> Self {
+        Extractor {
+            trust_text: false,
+            ..Self::new()
         }
     }
 
@@ -246,7 +396,7 @@ impl Extractor {
                 Some(nl) => {
                     self.push_pending(&data[..nl]);
                     if self.pending_overflow {
-                        self.out.overlong_lines += 1;
+                        self.overlong(self.lines_done + 1);
                     } else {
                         let line = std::mem::take(&mut self.pending);
                         self.line(&line);
@@ -254,6 +404,7 @@ impl Extractor {
                     }
                     self.pending.clear();
                     self.pending_overflow = false;
+                    self.lines_done += 1;
                     data = &data[nl + 1..];
                 }
             }
@@ -263,6 +414,7 @@ impl Extractor {
             None => 0,
         };
         self.scan(&data[..complete]);
+        self.lines_done += memchr::memchr_iter(b'\n', &data[..complete]).count() as u64;
         self.push_pending(&data[complete..]);
     }
 
@@ -278,24 +430,67 @@ impl Extractor {
         }
     }
 
+    /// An overlong line (number `line_no`) was skipped: count it, and let it
+    /// end an open block like any other foreign line.
+    fn overlong(&mut self, line_no: u64) {
+        self.out.overlong_lines += 1;
+        if self.out.overlong_line_numbers.len() < MAX_REPORTED_LINES {
+            self.out.overlong_line_numbers.push(line_no);
+        }
+        if matches!(self.state, State::Block { .. }) {
+            self.state = State::Scan;
+        }
+    }
+
+    /// Count the overlong lines in `seg` (complete lines that the needle
+    /// search skipped). Only a segment longer than [`MAX_LINE`] can hold one,
+    /// so the common case costs one comparison.
+    fn overlong_in(&mut self, buf: &[u8], from: usize, to: usize) {
+        if to - from <= MAX_LINE {
+            return;
+        }
+        let mut line_start = from;
+        for nl in memchr::memchr_iter(b'\n', &buf[from..to]).map(|i| from + i) {
+            if nl - line_start > MAX_LINE {
+                let n = self.line_number_at(buf, line_start);
+                self.overlong(n);
+            }
+            line_start = nl + 1;
+        }
+    }
+
+    /// The 1-based number of the line starting at `pos` of the buffer being
+    /// scanned (rare: only for overlong lines).
+    fn line_number_at(&self, buf: &[u8], pos: usize) -> u64 {
+        self.lines_done + memchr::memchr_iter(b'\n', &buf[..pos]).count() as u64 + 1
+    }
+
     /// Scan a buffer made of complete lines (each ending in `\n`).
     fn scan(&mut self, buf: &[u8]) {
         let mut pos = 0;
         while pos < buf.len() {
             if self.state != State::Scan {
                 let end = memchr::memchr(b'\n', &buf[pos..]).map_or(buf.len(), |i| pos + i);
-                self.line(&buf[pos..end]);
+                if end - pos > MAX_LINE {
+                    let n = self.line_number_at(buf, pos);
+                    self.overlong(n);
+                } else {
+                    self.line(&buf[pos..end]);
+                }
                 pos = end + 1;
                 continue;
             }
             let Some(m) = NEEDLE_AC.find(&buf[pos..]) else {
+                self.overlong_in(buf, pos, buf.len());
                 break;
             };
             let hit = pos + m.start();
             let start = memchr::memrchr(b'\n', &buf[pos..hit]).map_or(pos, |i| pos + i + 1);
+            self.overlong_in(buf, pos, start);
             let end = memchr::memchr(b'\n', &buf[hit..]).map_or(buf.len(), |i| hit + i);
             if end - start > MAX_LINE {
-                self.out.overlong_lines += 1;
+                let n = self.line_number_at(buf, start);
+                self.overlong(n);
             } else {
                 self.line(&buf[start..end]);
             }
@@ -317,7 +512,7 @@ impl Extractor {
             self.machine(&target, &kind, &rest);
             return;
         }
-        self.human(text);
+        self.human(text, Origin::Text);
     }
 
     /// One `-machine-readable` line: `timestamp,target,type,data...`.
@@ -326,11 +521,16 @@ impl Extractor {
         match kind {
             "ui" => {
                 // ui,<say|message|error>,<text with \n escaped and commas as %!(PACKER_COMMA)>
-                let msg = rest.split_once(',').map_or("", |(_, m)| m);
+                let (level, msg) = rest.split_once(',').unwrap_or((rest, ""));
+                let origin = if level == "say" {
+                    Origin::Say
+                } else {
+                    Origin::Output
+                };
                 let msg = msg.replace("%!(PACKER_COMMA)", ",");
                 for piece in msg.split("\\n") {
                     let piece = strip_ci_prefix(piece);
-                    self.human(piece);
+                    self.human(piece, origin);
                 }
                 // A ui message is self-contained: blocks never run past it.
                 self.state = State::Scan;
@@ -354,7 +554,7 @@ impl Extractor {
                         for pair in value.split(',') {
                             if let Some((region, ami)) = pair.trim().split_once(':') {
                                 if is_region(region) && is_ami_id(ami) {
-                                    self.found.insert(Artifact {
+                                    self.records.insert(Artifact {
                                         build: target.to_string(),
                                         region: region.to_string(),
                                         ami_id: ami.to_string(),
@@ -374,8 +574,16 @@ impl Extractor {
         }
     }
 
-    /// One line of human output (already normalised and prefix-stripped).
-    fn human(&mut self, line: &str) {
+    fn take(&mut self, origin: Origin, artifact: Artifact) {
+        match origin {
+            Origin::Text => self.text.insert(artifact),
+            Origin::Say => self.summary.insert(artifact),
+            Origin::Output => false,
+        };
+    }
+
+    /// One line of text (already normalised and prefix-stripped).
+    fn human(&mut self, line: &str, origin: Origin) {
         match &mut self.state {
             State::Block { seen, .. } => {
                 if line.trim().is_empty() {
@@ -386,19 +594,23 @@ impl Extractor {
                     return;
                 }
                 if let Some(c) = REGION_LINE.captures(line) {
-                    let build = match &self.state {
-                        State::Block { build, .. } => build.clone(),
-                        _ => String::new(),
-                    };
-                    self.found.insert(Artifact {
+                    if let State::Block {
                         build,
-                        region: c[1].to_string(),
-                        ami_id: c[2].to_string(),
-                    });
-                    self.state = match std::mem::replace(&mut self.state, State::Scan) {
-                        State::Block { build, .. } => State::Block { build, seen: true },
-                        other => other,
-                    };
+                        seen,
+                        origin: block_origin,
+                    } = &mut self.state
+                    {
+                        *seen = true;
+                        let (build, block_origin) = (build.clone(), *block_origin);
+                        self.take(
+                            block_origin,
+                            Artifact {
+                                build,
+                                region: c[1].to_string(),
+                                ami_id: c[2].to_string(),
+                            },
+                        );
+                    }
                     return;
                 }
                 self.state = State::Scan;
@@ -416,7 +628,10 @@ impl Extractor {
             State::Scan => {}
         }
 
-        if line.contains("Builds finished") {
+        // Output a build printed (`    NAME: ...`, and anything in
+        // ui,message/ui,error) can only add to the error explanation.
+        let structural = origin != Origin::Output;
+        if structural && line.starts_with("==> Builds finished") {
             self.out.builds_finished += 1;
             if line.contains("no artifacts were created") {
                 self.out.no_artifacts_reported = true;
@@ -425,27 +640,47 @@ impl Extractor {
         if line.contains("Cancelling build") || line.contains("build was cancelled") {
             self.out.cancelled = true;
         }
-        if let Some(c) = HEADER.captures(line) {
-            if self.out.builds_finished == 0 {
-                self.out.headers_outside_summary += 1;
+        match HEADER.captures(line).filter(|_| structural) {
+            Some(c) => {
+                if self.out.builds_finished == 0 {
+                    self.out.headers_outside_summary += 1;
+                    return;
+                }
+                let build = c[1].to_string();
+                let tail = c.get(2).map_or("", |m| m.as_str());
+                let seen = match REGION_LINE.captures(tail) {
+                    Some(r) => {
+                        let a = Artifact {
+                            build: build.clone(),
+                            region: r[1].to_string(),
+                            ami_id: r[2].to_string(),
+                        };
+                        self.take(origin, a);
+                        true
+                    }
+                    None => false,
+                };
+                if origin == Origin::Text {
+                    self.text_headers += 1;
+                }
+                self.state = State::Block {
+                    build,
+                    seen,
+                    origin,
+                };
                 return;
             }
-            let build = c[1].to_string();
-            let tail = c.get(2).map_or("", |m| m.as_str());
-            if let Some(r) = REGION_LINE.captures(tail) {
-                self.found.insert(Artifact {
-                    build: build.clone(),
-                    region: r[1].to_string(),
-                    ami_id: r[2].to_string(),
-                });
-                self.state = State::Block { build, seen: true };
-            } else {
-                self.state = State::Block { build, seen: false };
+            None if ANY_HEADER.is_match(line) => {
+                self.out.foreign_headers += 1;
+                return;
             }
+            None => {}
+        }
+        if line.starts_with("==> Some builds didn't complete successfully") {
+            self.state = State::Errors;
             return;
         }
-        if line.contains("Some builds didn't complete successfully") {
-            self.state = State::Errors;
+        if line.starts_with(char::is_whitespace) && origin == Origin::Output {
             return;
         }
         if let Some(c) = ERRORED.captures(line) {
@@ -485,15 +720,35 @@ impl Extractor {
         }
     }
 
-    /// Finish reading: the last line need not end in a newline.
+    /// Finish reading. The last line need not end in a newline, unless it is
+    /// part of an artifact: then the log was cut, possibly inside an id.
     pub fn finish(mut self) -> Extraction {
         if self.pending_overflow {
-            self.out.overlong_lines += 1;
+            self.overlong(self.lines_done + 1);
         } else if !self.pending.is_empty() {
             let line = std::mem::take(&mut self.pending);
-            self.line(&line);
+            let in_block = matches!(self.state, State::Block { .. })
+                && !String::from_utf8_lossy(&line).trim().is_empty();
+            let artifact_line = memchr::memmem::find(&line, b"AMIs were created").is_some()
+                || memchr::memmem::find(&line, b",artifact,").is_some();
+            if in_block || artifact_line {
+                self.out.truncated_artifact_line = true;
+            } else {
+                self.line(&line);
+            }
         }
-        self.out.artifacts = self.found.into_iter().collect();
+        // Once the stream is machine-readable, text that is not a record
+        // (a process writing to Packer's stdout) never names an artifact.
+        let text_counts = self.trust_text && !self.out.machine_readable;
+        if !text_counts {
+            self.out.foreign_headers += self.text_headers;
+        }
+        self.out.artifacts = if text_counts {
+            self.text.into_iter().collect()
+        } else {
+            self.records.into_iter().collect()
+        };
+        self.out.summary_artifacts = self.summary.into_iter().collect();
         self.out
     }
 }
@@ -711,6 +966,161 @@ mod tests {
         let out = x.finish();
         assert_eq!(out.overlong_lines, 1);
         assert_eq!(out.artifacts.len(), 1);
+    }
+
+    const RECORDS: &str = "1795802656,,ui,say,\\n==> Builds finished. The artifacts of successful builds are:\n1795802656,a,artifact,0,builder-id,mitchellh.amazonebs\n1795802656,a,artifact,0,id,us-east-1:ami-42caaeeb7d5125f50\n1795802656,,ui,say,--> a: AMIs were created:\\nus-east-1: ami-42caaeeb7d5125f50\\n\n";
+
+    #[test]
+    fn ui_message_blocks_are_output_not_structure() {
+        for spoof in [
+            // a provisioner printing Packer's summary, with and without the build prefix
+            "1795802656,,ui,message,    a: ==> Builds finished. The artifacts of successful builds are:\n1795802656,,ui,message,    a: --> a: AMIs were created:\\nus-east-1: ami-0badbadbadbadbad0\\n\n",
+            "1795802656,,ui,message,==> Builds finished. The artifacts of successful builds are:\n1795802656,,ui,message,--> a: AMIs were created:\\nus-east-1: ami-0badbadbadbadbad0\\n\n",
+            "1795802656,,ui,error,--> a: AMIs were created: us-east-1: ami-0badbadbadbadbad0\n",
+            "1795802656,,ui,message,--> a: AMIs were created: us-east-1: ami-0badbadbadbadbad0\n",
+        ] {
+            // before and after Packer's own summary
+            for log in [format!("{spoof}{RECORDS}"), format!("{RECORDS}{spoof}")] {
+                for x in [
+                    extract_bytes(log.as_bytes()),
+                    {
+                        let mut e = Extractor::packer_stream();
+                        e.feed(log.as_bytes());
+                        e.finish()
+                    },
+                ] {
+                    assert_eq!(
+                        amis(&x),
+                        vec![t("a", "us-east-1", "ami-42caaeeb7d5125f50")],
+                        "{log}"
+                    );
+                    assert!(x.foreign_headers >= 1, "{log}");
+                    assert!(x.summary_disagreements().is_empty(), "{log}");
+                }
+            }
+            // no records at all: nothing, and the explanation says why
+            let x = extract_bytes(spoof.as_bytes());
+            assert!(x.artifacts.is_empty(), "{spoof}");
+            assert!(
+                x.no_ami_explanation("log").contains("Packer did not print"),
+                "{spoof}"
+            );
+        }
+    }
+
+    #[test]
+    fn text_in_a_machine_readable_stream_never_counts() {
+        // a background process that inherited Packer's stdout prints a block
+        let log = format!("{RECORDS}==> Builds finished. The artifacts of successful builds are:\n--> a: AMIs were created:\nus-west-2: ami-0badbadbadbadbad0\n");
+        let x = extract_bytes(log.as_bytes());
+        assert_eq!(amis(&x), vec![t("a", "us-east-1", "ami-42caaeeb7d5125f50")]);
+        assert_eq!(x.foreign_headers, 1);
+        // build's stream: text never counts, even with no record at all
+        let mut e = Extractor::packer_stream();
+        e.feed(b"==> Builds finished. The artifacts of successful builds are:\n--> a: AMIs were created:\nus-west-2: ami-0badbadbadbadbad0\n");
+        assert!(e.finish().artifacts.is_empty());
+    }
+
+    #[test]
+    fn human_blocks_count_only_as_top_level_lines() {
+        let log = "==> Builds finished. The artifacts of successful builds are:\n    a: --> a: AMIs were created:\n    a: us-east-1: ami-0badbadbadbadbad0\n    a: ==> Builds finished.\n07:08:11     a: --> a: AMIs were created: us-east-1: ami-0badbadbadbadbad0\n";
+        let x = extract_bytes(log.as_bytes());
+        assert!(x.artifacts.is_empty(), "{:?}", x.artifacts);
+        assert_eq!(x.foreign_headers, 2);
+        assert_eq!(x.builds_finished, 1);
+    }
+
+    #[test]
+    fn a_log_cut_inside_an_artifact_line_is_truncated() {
+        for log in [
+            "==> Builds finished. The artifacts of successful builds are:\n--> a: AMIs were created:\nus-east-1: ami-e17bba1c74a9e08c2\nus-west-2: ami-06440139",
+            "==> Builds finished. The artifacts of successful builds are:\n--> a: AMIs were created: us-west-2: ami-06440139",
+            "1795802656,,ui,say,\\n==> Builds finished.\n1795802656,a,artifact,0,id,us-east-1:ami-06440139",
+        ] {
+            for size in [1, 5, 4096] {
+                let mut x = Extractor::new();
+                for c in log.as_bytes().chunks(size) {
+                    x.feed(c);
+                }
+                let x = x.finish();
+                assert!(x.truncated_artifact_line, "{log}");
+                assert!(
+                    !x.artifacts.iter().any(|a| a.ami_id == "ami-06440139"),
+                    "{log}"
+                );
+                assert!(x.truncated_explanation("log").contains("ends inside an artifact line"));
+            }
+            // the same log with its newline is fine
+            let whole = extract_bytes(format!("{log}\n").as_bytes());
+            assert!(!whole.truncated_artifact_line);
+            assert!(whole.artifacts.iter().any(|a| a.ami_id == "ami-06440139"));
+        }
+        // any other unterminated last line is read as before
+        let x = extract_bytes(b"==> Builds finished. The artifacts of successful builds are:\n--> a: AMIs were created:\nus-east-1: ami-e17bba1c74a9e08c2\n\nBuild done");
+        assert!(!x.truncated_artifact_line);
+        assert_eq!(x.artifacts.len(), 1);
+    }
+
+    #[test]
+    fn only_well_formed_ids_count() {
+        for bad in [
+            "ami-0644013",
+            "ami-064401392",
+            "ami-06440139214f8152",
+            "ami-06440139214f815299",
+            "ami-0644O139",
+            "ami-0644013G",
+            "AMI-06440139",
+            "ami-06440139\u{200b}",
+        ] {
+            let human = format!("==> Builds finished. The artifacts of successful builds are:\n--> a: AMIs were created:\nus-east-1: {bad}\n");
+            let machine = format!("1,a,artifact,0,id,us-east-1:{bad}\n");
+            assert!(
+                extract_bytes(human.as_bytes()).artifacts.is_empty(),
+                "{bad}"
+            );
+            assert!(
+                extract_bytes(machine.as_bytes()).artifacts.is_empty(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_overlong_line_ends_the_block_and_is_reported_by_number() {
+        let long = "x".repeat(MAX_LINE + 1);
+        let log = format!("==> Builds finished. The artifacts of successful builds are:\n--> a: AMIs were created:\nus-east-1: ami-e17bba1c74a9e08c2\n{long}\nus-west-2: ami-06440139214f81529\nok\n{long}\n");
+        for size in [log.len(), 1 << 16, 4099] {
+            let mut x = Extractor::new();
+            for c in log.as_bytes().chunks(size) {
+                x.feed(c);
+            }
+            let x = x.finish();
+            assert_eq!(
+                amis(&x),
+                vec![t("a", "us-east-1", "ami-e17bba1c74a9e08c2")],
+                "chunk {size}"
+            );
+            assert_eq!(x.overlong_lines, 2, "chunk {size}");
+            assert_eq!(x.overlong_line_numbers, vec![4, 7], "chunk {size}");
+            assert!(
+                x.overlong_summary().contains("line 4, 7"),
+                "{}",
+                x.overlong_summary()
+            );
+        }
+    }
+
+    #[test]
+    fn records_and_summary_must_agree() {
+        let log = "1795802656,,ui,say,\\n==> Builds finished. The artifacts of successful builds are:\n1795802656,a,artifact,0,id,us-east-1:ami-42caaeeb7d5125f50\n1795802656,,ui,say,--> a: AMIs were created:\\nus-east-1: ami-0000000000000000a\\n\n";
+        let x = extract_bytes(log.as_bytes());
+        let d = x.summary_disagreements();
+        assert_eq!(d.len(), 2, "{d:?}");
+        assert!(d[0].contains("ami-42caaeeb7d5125f50") && d[1].contains("ami-0000000000000000a"));
+        assert!(extract_bytes(RECORDS.as_bytes())
+            .summary_disagreements()
+            .is_empty());
     }
 
     #[test]

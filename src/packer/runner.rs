@@ -272,7 +272,7 @@ fn pump(
     machine_log: std::fs::File,
     echo: bool,
 ) -> std::io::Result<(Extraction, Exit, u64)> {
-    let mut extractor = Extractor::new();
+    let mut extractor = Extractor::packer_stream();
     let mut human = BufWriter::with_capacity(1 << 16, build_log);
     let mut machine = BufWriter::with_capacity(1 << 16, machine_log);
     // Not `stderr().lock()`: the signal handler prints on stderr while we pump,

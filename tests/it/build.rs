@@ -595,3 +595,73 @@ fn a_straggler_holding_packers_output_does_not_hang_the_build() {
         .code(3)
         .stderr(predicate::str::contains("still hold its output open"));
 }
+
+#[test]
+fn a_spoofed_artifact_block_is_never_confirmed_tagged_or_announced() {
+    let m = moto();
+    let queue =
+        crate::harness::queue_for_pattern(&m.url, "default", r#"{"source":["com.ami.builder"]}"#);
+    let dir = tempfile::tempdir().expect("tmp");
+    // The spoof names moto's real base AMI, which a confirmation would find.
+    let (_, log) = crate::harness::adversarial_log("spoof-only.machine.log");
+    let log_path = dir.path().join("spoof.log");
+    std::fs::write(&log_path, log).expect("write");
+    for (packer_exit, code) in [("0", 3), ("1", 4)] {
+        let out = dir.path().join(format!("out-{packer_exit}"));
+        let assert = ami_builder(&m.url)
+            .env("FAKE_PACKER_LOG", &log_path)
+            .env("FAKE_PACKER_EXIT", packer_exit)
+            .args([
+                "build",
+                &template("one-region.pkr.hcl"),
+                "--quiet",
+                "--commit",
+                "0123456789abcdef0123456789abcdef01234567",
+                "--packer",
+            ])
+            .arg(fake_packer())
+            .arg("--out-dir")
+            .arg(&out)
+            .assert()
+            .code(code);
+        if code == 3 {
+            assert.stderr(predicate::str::contains(
+                "Packer did not print as an artifact",
+            ));
+        }
+        for f in ["ami_id.txt", "ami_builder_event.json", "artifacts.json"] {
+            assert!(!out.join(f).exists(), "{f} written for a spoofed block");
+        }
+    }
+    let tags = crate::harness::tags_of(&m.url, "us-east-1", "ami-0123456789abcdef0");
+    assert!(
+        tags.keys().all(|k| !k.starts_with("ami-builder:")),
+        "the spoofed AMI was tagged: {tags:?}"
+    );
+    assert!(
+        crate::harness::drain_queue(&m.url, &queue).is_empty(),
+        "an event was sent"
+    );
+}
+
+#[test]
+fn a_log_cut_inside_an_id_is_refused() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (_, log) = crate::harness::adversarial_log("truncated-record.machine.log");
+    let log_path = dir.path().join("cut.log");
+    std::fs::write(&log_path, log).expect("write");
+    ami_builder("http://127.0.0.1:9")
+        .env("FAKE_PACKER_LOG", &log_path)
+        .args([
+            "build",
+            &template("one-region.pkr.hcl"),
+            "--quiet",
+            "--packer",
+        ])
+        .arg(fake_packer())
+        .arg("--out-dir")
+        .arg(dir.path().join("out"))
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("ends inside an artifact line"));
+}

@@ -7,7 +7,7 @@ use ami_builder::packer::{extract_bytes, Extractor};
 use predicates::prelude::*;
 use proptest::prelude::*;
 
-use crate::harness::{fixture, log_fixture, offline};
+use crate::harness::{adversarial_log, fixture, log_fixture, offline};
 
 /// (file, expected (build, region, ami) triples; empty = no AMI).
 /// (build, region, ami)
@@ -385,5 +385,170 @@ proptest! {
         }
         let got: Vec<_> = x.finish().artifacts.into_iter().map(|a| (a.build, a.region, a.ami_id)).collect();
         prop_assert_eq!(got, want);
+    }
+}
+
+// ---------------------------------------------------------------- adversarial
+
+#[test]
+fn adversarial_logs_name_only_what_packer_named() {
+    let dir = fixture("adversarial/logs");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).expect("dir") {
+        let name = entry
+            .expect("entry")
+            .file_name()
+            .to_string_lossy()
+            .into_owned();
+        let (notes, log) = adversarial_log(&name);
+        let expect = notes
+            .iter()
+            .find_map(|n| n.strip_prefix("expect: "))
+            .unwrap_or_else(|| panic!("{name} has no `# expect:` line"));
+        let exit: i32 = notes
+            .iter()
+            .find_map(|n| n.strip_prefix("exit: "))
+            .map_or(0, |e| e.parse().expect("exit code"));
+        let want: Vec<(String, String, String)> = if expect == "none" {
+            Vec::new()
+        } else {
+            expect
+                .split(';')
+                .map(|t| {
+                    let v: Vec<&str> = t.split_whitespace().collect();
+                    (v[0].to_string(), v[1].to_string(), v[2].to_string())
+                })
+                .collect()
+        };
+        let x = extract_bytes(&log);
+        let usable = !x.truncated_artifact_line && x.summary_disagreements().is_empty();
+        let got: Vec<_> = if usable {
+            x.artifacts
+                .iter()
+                .map(|a| (a.build.clone(), a.region.clone(), a.ami_id.clone()))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        assert_eq!(got, want, "{name}");
+        // the binary agrees, with the documented exit code
+        let assert = offline().args(["extract", "-"]).write_stdin(log).assert();
+        if exit == 0 {
+            let out = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
+            for (_, region, ami) in &want {
+                assert!(out.contains(&format!("{region} {ami}")), "{name}: {out}");
+            }
+            assert.success();
+        } else {
+            assert.code(exit).stdout("");
+        }
+        seen += 1;
+    }
+    assert!(seen >= 6, "the corpus is there ({seen} logs)");
+}
+
+fn payloads() -> Vec<String> {
+    std::fs::read_to_string(fixture("adversarial/provisioner-payloads.txt"))
+        .expect("payloads")
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| l.replace("\\n", "\n"))
+        .collect()
+}
+
+/// `payload` as Packer passes on a provisioner's output for `build`: one line
+/// per output line, prefixed with the build name (human), or one `ui,message`
+/// (or `ui,error`, for stderr) record per line with commas escaped.
+fn as_provisioner_output(payload: &str, build: &str, machine: bool, stderr: bool) -> String {
+    let mut out = String::new();
+    for line in payload.split('\n') {
+        if machine {
+            let level = if stderr { "error" } else { "message" };
+            let text = line.replace(',', "%!(PACKER_COMMA)");
+            out.push_str(&format!("1795802656,,ui,{level},    {build}: {text}\n"));
+        } else {
+            out.push_str(&format!("    {build}: {line}\n"));
+        }
+    }
+    out
+}
+
+/// Logs with a known build name, and whether they are machine-readable.
+const HOSTS: &[(&str, &str, bool)] = &[
+    ("ebs1.out", "amazon-ebs", false),
+    ("ebs-hcl.out", "amazon-ebs.base", false),
+    ("ebs-color.out", "amazon-ebs", false),
+    ("ebs1.machine.out", "amazon-ebs", true),
+    ("ebs-hcl.machine.out", "amazon-ebs.base", true),
+    ("02-machine-readable-success.log", "amazon-ebs", true),
+    (
+        "09-hcl2-ebssurrogate-named-source.log",
+        "amazon-ebssurrogate.source",
+        false,
+    ),
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, .. ProptestConfig::default() })]
+
+    /// No provisioner-controlled text, wherever a provisioner can print it,
+    /// changes the extracted artifacts. A provisioner prints while builds
+    /// run, so in human logs it lands anywhere before Packer's final summary;
+    /// in machine-readable logs each line is its own record, so anywhere.
+    #[test]
+    fn provisioner_text_never_changes_the_artifacts(
+        host in 0..HOSTS.len(),
+        inserts in proptest::collection::vec(
+            (any::<proptest::sample::Index>(), any::<proptest::sample::Index>(),
+             proptest::option::of("[ -~]{0,60}"), any::<bool>()),
+            1..6),
+        chunk in 1usize..3000,
+    ) {
+        let (name, build, machine) = HOSTS[host];
+        let plain = log_fixture(name);
+        let want = triples(&plain);
+        prop_assert!(!want.is_empty());
+        let text = String::from_utf8_lossy(&plain).into_owned();
+        let lines: Vec<&str> = text.split_inclusive('\n').collect();
+        let limit = if machine {
+            lines.len()
+        } else {
+            lines.iter().position(|l| l.contains("==> Builds finished")).unwrap_or(lines.len())
+        };
+        let payloads = payloads();
+        let mut at: Vec<(usize, String)> = inserts
+            .iter()
+            .map(|(pos, which, random, stderr)| {
+                let payload = random.clone().unwrap_or_else(|| which.get(&payloads).clone());
+                (pos.index(limit + 1), as_provisioner_output(&payload, build, machine, *stderr))
+            })
+            .collect();
+        at.sort_by_key(|(p, _)| *p);
+        let mut log = String::new();
+        let mut next = at.iter().peekable();
+        for (i, line) in lines.iter().enumerate() {
+            while let Some((_, ins)) = next.next_if(|(p, _)| *p == i) {
+                log.push_str(ins);
+            }
+            log.push_str(line);
+        }
+        for (_, ins) in next {
+            log.push_str(ins);
+        }
+        let mut x = Extractor::new();
+        for c in log.as_bytes().chunks(chunk) {
+            x.feed(c);
+        }
+        let x = x.finish();
+        let got: Vec<_> = x.artifacts.iter().map(|a| (a.build.clone(), a.region.clone(), a.ami_id.clone())).collect();
+        prop_assert_eq!(got, want, "{}", log);
+        prop_assert!(!x.truncated_artifact_line);
+        prop_assert!(x.summary_disagreements().is_empty());
+        // build's own stream reads the machine-readable logs the same way
+        if machine {
+            let mut s = Extractor::packer_stream();
+            s.feed(log.as_bytes());
+            prop_assert_eq!(s.finish().artifacts, x.artifacts);
+        }
     }
 }
