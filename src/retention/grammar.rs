@@ -219,6 +219,10 @@ pub enum Issue {
     ZoneWithoutSlash { zone: String },
     /// An empty zone or one with characters no zone name has. (error)
     ZoneInvalid { zone: String },
+    /// A well-formed `Area/Location` that the IANA time zone database does
+    /// not have, such as `Europe/Pariss`: the scheduler's zone lookup fails
+    /// and it skips the region. (error)
+    ZoneUnknown { zone: String },
     /// Days with a space, such as `mon, tue`. (error)
     DaysWithSpace { days: String },
     /// Days that are not `all`, `weekdays` or a list of `mon`..`sun`. (error)
@@ -253,6 +257,7 @@ impl Issue {
             Issue::RetentionZero => "retention-zero",
             Issue::ZoneWithoutSlash { .. } => "zone-without-slash",
             Issue::ZoneInvalid { .. } => "zone-invalid",
+            Issue::ZoneUnknown { .. } => "zone-unknown",
             Issue::DaysWithSpace { .. } => "days-with-space",
             Issue::DaysInvalid { .. } => "days-invalid",
             Issue::ExtraFields { .. } => "extra-fields",
@@ -287,9 +292,16 @@ impl fmt::Display for Issue {
             }
             Issue::RetentionZero => f.write_str("retention 0 days expires at once"),
             Issue::ZoneWithoutSlash { zone } => {
-                write!(f, "the time zone {zone:?} has no `/` (and is not `UTC`)")
+                write!(
+                    f,
+                    "the time zone {zone:?} has no `/` (and is not UTC or GMT)"
+                )
             }
             Issue::ZoneInvalid { zone } => write!(f, "the time zone {zone:?} is not a zone name"),
+            Issue::ZoneUnknown { zone } => write!(
+                f,
+                "the time zone {zone:?} is not in the IANA time zone database"
+            ),
             Issue::DaysWithSpace { days } => write!(f, "the days {days:?} contain a space"),
             Issue::DaysInvalid { days } => write!(
                 f,
@@ -419,7 +431,7 @@ pub fn parse_value(value: &str, cfg: &RetentionConfig) -> Result<ScheduleSpec, G
         },
     };
     let (tz, tz_origin) = match s.zone {
-        Some(z) => (z.to_string(), Origin::Given),
+        Some(z) => (normalize_zone(z), Origin::Given),
         None => (cfg.default_tz.clone(), Origin::Default),
     };
     let (days, days_origin) = match s.days {
@@ -484,10 +496,52 @@ fn check_retention(text: &str, issues: &mut Vec<Issue>) {
     }
 }
 
-/// Whether `zone` is acceptable to the scheduler: `UTC`, or an
-/// `Area/Location` name made of the characters zone names use.
+/// A zone name as the scheduler normalises it before looking it up: `utc`
+/// and `gmt` in any case are `UTC` and `GMT`; otherwise each `/`-separated
+/// part is title-cased the way Python's `str.title()` does (a letter after a
+/// non-letter is upper case, the others lower case: `new_york` ->
+/// `New_York`), and a first part `Us` becomes `US` (`us/eastern` ->
+/// `US/Eastern`). Names without `/` are left as they are.
+pub fn normalize_zone(zone: &str) -> String {
+    if zone.eq_ignore_ascii_case("utc") || zone.eq_ignore_ascii_case("gmt") {
+        return zone.to_ascii_uppercase();
+    }
+    if !zone.contains('/') {
+        return zone.to_string();
+    }
+    let parts: Vec<String> = zone.split('/').map(python_title).collect();
+    let mut out = parts.join("/");
+    if parts.first().is_some_and(|p| p == "Us") {
+        out.replace_range(..2, "US");
+    }
+    out
+}
+
+fn python_title(part: &str) -> String {
+    let mut prev_cased = false;
+    part.chars()
+        .map(|c| {
+            let cased = c.is_alphabetic();
+            let out = if !cased {
+                c
+            } else if prev_cased {
+                c.to_ascii_lowercase()
+            } else {
+                c.to_ascii_uppercase()
+            };
+            prev_cased = cased;
+            out
+        })
+        .collect()
+}
+
+/// Whether `zone` is acceptable to the scheduler once normalised
+/// ([`normalize_zone`]): `UTC`, `GMT`, or an `Area/Location` name that the
+/// IANA time zone database has (the scheduler's lookup, like pytz's, ignores
+/// case; `chrono-tz` carries the same database).
 fn check_zone(zone: &str, issues: &mut Vec<Issue>) {
-    if zone == "UTC" {
+    let normal = normalize_zone(zone);
+    if normal == "UTC" || normal == "GMT" {
         return;
     }
     let z = zone.to_string();
@@ -500,6 +554,8 @@ fn check_zone(zone: &str, issues: &mut Vec<Issue>) {
         issues.push(Issue::ZoneWithoutSlash { zone: z });
     } else if zone.starts_with('/') || zone.ends_with('/') || zone.contains("//") {
         issues.push(Issue::ZoneInvalid { zone: z });
+    } else if chrono_tz::Tz::from_str_insensitive(&normal).is_err() {
+        issues.push(Issue::ZoneUnknown { zone: z });
     }
 }
 

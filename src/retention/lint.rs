@@ -105,7 +105,7 @@ fn consequence(issue: &Issue) -> &'static str {
             "the scheduler fails on this value; prune keeps the resource"
         }
         Issue::RetentionZero => "anything carrying it is expired as soon as it exists",
-        Issue::ZoneWithoutSlash { .. } | Issue::ZoneInvalid { .. } => {
+        Issue::ZoneWithoutSlash { .. } | Issue::ZoneInvalid { .. } | Issue::ZoneUnknown { .. } => {
             "the scheduler skips the whole region; prune keeps the resource"
         }
         Issue::DaysWithSpace { .. } | Issue::DaysInvalid { .. } => {

@@ -334,7 +334,10 @@ fn checks() {
         ("default;99999999999", &["retention-out-of-range"]),
         ("default;0", &["retention-zero"]),
         ("default;EST", &["zone-without-slash"]),
-        ("default;30;utc", &["zone-without-slash"]),
+        // the scheduler normalises `utc`/`gmt` in any case
+        ("default;30;utc", &[]),
+        ("default;30;Gmt", &[]),
+        ("default;30;Europe/Pariss", &["zone-unknown"]),
         ("default;30;America/New York", &["zone-invalid"]),
         ("default;30;America/", &["zone-invalid"]),
         ("default;;UTC", &["zone-invalid", "days-invalid"]),
@@ -379,6 +382,9 @@ fn issue_json_code_is_its_code() {
         Issue::RetentionZero,
         Issue::ZoneWithoutSlash { zone: "EST".into() },
         Issue::ZoneInvalid { zone: "".into() },
+        Issue::ZoneUnknown {
+            zone: "Europe/Pariss".into(),
+        },
         Issue::DaysWithSpace {
             days: "mon, tue".into(),
         },
@@ -558,5 +564,62 @@ proptest! {
         pairs in proptest::collection::btree_map("scheduler:ebs-snapshot[a-z:]{0,3}", ".{0,16}", 0..4)
     ) {
         let _ = retention_days_for(&pairs, &cfg());
+    }
+}
+
+#[test]
+fn zones_are_normalised_as_the_scheduler_does() {
+    for (given, normal) in [
+        ("utc", "UTC"),
+        ("Utc", "UTC"),
+        ("gmt", "GMT"),
+        ("GMT", "GMT"),
+        ("europe/paris", "Europe/Paris"),
+        ("EUROPE/PARIS", "Europe/Paris"),
+        ("america/new_york", "America/New_York"),
+        ("us/eastern", "US/Eastern"),
+        ("US/Pacific", "US/Pacific"),
+        (
+            "america/argentina/buenos_aires",
+            "America/Argentina/Buenos_Aires",
+        ),
+        ("etc/gmt+5", "Etc/Gmt+5"),
+        ("EST", "EST"),
+    ] {
+        assert_eq!(normalize_zone(given), normal, "{given}");
+    }
+    let c = cfg();
+    let spec = parse_value("0900;0;utc;weekdays", &c).unwrap();
+    assert_eq!(spec.tz, "UTC");
+    assert_eq!(spec.retention_days, 0);
+}
+
+#[test]
+fn lowercase_utc_is_clean_and_unknown_zones_are_errors() {
+    let c = cfg();
+    // retention 0 is a warning, the zone is fine: not malformed
+    let issues = check_value("0900;0;utc;weekdays", &c);
+    assert!(issues.iter().all(|i| !i.is_error()), "{issues:?}");
+    for ok in [
+        "0900;30;gmt",
+        "0900;30;europe/paris;mon",
+        "0900;30;US/eastern",
+        "0900;30;Etc/GMT+5",
+        "0900;30;America/Port-au-Prince",
+    ] {
+        let issues = check_value(ok, &c);
+        assert!(issues.iter().all(|i| !i.is_error()), "{ok}: {issues:?}");
+    }
+    for (bad, code) in [
+        ("0900;30;Europe/Pariss", "zone-unknown"),
+        ("0900;30;Mars/Olympus_Mons;mon", "zone-unknown"),
+        ("0900;30;EST", "zone-without-slash"),
+        ("0900;30;Europe//Paris", "zone-invalid"),
+    ] {
+        let issues = check_value(bad, &c);
+        assert!(
+            issues.iter().any(|i| i.code() == code && i.is_error()),
+            "{bad}: {issues:?}"
+        );
     }
 }

@@ -895,3 +895,32 @@ fn builds_do_not_span_families() {
     );
     assert_eq!(decision(&p, "ami-dbuuid"), (DEL, "expired"));
 }
+
+#[test]
+fn zones_read_as_the_scheduler_reads_them() {
+    let inv = Inventory {
+        images: vec![
+            fam("us-east-1", "ami-new", "web", 1, &[]),
+            image(
+                "us-east-1",
+                "ami-utc",
+                20,
+                &[(FAMILY, "web"), (RET, "0900;5;utc;weekdays")],
+                &[],
+            ),
+            image(
+                "us-east-1",
+                "ami-typo",
+                20,
+                &[(FAMILY, "web"), (RET, "0900;5;Europe/Pariss;mon")],
+                &[],
+            ),
+        ],
+        ..Inventory::default()
+    };
+    let p = run(&inv, &keep1());
+    // `utc` is the scheduler's UTC: the 5-day retention applies
+    assert_eq!(decision(&p, "ami-utc"), (DEL, "expired"));
+    // a zone that does not exist: malformed, kept
+    assert_eq!(decision(&p, "ami-typo"), (KEEP, "retention-invalid"));
+}
