@@ -256,6 +256,7 @@ fn generate(n: usize, now: DateTime<Utc>) -> Generated {
             snapshots,
             instances,
             usage,
+            regions: Vec::new(),
         },
         truth,
     }

@@ -334,8 +334,10 @@ pub struct PruneArgs {
     /// Write the plan as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     pub plan_out: Option<PathBuf>,
-    /// Apply a saved plan (re-checking each item; never deletes anything it did not plan).
-    /// It plans as of its own time, so --as-of cannot be given with it.
+    /// Apply a saved plan: it must have been made with the same rules, regions
+    /// and account as this run (exit 2 otherwise); every item is planned again
+    /// now and deleted only when both plans delete it. It is applied in the
+    /// present, so --as-of cannot be given with it.
     #[arg(long, value_name = "FILE", conflicts_with = "as_of")]
     pub plan: Option<PathBuf>,
     /// Refuse (exit 9) to apply a saved plan (--plan) made as of longer ago than this: 90m, 12h, 2d.
@@ -375,6 +377,24 @@ pub struct PruneArgs {
     /// Write the applied plan and its results to s3://bucket/prefix/.
     #[arg(long, value_name = "S3_URL")]
     pub report: Option<String>,
+    /// Where --apply writes its report locally, before any event or upload
+    /// (default DIR/prune-report-<time>.json with DIR from --out-dir). Never
+    /// overwritten: an existing file is a usage error.
+    #[arg(long, value_name = "FILE")]
+    pub report_file: Option<PathBuf>,
+    /// Directory for the local report of --apply.
+    #[arg(
+        long,
+        env = "AMI_BUILDER_OUT_DIR",
+        default_value = "out",
+        value_name = "DIR"
+    )]
+    pub out_dir: PathBuf,
+    /// Send the events (--events) and upload the report (--report) of an
+    /// earlier --apply from its local report, deleting and listing nothing:
+    /// finishes a run whose events or upload failed.
+    #[arg(long, value_name = "REPORT", conflicts_with_all = ["apply", "plan", "plan_out", "as_of"])]
+    pub resend: Option<PathBuf>,
     /// Plan as if it were this time (RFC 3339; default now).
     #[arg(long, value_name = "TIME")]
     pub as_of: Option<String>,

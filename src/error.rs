@@ -104,6 +104,37 @@ impl Error {
         }
     }
 
+    /// The same error (same exit code) with `note` added to its message, for
+    /// a second failure that must not go unsaid.
+    pub fn with_note(self, note: &str) -> Self {
+        let add = |m: String| format!("{m}. {note}");
+        match self {
+            Error::Usage(m) => Error::Usage(add(m)),
+            Error::NoAmi(m) => Error::NoAmi(add(m)),
+            Error::PackerFailed(m) => Error::PackerFailed(add(m)),
+            Error::NotConfirmed(m) => Error::NotConfirmed(add(m)),
+            Error::Tagging(m) => Error::Tagging(add(m)),
+            Error::EventRejected(m) => Error::EventRejected(add(m)),
+            Error::PruneFailures(m) => Error::PruneFailures(add(m)),
+            Error::PruneRefused(m) => Error::PruneRefused(add(m)),
+            Error::Interrupted {
+                signal,
+                name,
+                detail,
+            } => Error::Interrupted {
+                signal,
+                name,
+                detail: add(detail),
+            },
+            Error::Aws { context, message } => Error::Aws {
+                context,
+                message: add(message),
+            },
+            e @ Error::Io { .. } => Error::Other(add(e.to_string())),
+            Error::Other(m) => Error::Other(add(m)),
+        }
+    }
+
     /// Wrap an I/O error with what we were doing.
     pub fn io(context: impl fmt::Display, source: std::io::Error) -> Self {
         Error::Io {

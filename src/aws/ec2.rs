@@ -267,7 +267,7 @@ where
     for attempt in 0..attempts.max(1) {
         match call().await {
             Ok(()) => return Deleted::Deleted,
-            Err((code, _)) if code.ends_with(".NotFound") => return Deleted::AlreadyGone,
+            Err((code, _)) if already_done(&code) => return Deleted::AlreadyGone,
             Err((code, msg)) if code == "RequestLimitExceeded" || code == "Throttling" => {
                 if attempt + 1 >= attempts {
                     return Deleted::Failed {
@@ -284,6 +284,17 @@ where
     Deleted::Failed {
         error: format!("RequestLimitExceeded: still throttled after {attempts} attempts"),
     }
+}
+
+/// Error codes that mean another run (or a person) deleted the resource
+/// first: the end state is the plan's, so the deletion counts as done. EC2
+/// answers `InvalidAMIID.Unavailable` for an image that is being or has just
+/// been deregistered, and `.NotFound` once it is gone.
+pub fn already_done(code: &str) -> bool {
+    matches!(
+        code,
+        "InvalidAMIID.NotFound" | "InvalidAMIID.Unavailable" | "InvalidSnapshot.NotFound"
+    )
 }
 
 /// Check with EC2's DryRun that we may deregister `image` and delete `snapshot`.
@@ -361,6 +372,28 @@ mod delete_tests {
             Deleted::Deleted
         );
         assert_eq!(n, 3);
+    }
+
+    #[test]
+    fn what_a_concurrent_deletion_leaves_counts_as_done() {
+        for code in [
+            "InvalidAMIID.NotFound",
+            "InvalidAMIID.Unavailable",
+            "InvalidSnapshot.NotFound",
+        ] {
+            let call = || async move { err(code) };
+            assert_eq!(
+                rt().block_on(delete_with_retry(call, 6, Duration::from_millis(1))),
+                Deleted::AlreadyGone,
+                "{code}"
+            );
+        }
+        // other NotFound codes are not about the resource: a failure
+        let call = || async { err("InvalidRegion.NotFound") };
+        assert!(matches!(
+            rt().block_on(delete_with_retry(call, 6, Duration::from_millis(1))),
+            Deleted::Failed { .. }
+        ));
     }
 
     #[test]

@@ -76,6 +76,28 @@ impl Aws {
         &self.sdk
     }
 
+    /// The account these credentials act in (`sts:GetCallerIdentity`, which
+    /// needs no permission), asked in `region`.
+    pub async fn account_id(&self, region: &str) -> Result<String, Error> {
+        let conf = aws_sdk_sts::config::Builder::from(&self.sdk)
+            .region(Region::new(region.to_string()))
+            .build();
+        let out = aws_sdk_sts::Client::from_conf(conf)
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| {
+                aws_error(
+                    "finding the account (sts:GetCallerIdentity)",
+                    &e,
+                    self.endpoint(),
+                )
+            })?;
+        out.account()
+            .map(str::to_string)
+            .ok_or_else(|| Error::Other("sts:GetCallerIdentity named no account".into()))
+    }
+
     /// An EC2 client for `region`.
     pub fn ec2(&self, region: &str) -> aws_sdk_ec2::Client {
         let conf = aws_sdk_ec2::config::Builder::from(&self.sdk)

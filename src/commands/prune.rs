@@ -23,9 +23,8 @@ use crate::cli::{Global, PruneArgs, RetentionCommand};
 use crate::error::{Error, Result};
 use crate::events::entry::{build_entry, EventFacts};
 use crate::output;
-use crate::retention::{
-    self, Inventory, ItemKind, Plan, PlanIndex, PlanItem, PlanRules, Recheck, RetentionConfig,
-};
+use crate::retention::saved::{self, Present, Refusal, Verdict, PLAN_SCHEMA_VERSION};
+use crate::retention::{self, Inventory, ItemKind, Plan, PlanItem, PlanRules, RetentionConfig};
 
 /// One applied item.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -63,16 +62,24 @@ pub enum AppliedResult {
     },
 }
 
-/// The result of `prune`.
-#[derive(Debug, Serialize)]
+/// The result of `prune`; with `--apply` also the local report file that
+/// `--resend` reads.
+#[derive(Debug, Serialize, Deserialize)]
 pub struct PruneReport {
+    /// [`PLAN_SCHEMA_VERSION`]: a report of another version is refused.
+    pub schema_version: u32,
     /// The plan.
     pub plan: Plan,
+    /// Set when `--as-of` planned (and with `--apply` deleted) as of that
+    /// time instead of now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<DateTime<Utc>>,
     /// Whether it was applied.
     pub applied: bool,
     /// Per-item results when applied.
     pub results: Vec<Applied>,
     /// API calls by operation.
+    #[serde(default)]
     pub api_calls: BTreeMap<String, u64>,
 }
 
@@ -93,6 +100,18 @@ impl PruneReport {
 impl fmt::Display for PruneReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.plan)?;
+        if let Some(t) = self.as_of {
+            write!(
+                f,
+                "\nnote: planned as of {} (--as-of), not now{}",
+                t.format("%Y-%m-%d %H:%M UTC"),
+                if self.applied {
+                    ": what was deleted had expired as of that time"
+                } else {
+                    ""
+                }
+            )?;
+        }
         if self.applied {
             writeln!(f)?;
             for a in &self.results {
@@ -135,7 +154,12 @@ fn rules_from(args: &PruneArgs) -> PlanRules {
             ..RetentionConfig::default()
         },
         keep: args.keep,
-        families: args.family.clone(),
+        families: {
+            let mut f = args.family.clone();
+            f.sort();
+            f.dedup();
+            f
+        },
         include_shared: args.include_shared,
         scheduler_snapshots: args.scheduler_snapshots,
         ..PlanRules::default()
@@ -155,8 +179,17 @@ fn regions_or_default(given: &[String], global: &Global, aws: &Aws) -> Result<Ve
     Ok(vec![r])
 }
 
-async fn gather_all(aws: &Aws, regions: &[String], calls: &ApiCalls) -> Result<Inventory> {
-    let mut inv = Inventory::default();
+async fn gather_all(
+    aws: &Aws,
+    regions: &[String],
+    account: Option<&str>,
+    calls: &ApiCalls,
+) -> Result<Inventory> {
+    let mut inv = Inventory {
+        account_id: account.map(str::to_string),
+        regions: regions.to_vec(),
+        ..Inventory::default()
+    };
     for r in regions {
         let part = inventory::gather(aws, r, calls).await?;
         inv.account_id = inv.account_id.or(part.account_id);
@@ -285,22 +318,45 @@ impl Sharings {
     }
 }
 
-/// Refuses (exit 9) to apply a saved plan made as of longer ago than
-/// `max_age`: what was planned then may no longer be what the owners meant to
-/// keep (new pins, builds and tags are re-checked item by item, but a plan
-/// is a reviewed decision, and an old one is not a current review).
-fn refuse_stale(saved: &Plan, path: &Path, max_age: TimeDelta, now: DateTime<Utc>) -> Result<()> {
-    let age = now - saved.generated_at;
-    if age > max_age {
-        return Err(Error::PruneRefused(format!(
-            "the saved plan {} is as of {}, {} ago, older than --max-plan-age {}: nothing was deleted. Make a fresh plan (ami-builder prune --plan-out FILE) and apply that, or pass a larger --max-plan-age",
+/// The error for a saved plan that is not applied: a mismatch is a usage
+/// error (exit 2), a stale or future plan a refusal (exit 9). Nothing was
+/// listed or deleted in either case.
+fn refusal_error(r: Refusal, path: &Path) -> Error {
+    match r {
+        Refusal::Mismatch(problems) => Error::Usage(format!(
+            "the saved plan {} was not made for this run, so nothing was listed or deleted: {}. Make a fresh plan with the flags you apply with (ami-builder prune --plan-out FILE), or apply with the plan's own flags",
             path.display(),
-            saved.generated_at.format("%Y-%m-%d %H:%M UTC"),
+            problems.join("; ")
+        )),
+        Refusal::Stale { age, max_age } => Error::PruneRefused(format!(
+            "the saved plan {} is {} old, older than --max-plan-age {}: nothing was deleted. Make a fresh plan (ami-builder prune --plan-out FILE) and apply that, or pass a larger --max-plan-age",
+            path.display(),
             fmt_age(age),
             fmt_age(max_age)
-        )));
+        )),
+        Refusal::Future { ahead } => Error::PruneRefused(format!(
+            "the saved plan {} is made as of {} from now (--as-of): a saved plan is only applied in the present, so nothing was deleted. Make a plan now and apply that",
+            path.display(),
+            fmt_age(ahead)
+        )),
     }
-    Ok(())
+}
+
+/// Read a saved plan: unreadable, not a plan, or of an unknown schema is a
+/// usage error before anything is listed.
+fn read_saved(path: &Path) -> Result<Plan> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::Usage(format!("cannot read the plan {}: {e}", path.display())))?;
+    let not_a_plan = |e: String| {
+        Error::Usage(format!(
+            "{} is not an ami-builder prune plan: {e}",
+            path.display()
+        ))
+    };
+    let doc: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| not_a_plan(e.to_string()))?;
+    saved::check_schema(&doc, "plan").map_err(not_a_plan)?;
+    serde_json::from_value(doc).map_err(|e| not_a_plan(e.to_string()))
 }
 
 /// `2d 3h`, `5h 10m`, `45m`, `30s`.
@@ -317,6 +373,9 @@ fn fmt_age(age: TimeDelta) -> String {
 
 /// Run `prune`.
 pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
+    if let Some(report) = &args.resend {
+        return resend(global, &args, report).await;
+    }
     let aws = super::load_aws(global).await;
     let regions = regions_or_default(&args.regions, global, &aws)?;
     if let Some(u) = &args.report {
@@ -324,37 +383,59 @@ pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
     }
     let calls = Arc::new(ApiCalls::default());
     let concurrency = args.concurrency.max(1);
-    // Bad input first (the saved plan, --as-of), before minutes of listing.
+    let rules = rules_from(&args);
+    // Bad input first (the saved plan, --as-of, the report file), before
+    // minutes of listing and before any call.
+    let started = Utc::now();
     let saved: Option<Plan> = match &args.plan {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                Error::Usage(format!("cannot read the plan {}: {e}", path.display()))
-            })?;
-            let saved: Plan = serde_json::from_str(&text).map_err(|e| {
-                Error::Usage(format!(
-                    "{} is not an ami-builder prune plan: {e}",
-                    path.display()
-                ))
-            })?;
-            if args.apply {
-                refuse_stale(&saved, path, args.max_plan_age, Utc::now())?;
-            }
-            Some(saved)
-        }
+        Some(path) => Some(read_saved(path)?),
         None => None,
     };
-    let now = match (&saved, &args.as_of) {
-        (Some(saved), _) => saved.generated_at,
-        (None, Some(t)) => DateTime::parse_from_rfc3339(t)
-            .map_err(|e| Error::Usage(format!("--as-of `{t}` is not an RFC 3339 time: {e}")))?
-            .with_timezone(&Utc),
-        (None, None) => Utc::now(),
+    let check = |saved: &Plan, account: Option<&str>| {
+        saved::check_saved(
+            saved,
+            &Present {
+                rules: &rules,
+                regions: &regions,
+                account_id: account,
+                now: Utc::now(),
+                max_age: args.max_plan_age,
+            },
+        )
     };
-    let rules = saved
-        .as_ref()
-        .map_or_else(|| rules_from(&args), |s| s.rules.clone());
+    if let (Some(s), Some(path)) = (&saved, &args.plan) {
+        check(s, None).map_err(|r| refusal_error(r, path))?;
+    }
+    let as_of = match &args.as_of {
+        Some(t) => Some(
+            DateTime::parse_from_rfc3339(t)
+                .map_err(|e| Error::Usage(format!("--as-of `{t}` is not an RFC 3339 time: {e}")))?
+                .with_timezone(&Utc),
+        ),
+        None => None,
+    };
+    let report_file = if args.apply {
+        Some(report_path(&args, started)?)
+    } else {
+        None
+    };
 
-    let inv = gather_all(&aws, &regions, &calls).await?;
+    let account = aws.account_id(&regions[0]).await?;
+    if let (Some(s), Some(path)) = (&saved, &args.plan) {
+        check(s, Some(&account)).map_err(|r| refusal_error(r, path))?;
+    }
+    let now = as_of.unwrap_or_else(Utc::now);
+    let inv = gather_all(&aws, &regions, Some(&account), &calls).await?;
+    let listed_owned: Vec<(ItemKind, String, String)> = inv
+        .images
+        .iter()
+        .map(|i| (ItemKind::Image, i.region.clone(), i.id.clone()))
+        .chain(
+            inv.snapshots
+                .iter()
+                .map(|s| (ItemKind::Snapshot, s.region.clone(), s.id.clone())),
+        )
+        .collect();
     let plan = plan_with_sharing(&aws, inv, &rules, now, concurrency, &calls).await?;
     let shown = saved.clone().unwrap_or_else(|| plan.clone());
     if let Some(p) = &args.plan_out {
@@ -363,39 +444,55 @@ pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
             .map_err(|e| Error::io(format!("writing {}", p.display()), e))?;
     }
 
-    // What would actually be deleted: the saved plan's deletions that the fresh plan confirms.
-    let index = PlanIndex::new(&plan);
+    // What is deleted: with a saved plan, its deletions that the fresh plan
+    // (today's facts, today's rules) confirms, as the fresh plan has them.
+    let verdicts: Vec<Verdict> = match &saved {
+        Some(s) => {
+            let listed: saved::Listed<'_> = listed_owned
+                .iter()
+                .map(|(k, r, i)| (*k, r.as_str(), i.as_str()))
+                .collect();
+            saved::reconcile(s, &plan, &listed)
+        }
+        None => plan.deletions().cloned().map(Verdict::Proceed).collect(),
+    };
     let mut todo: Vec<PlanItem> = Vec::new();
     let mut results: Vec<Applied> = Vec::new();
-    for item in shown.deletions() {
-        match index.recheck(item) {
-            Recheck::Proceed => todo.push(item.clone()),
-            Recheck::NotPlanned => {}
-            Recheck::Skip { reason } => results.push(Applied {
-                kind: item.kind,
-                region: item.region.to_string(),
-                id: item.id.to_string(),
-                result: AppliedResult::Skipped {
+    for v in verdicts {
+        let (item, result) = match v {
+            Verdict::Proceed(item) => {
+                todo.push(item);
+                continue;
+            }
+            Verdict::Kept { item, reason } => (
+                item,
+                AppliedResult::Skipped {
                     why: format!("now kept: {reason}"),
                 },
-            }),
-            Recheck::Missing => results.push(Applied {
-                kind: item.kind,
-                region: item.region.to_string(),
-                id: item.id.to_string(),
-                result: AppliedResult::Done {
+            ),
+            Verdict::OutOfScope(item) => (
+                item,
+                AppliedResult::Skipped {
+                    why: "no longer in the plan's scope (its tags changed since the plan)".into(),
+                },
+            ),
+            Verdict::Gone(item) => (
+                item,
+                AppliedResult::Done {
                     outcome: Deleted::AlreadyGone,
                 },
-            }),
-        }
+            ),
+        };
+        results.push(Applied {
+            kind: item.kind,
+            region: item.region.to_string(),
+            id: item.id.to_string(),
+            result,
+        });
     }
 
     if let Some(max) = args.max_deletions {
-        let images = todo.iter().filter(|i| i.kind == ItemKind::Image).count();
-        let orphans = todo
-            .iter()
-            .filter(|i| i.kind == ItemKind::Snapshot && i.depends_on.is_empty())
-            .count();
+        let (images, orphans) = saved::deletion_counts(&todo);
         if images > max || orphans > max {
             return Err(Error::PruneRefused(format!(
                 "the plan deregisters {images} image(s) and deletes {orphans} orphaned snapshot(s), over --max-deletions {max}: nothing was deleted. Review it (ami-builder prune --plan-out plan.json) and raise the cap if it is right"
@@ -403,9 +500,12 @@ pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
         }
     }
 
+    let as_of = as_of.filter(|_| saved.is_none());
     if !args.apply {
         let report = PruneReport {
+            schema_version: PLAN_SCHEMA_VERSION,
             plan: shown,
+            as_of,
             applied: false,
             results: Vec::new(),
             api_calls: calls.snapshot(),
@@ -436,30 +536,213 @@ pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
 
     let applied = apply(&aws, &todo, concurrency, &calls).await;
     results.extend(applied);
-
-    if args.events {
-        announce(&aws, global, &args, &results).await?;
-    }
     let report = PruneReport {
+        schema_version: PLAN_SCHEMA_VERSION,
         plan: shown,
+        as_of,
         applied: true,
         results,
         api_calls: calls.snapshot(),
     };
     tracing::info!(api_calls = ?report.api_calls, "prune applied");
+    let report_file = report_file.unwrap_or_default();
+    finish_apply(&aws, global, &args, &report, &report_file).await
+}
+
+/// After the deletions: the record first (stdout, then the local report
+/// file), then the events and the upload. A failure of either is reported
+/// with what was deleted and how to send the rest (`--resend`); deletion
+/// failures (exit 8) outrank an event failure (7), which outranks the rest.
+async fn finish_apply(
+    aws: &Aws,
+    global: &Global,
+    args: &PruneArgs,
+    report: &PruneReport,
+    report_file: &Path,
+) -> Result<ExitCode> {
+    output::emit(report, global.output)?;
+    let written = write_report_file(report_file, report);
+    match &written {
+        Ok(()) => eprintln!(
+            "ami-builder: prune report written to {}",
+            report_file.display()
+        ),
+        Err(e) => eprintln!("ami-builder: {e}"),
+    }
+    let deleted = deleted_images(&report.results).len();
+    let resend = format!("ami-builder prune --resend {}", report_file.display());
+    let mut problems: Vec<Error> = Vec::new();
+    if args.events {
+        if let Err(e) = announce(aws, global, args, &report.results).await {
+            problems.push(Error::EventRejected(format!(
+                "{e}. {deleted} image(s) were deregistered (listed above and in {}); to send their events, run `{resend} --events`",
+                report_file.display()
+            )));
+        }
+    }
+    if let Some(url) = &args.report {
+        if let Err(e) = upload_report(aws, url, report).await {
+            problems.push(Error::Other(format!(
+                "{e}. The report was not uploaded; it is in {}: run `{resend} --report {url}`",
+                report_file.display()
+            )));
+        }
+    }
+    if let Err(e) = written {
+        problems.push(e);
+    }
+    let failures = report.failures();
+    if !failures.is_empty() {
+        let also: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        return Err(Error::PruneFailures(format!(
+            "{} deletion(s) failed: {}. Everything else was done; re-run prune to retry (it converges){}",
+            failures.len(),
+            failures.join("; "),
+            if also.is_empty() {
+                String::new()
+            } else {
+                format!(". Also: {}", also.join("; "))
+            }
+        )));
+    }
+    // The gravest first (an event not sent, 7, over an upload, 1), each named.
+    problems.sort_by_key(|e| std::cmp::Reverse(e.exit_code()));
+    let mut problems = problems.into_iter();
+    match problems.next() {
+        None => Ok(ExitCode::SUCCESS),
+        Some(first) => {
+            let rest: Vec<String> = problems.map(|e| e.to_string()).collect();
+            if rest.is_empty() {
+                Err(first)
+            } else {
+                Err(first.with_note(&format!("Also: {}", rest.join("; "))))
+            }
+        }
+    }
+}
+
+/// `--report-file`, or a new file in `--out-dir` named after the run's
+/// start. Checked before anything is deleted: an existing file is never
+/// overwritten (it may be the only record of an earlier run's deletions).
+fn report_path(args: &PruneArgs, started: DateTime<Utc>) -> Result<std::path::PathBuf> {
+    let path = match &args.report_file {
+        Some(p) => p.clone(),
+        None => args.out_dir.join(format!(
+            "prune-report-{}.json",
+            started.format("%Y%m%dT%H%M%S%.3fZ")
+        )),
+    };
+    if path.symlink_metadata().is_ok() {
+        return Err(Error::Usage(format!(
+            "the report file {} exists: it may be the record of an earlier run, so it is never overwritten; choose another --report-file or move it away",
+            path.display()
+        )));
+    }
+    Ok(path)
+}
+
+fn write_report_file(path: &Path, report: &PruneReport) -> Result<()> {
+    use std::io::Write;
+    let fail = |e: std::io::Error| {
+        Error::io(
+            format!(
+                "writing the prune report {} (the results are printed above)",
+                path.display()
+            ),
+            e,
+        )
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(fail)?;
+    }
+    let json = serde_json::to_string_pretty(report).map_err(|e| Error::Other(e.to_string()))?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(fail)?;
+    f.write_all(json.as_bytes()).map_err(fail)?;
+    f.write_all(b"\n").map_err(fail)?;
+    f.sync_all().map_err(fail)
+}
+
+/// `--resend REPORT`: the events and the upload of an earlier apply, from
+/// its local report. Deletes and lists nothing.
+async fn resend(global: &Global, args: &PruneArgs, path: &Path) -> Result<ExitCode> {
+    if !args.events && args.report.is_none() {
+        return Err(Error::Usage(
+            "--resend sends nothing without --events and/or --report s3://...".into(),
+        ));
+    }
+    if let Some(u) = &args.report {
+        crate::aws::s3::parse_url(u)?;
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::Usage(format!("cannot read the report {}: {e}", path.display())))?;
+    let not_a_report = |e: String| {
+        Error::Usage(format!(
+            "{} is not an ami-builder prune report: {e}",
+            path.display()
+        ))
+    };
+    let doc: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| not_a_report(e.to_string()))?;
+    saved::check_schema(&doc, "report").map_err(not_a_report)?;
+    let report: PruneReport =
+        serde_json::from_value(doc).map_err(|e| not_a_report(e.to_string()))?;
+    if !report.applied {
+        return Err(not_a_report("it is a plan that was not applied".into()));
+    }
+    let bad: Vec<String> = report
+        .results
+        .iter()
+        .filter(|a| {
+            !crate::packer::log::is_region(&a.region)
+                || !saved::is_ec2_id(
+                    &a.id,
+                    if a.kind == ItemKind::Image {
+                        "ami-"
+                    } else {
+                        "snap-"
+                    },
+                )
+        })
+        .map(|a| format!("{} {}", a.region, a.id))
+        .collect();
+    if !bad.is_empty() {
+        return Err(not_a_report(format!(
+            "it names resources that are not EC2 ids: {}",
+            bad.join(", ")
+        )));
+    }
+    let aws = super::load_aws(global).await;
+    if args.events {
+        announce(&aws, global, args, &report.results).await?;
+        eprintln!(
+            "ami-builder: sent the Deregistered events of {} image(s) from {}",
+            deleted_images(&report.results).len(),
+            path.display()
+        );
+    }
     if let Some(url) = &args.report {
         upload_report(&aws, url, &report).await?;
     }
-    output::emit(&report, global.output)?;
-    let failures = report.failures();
-    if !failures.is_empty() {
-        return Err(Error::PruneFailures(format!(
-            "{} deletion(s) failed: {}. Everything else was done; re-run prune to retry (it converges)",
-            failures.len(),
-            failures.join("; ")
-        )));
-    }
     Ok(ExitCode::SUCCESS)
+}
+
+fn deleted_images(results: &[Applied]) -> Vec<&Applied> {
+    results
+        .iter()
+        .filter(|a| {
+            a.kind == ItemKind::Image
+                && matches!(
+                    a.result,
+                    AppliedResult::Done {
+                        outcome: Deleted::Deleted
+                    }
+                )
+        })
+        .collect()
 }
 
 /// Images first (concurrently), then each snapshot whose images all went.
@@ -569,15 +852,7 @@ async fn announce(aws: &Aws, global: &Global, args: &PruneArgs, results: &[Appli
             Error::Usage("--events needs a region for EventBridge: pass --region".into())
         })?;
     let mut entries = Vec::new();
-    for a in results.iter().filter(|a| {
-        a.kind == ItemKind::Image
-            && matches!(
-                a.result,
-                AppliedResult::Done {
-                    outcome: Deleted::Deleted
-                }
-            )
-    }) {
+    for a in deleted_images(results) {
         let mut facts = EventFacts {
             status: "Deregistered".into(),
             primary: Some((a.region.clone(), a.id.clone())),
@@ -665,7 +940,7 @@ pub async fn retention(global: &Global, cmd: RetentionCommand) -> Result<ExitCod
                 tag_prefix: a.retention_tag.clone(),
                 ..RetentionConfig::default()
             };
-            let inv = gather_all(&aws, &regions, &ApiCalls::default()).await?;
+            let inv = gather_all(&aws, &regions, None, &ApiCalls::default()).await?;
             let mut findings = Vec::new();
             for i in &inv.instances {
                 findings.extend(retention::lint_resource(
@@ -715,6 +990,17 @@ pub async fn retention(global: &Global, cmd: RetentionCommand) -> Result<ExitCod
             };
             let e = retention::explain(&a.value, &cfg, Utc::now());
             output::emit(&e, format)?;
+            // An error finding means the scheduler misreads the value and
+            // prune keeps what carries it: fail, so `explain` can gate CI.
+            if e.findings
+                .iter()
+                .any(|f| f.severity == retention::Severity::Error)
+            {
+                return Err(Error::Other(format!(
+                    "the value {:?} has errors: the scheduler ignores or misreads it, and prune keeps what carries it; fix it as suggested",
+                    a.value
+                )));
+            }
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -740,27 +1026,32 @@ mod tests {
     }
 
     #[test]
-    fn a_saved_plan_older_than_the_max_age_is_refused() {
-        let now = Utc::now();
-        let plan = |age: TimeDelta| Plan {
-            generated_at: now - age,
-            rules: PlanRules::default(),
-            items: Vec::new(),
-            summary: retention::Summary::default(),
-        };
+    fn refusals_name_the_plan_and_carry_their_exit_codes() {
         let path = Path::new("plan.json");
-        let day = TimeDelta::hours(24);
-        assert!(refuse_stale(&plan(TimeDelta::hours(23)), path, day, now).is_ok());
-        assert!(refuse_stale(&plan(day), path, day, now).is_ok());
-        // made as of a future time (--as-of): not stale
-        assert!(refuse_stale(&plan(-TimeDelta::days(3)), path, day, now).is_ok());
-        let err = refuse_stale(&plan(TimeDelta::hours(50)), path, day, now).unwrap_err();
-        assert_eq!(err.exit_code(), 9);
-        let msg = err.to_string();
+        let e = refusal_error(
+            Refusal::Stale {
+                age: TimeDelta::hours(50),
+                max_age: TimeDelta::hours(24),
+            },
+            path,
+        );
+        assert_eq!(e.exit_code(), 9);
+        let msg = e.to_string();
         assert!(
-            msg.contains("2d 2h ago") && msg.contains("--max-plan-age 1d 0h"),
+            msg.contains("2d 2h old") && msg.contains("--max-plan-age 1d 0h"),
             "{msg}"
         );
+        let e = refusal_error(
+            Refusal::Future {
+                ahead: TimeDelta::days(3),
+            },
+            path,
+        );
+        assert_eq!(e.exit_code(), 9);
+        assert!(e.to_string().contains("only applied in the present"), "{e}");
+        let e = refusal_error(Refusal::Mismatch(vec!["keep: x".into()]), path);
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("keep: x"), "{e}");
         assert_eq!(fmt_age(TimeDelta::minutes(90)), "1h 30m");
         assert_eq!(fmt_age(TimeDelta::seconds(30)), "30s");
     }
@@ -828,7 +1119,9 @@ mod tests {
             }
         ));
         let report = PruneReport {
+            schema_version: PLAN_SCHEMA_VERSION,
             plan: retention::plan(&Inventory::default(), &PlanRules::default(), Utc::now()),
+            as_of: None,
             applied: true,
             results: out,
             api_calls: BTreeMap::new(),

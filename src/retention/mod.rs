@@ -15,6 +15,7 @@
 pub mod grammar;
 pub mod lint;
 pub mod plan;
+pub mod saved;
 
 mod fast_hash;
 mod order;
@@ -32,6 +33,6 @@ pub use lint::{
 };
 pub use plan::{
     plan, plan_on, recheck, Action, Image, Instance, InvalidTag, Inventory, ItemKind, Plan,
-    PlanIndex, PlanItem, PlanRules, Reason, Recheck, RetentionSource, Sharing, Snapshot, Summary,
-    TagRef, Usage, UsedBy,
+    PlanIndex, PlanItem, PlanRules, Reason, Recheck, RetentionSource, Scope, Sharing, Snapshot,
+    Summary, TagRef, Usage, UsedBy,
 };

@@ -67,6 +67,8 @@ pub struct Inventory {
     pub instances: Vec<Instance>,
     /// What uses which image (or snapshot).
     pub usage: Vec<Usage>,
+    /// The regions that were listed (the plan's scope).
+    pub regions: Vec<String>,
 }
 
 /// One AMI (`DescribeImages`, `DescribeImageAttribute`).
@@ -510,10 +512,24 @@ pub struct Summary {
     pub est_monthly_saving_usd: f64,
 }
 
+/// Where a plan was made: the account and the regions whose listing it
+/// decides on. A saved plan is only applied in the same scope.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Scope {
+    pub account_id: Option<String>,
+    pub regions: Vec<String>,
+}
+
 /// A prune plan: saved with `--plan-out`, re-applied with `--plan`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
+    /// [`super::saved::PLAN_SCHEMA_VERSION`]; a saved plan with another is refused.
+    #[serde(default)]
+    pub schema_version: u32,
     pub generated_at: DateTime<Utc>,
+    #[serde(default)]
+    pub scope: Scope,
     pub rules: PlanRules,
     /// The images, then the snapshots, each by region then id: the order in
     /// which apply proceeds (images are deregistered before their snapshots

@@ -178,6 +178,11 @@ pub fn ami_builder(url: &str) -> assert_cmd::Command {
     for (k, v) in aws_env(url) {
         c.env(k, v);
     }
+    // prune --apply writes its report into the out dir: never the repo's
+    c.env(
+        "AMI_BUILDER_OUT_DIR",
+        std::env::temp_dir().join("ami-builder-it-out"),
+    );
     c
 }
 
@@ -263,6 +268,21 @@ pub fn log_fixture(name: &str) -> Vec<u8> {
     }
 }
 
+/// An adversarial log (`tests/fixtures/adversarial/logs/`): its leading `#`
+/// lines (expectations) and the log itself, byte for byte (a truncated log
+/// must stay without its final newline).
+pub fn adversarial_log(name: &str) -> (Vec<String>, Vec<u8>) {
+    let raw = std::fs::read(fixture(&format!("adversarial/logs/{name}"))).expect("fixture");
+    let mut notes = Vec::new();
+    let mut rest: &[u8] = &raw;
+    while rest.starts_with(b"#") {
+        let nl = rest.iter().position(|&b| b == b'\n').expect("note line");
+        notes.push(String::from_utf8_lossy(&rest[2..nl]).into_owned());
+        rest = &rest[nl + 1..];
+    }
+    (notes, rest.to_vec())
+}
+
 fn sdk_conf(url: &str, region: &str) -> aws_config::SdkConfig {
     aws_config::SdkConfig::builder()
         .behavior_version(aws_config::BehaviorVersion::latest())
@@ -272,6 +292,12 @@ fn sdk_conf(url: &str, region: &str) -> aws_config::SdkConfig {
             aws_sdk_ec2::config::Credentials::new("testing", "testing", None, None, "test"),
         ))
         .build()
+}
+
+/// Create a custom event bus.
+pub fn create_event_bus(url: &str, name: &str) {
+    let eb = aws_sdk_eventbridge::Client::new(&sdk_conf(url, "us-east-1"));
+    block_on(eb.create_event_bus().name(name).send()).expect("create event bus");
 }
 
 /// An SQS queue that receives every event matching `pattern` on `bus` (the

@@ -60,6 +60,13 @@ async fn image(c: &aws_sdk_ec2::Client, name: &str, tags: &[(&str, &str)]) -> (S
 }
 
 fn build_world(url: &str) -> World {
+    build_world_with(url, "0900;1")
+}
+
+/// The world, with `app_retention` on the "app" family, its copy and the
+/// orphan: `0900;0` makes them expire at once, for saved plans, which are
+/// only applied in the present.
+fn build_world_with(url: &str, app_retention: &str) -> World {
     let c = ec2(url, "us-east-1");
     let w2 = ec2(url, "us-west-2");
     block_on(async {
@@ -199,7 +206,7 @@ fn build_world(url: &str) -> World {
         c.create_tags()
             .resources(&orphan)
             .tags(tag("ami-builder:family", "web"))
-            .tags(tag("scheduler:ebs-snapshot", "0900;1"))
+            .tags(tag("scheduler:ebs-snapshot", app_retention))
             .send()
             .await
             .expect("tag orphan");
@@ -207,7 +214,15 @@ fn build_world(url: &str) -> World {
         // keep-N: family "app", three builds; the newest two are kept
         for (key, name) in [("app1", "app-1"), ("app2", "app-2"), ("app3", "app-3")] {
             tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-            let (id, snap) = image(&c, name, &[("ami-builder:family", "app"), one_day]).await;
+            let (id, snap) = image(
+                &c,
+                name,
+                &[
+                    ("ami-builder:family", "app"),
+                    ("scheduler:ebs-snapshot", app_retention),
+                ],
+            )
+            .await;
             ids.insert(key, id);
             snaps.insert(key, snap);
         }
@@ -224,7 +239,7 @@ fn build_world(url: &str) -> World {
         w2.create_tags()
             .resources(&copy)
             .tags(tag("ami-builder:family", "app"))
-            .tags(tag("scheduler:ebs-snapshot", "0900;1"))
+            .tags(tag("scheduler:ebs-snapshot", app_retention))
             .tags(tag(
                 "ami-builder:source-image",
                 &format!("us-east-1:{}", ids["app3"]),
@@ -402,7 +417,7 @@ fn prune_plans_exactly_then_applies_exactly() {
 #[test]
 fn max_deletions_refuses_before_deleting_and_saved_plans_skip_what_became_protected() {
     let m = moto();
-    let w = build_world(&m.url);
+    let w = build_world_with(&m.url, "0900;0");
     let as_of = (Utc::now() + Duration::days(3)).to_rfc3339();
     let before = own_images(&m.url, "us-east-1").len();
     ami_builder(&m.url)
@@ -436,8 +451,6 @@ fn max_deletions_refuses_before_deleting_and_saved_plans_skip_what_became_protec
             "us-east-1",
             "--keep",
             "2",
-            "--as-of",
-            &as_of,
             "--plan-out",
         ])
         .arg(&plan_file)
@@ -450,9 +463,7 @@ fn max_deletions_refuses_before_deleting_and_saved_plans_skip_what_became_protec
     stale["generated_at"] = (Utc::now() - Duration::days(2)).to_rfc3339().into();
     let stale_file = dir.path().join("stale.json");
     std::fs::write(&stale_file, stale.to_string()).expect("write");
-    ami_builder(&m.url)
-        .args(["prune", "--in-region", "us-east-1", "--apply", "--plan"])
-        .arg(&stale_file)
+    apply_saved(&m.url, &stale_file)
         .assert()
         .code(9)
         .stderr(predicate::str::contains("older than --max-plan-age 1d 0h"));
@@ -469,9 +480,7 @@ fn max_deletions_refuses_before_deleting_and_saved_plans_skip_what_became_protec
             .send(),
     )
     .expect("pin");
-    ami_builder(&m.url)
-        .args(["prune", "--in-region", "us-east-1", "--apply", "--plan"])
-        .arg(&plan_file)
+    apply_saved(&m.url, &plan_file)
         .assert()
         .success()
         .stdout(predicate::str::contains(w.ids["app1"].clone()))
@@ -482,11 +491,23 @@ fn max_deletions_refuses_before_deleting_and_saved_plans_skip_what_became_protec
         .collect();
     assert!(left.contains(&w.ids["app1"]), "pinned since the plan: kept");
     // applying the same saved plan again converges (already gone counts as done)
-    ami_builder(&m.url)
-        .args(["prune", "--in-region", "us-east-1", "--apply", "--plan"])
-        .arg(&plan_file)
-        .assert()
-        .success();
+    apply_saved(&m.url, &plan_file).assert().success();
+}
+
+/// `prune --apply --plan FILE` with the flags the saved plans here were made with.
+fn apply_saved(url: &str, plan: &std::path::Path) -> assert_cmd::Command {
+    let mut c = ami_builder(url);
+    c.args([
+        "prune",
+        "--in-region",
+        "us-east-1",
+        "--keep",
+        "2",
+        "--apply",
+        "--plan",
+    ])
+    .arg(plan);
+    c
 }
 
 #[test]
@@ -497,18 +518,30 @@ fn retention_explain_reads_like_the_scheduler() {
         .success()
         .stdout(predicate::str::contains("30"))
         .stdout(predicate::str::contains("Europe/Paris"));
+    // an error finding fails the command (exit 1), still printing the reading
     crate::harness::offline()
         .args(["retention", "explain", "900;30;EST"])
         .assert()
+        .code(1)
+        .stdout(predicate::str::contains("EST"))
+        .stderr(predicate::str::contains("has errors"));
+    crate::harness::offline()
+        .args(["retention", "explain", "0900;30;Europe/Pariss"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("IANA"));
+    // the scheduler reads `utc` as UTC: clean (retention 0 is only a warning)
+    crate::harness::offline()
+        .args(["retention", "explain", "0900;0;utc;weekdays"])
+        .assert()
         .success()
-        .stdout(predicate::str::contains("EST"));
+        .stdout(predicate::str::contains("UTC"));
 }
 
 #[test]
 fn a_crash_mid_apply_then_a_rerun_converges_and_deletes_nothing_unplanned() {
     let m = moto();
-    let w = build_world(&m.url);
-    let as_of = (Utc::now() + Duration::days(3)).to_rfc3339();
+    let w = build_world_with(&m.url, "0900;0");
     let dir = tempfile::tempdir().expect("tmp");
     let plan_file = dir.path().join("plan.json");
     ami_builder(&m.url)
@@ -518,8 +551,6 @@ fn a_crash_mid_apply_then_a_rerun_converges_and_deletes_nothing_unplanned() {
             "us-east-1,us-west-2",
             "--keep",
             "2",
-            "--as-of",
-            &as_of,
             "--plan-out",
         ])
         .arg(&plan_file)
@@ -551,6 +582,8 @@ fn a_crash_mid_apply_then_a_rerun_converges_and_deletes_nothing_unplanned() {
             "prune",
             "--in-region",
             "us-east-1,us-west-2",
+            "--keep",
+            "2",
             "--apply",
             "--plan",
         ])
@@ -735,4 +768,290 @@ fn scheduler_snapshots_events_report_and_lint() {
         .stdout(predicate::str::contains(w.ids["junk"].clone()))
         .stdout(predicate::str::contains("\"1 day\""))
         .stderr(predicate::str::contains("fix them as suggested"));
+}
+
+/// Images left in `region`, by id.
+fn image_ids(url: &str, region: &str) -> Vec<String> {
+    own_images(url, region)
+        .into_iter()
+        .map(|(id, _, _)| id)
+        .collect()
+}
+
+fn save_plan(url: &str, path: &std::path::Path) -> serde_json::Value {
+    ami_builder(url)
+        .args([
+            "prune",
+            "--in-region",
+            "us-east-1",
+            "--keep",
+            "2",
+            "--plan-out",
+        ])
+        .arg(path)
+        .assert()
+        .success();
+    crate::harness::read_json(path)
+}
+
+#[test]
+fn a_foreign_edited_or_future_plan_deletes_nothing_todays_rules_keep() {
+    let m = moto();
+    let w = build_world_with(&m.url, "0900;0");
+    let dir = tempfile::tempdir().expect("tmp");
+    let plan_file = dir.path().join("plan.json");
+    let plan = save_plan(&m.url, &plan_file);
+    let before = image_ids(&m.url, "us-east-1");
+    let write = |name: &str, v: &serde_json::Value| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, v.to_string()).expect("write");
+        p
+    };
+    // other rules now than in the plan: refused, each difference named
+    ami_builder(&m.url)
+        .args([
+            "prune",
+            "--in-region",
+            "us-east-1",
+            "--keep",
+            "1",
+            "--family",
+            "app",
+        ])
+        .args(["--apply", "--plan"])
+        .arg(&plan_file)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "keep: the plan says 2, now 1 (--keep)",
+        ))
+        .stderr(predicate::str::contains(
+            "families: the plan says [], now [\"app\"] (--family)",
+        ));
+    // another region
+    ami_builder(&m.url)
+        .args([
+            "prune",
+            "--in-region",
+            "us-west-2",
+            "--keep",
+            "2",
+            "--apply",
+            "--plan",
+        ])
+        .arg(&plan_file)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "regions: the plan is for us-east-1, this run acts in us-west-2",
+        ));
+    // another account
+    let mut foreign = plan.clone();
+    foreign["scope"]["account_id"] = "999988887777".into();
+    apply_saved(&m.url, &write("foreign.json", &foreign))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "the plan is for account 999988887777",
+        ));
+    // made as of a future time
+    let mut future = plan.clone();
+    future["generated_at"] = (Utc::now() + Duration::days(3)).to_rfc3339().into();
+    apply_saved(&m.url, &write("future.json", &future))
+        .assert()
+        .code(9)
+        .stderr(predicate::str::contains("only applied in the present"));
+    // an unknown schema, and no schema at all
+    let mut schema = plan.clone();
+    schema["schema_version"] = 99.into();
+    apply_saved(&m.url, &write("schema.json", &schema))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("schema_version 99"));
+    assert_eq!(
+        image_ids(&m.url, "us-east-1"),
+        before,
+        "nothing deleted so far"
+    );
+
+    // edited: every item flipped to delete, plus an id the plan never had
+    let mut edited = plan.clone();
+    let items = edited["items"].as_array_mut().expect("items");
+    for i in items.iter_mut() {
+        i["action"] = "delete".into();
+    }
+    let mut extra = items[0].clone();
+    extra["id"] = "ami-0000000000000000e".into();
+    items.push(extra);
+    let out = apply_saved(&m.url, &write("edited.json", &edited))
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let out = String::from_utf8_lossy(&out);
+    let left = image_ids(&m.url, "us-east-1");
+    for (k, id) in &w.ids {
+        if k.ends_with("-copy") {
+            continue;
+        }
+        assert_eq!(
+            left.contains(id),
+            *k != "app1",
+            "image {k} {id}: only what today's rules delete is gone\n{out}"
+        );
+    }
+    assert!(out.contains("skipped: now kept: in use"), "{out}");
+    assert!(out.contains("skipped: now kept: newest build"), "{out}");
+}
+
+#[test]
+fn a_failed_event_or_upload_after_deletions_keeps_the_record_and_resend_finishes() {
+    let m = moto();
+    let w = build_world_with(&m.url, "0900;0");
+    let dir = tempfile::tempdir().expect("tmp");
+    let report_file = dir.path().join("report.json");
+    let out = ami_builder(&m.url)
+        .args([
+            "--output",
+            "json",
+            "prune",
+            "--in-region",
+            "us-east-1",
+            "--keep",
+            "2",
+        ])
+        .args(["--apply", "--events", "--event-bus", "late-bus"])
+        .args(["--report", "s3://late-bucket/prune/", "--report-file"])
+        .arg(&report_file)
+        .assert()
+        .code(7)
+        .stderr(predicate::str::contains("late-bus"))
+        .stderr(predicate::str::contains("--resend"))
+        .stderr(predicate::str::contains("not uploaded"))
+        .get_output()
+        .stdout
+        .clone();
+    // the deletions are on stdout and in the local report
+    let printed: serde_json::Value = serde_json::from_slice(&out).expect("json on stdout");
+    let saved = crate::harness::read_json(&report_file);
+    assert_eq!(
+        printed, saved,
+        "stdout and the report file are the same record"
+    );
+    assert_eq!(saved["schema_version"], 1);
+    let deleted: Vec<&str> = saved["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .filter(|r| r["kind"] == "image" && r["outcome"] == "deleted")
+        .map(|r| r["id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(deleted, vec![w.ids["app1"].as_str()]);
+    assert!(!image_ids(&m.url, "us-east-1").contains(&w.ids["app1"]));
+    // the report file is never overwritten
+    ami_builder(&m.url)
+        .args([
+            "prune",
+            "--in-region",
+            "us-east-1",
+            "--keep",
+            "2",
+            "--apply",
+            "--report-file",
+        ])
+        .arg(&report_file)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("never overwritten"));
+    assert_eq!(crate::harness::read_json(&report_file), saved);
+
+    // the bus and the bucket exist now: --resend sends and uploads, deleting nothing
+    crate::harness::create_event_bus(&m.url, "late-bus");
+    let q = crate::harness::queue_for_pattern(
+        &m.url,
+        "late-bus",
+        r#"{"detail":{"AmiStatus":["Deregistered"]}}"#,
+    );
+    crate::harness::create_bucket(&m.url, "late-bucket");
+    let images_before = image_ids(&m.url, "us-east-1");
+    ami_builder(&m.url)
+        .args(["prune", "--events", "--event-bus", "late-bus"])
+        .args(["--report", "s3://late-bucket/prune/", "--resend"])
+        .arg(&report_file)
+        .assert()
+        .success();
+    let msgs = crate::harness::drain_queue(&m.url, &q);
+    let announced: Vec<&str> = msgs
+        .iter()
+        .map(|e| e["detail"]["AmiId"].as_str().expect("id"))
+        .collect();
+    assert_eq!(announced, vec![w.ids["app1"].as_str()]);
+    assert_eq!(crate::harness::bucket_keys(&m.url, "late-bucket").len(), 1);
+    assert_eq!(
+        image_ids(&m.url, "us-east-1"),
+        images_before,
+        "resend deletes nothing"
+    );
+
+    // a tampered report is refused before anything is sent
+    let mut bad = saved.clone();
+    bad["results"][0]["id"] = "ami-x; rm -rf /".into();
+    let bad_file = dir.path().join("bad.json");
+    std::fs::write(&bad_file, bad.to_string()).expect("write");
+    ami_builder(&m.url)
+        .args(["prune", "--events", "--resend"])
+        .arg(&bad_file)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("not EC2 ids"));
+}
+
+#[test]
+fn two_applies_at_once_converge_and_both_succeed() {
+    let m = moto();
+    let w = build_world_with(&m.url, "0900;0");
+    let dir = tempfile::tempdir().expect("tmp");
+    let spawn = |n: usize| {
+        let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("ami-builder"));
+        for (k, v) in crate::harness::aws_env(&m.url) {
+            c.env(k, v);
+        }
+        c.args(["prune", "--in-region", "us-east-1,us-west-2", "--keep", "2"])
+            .args(["--apply", "--concurrency", "1", "--report-file"])
+            .arg(dir.path().join(format!("report-{n}.json")))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn")
+    };
+    let (a, b) = (spawn(1), spawn(2));
+    for (n, child) in [a, b].into_iter().enumerate() {
+        let out = child.wait_with_output().expect("wait");
+        assert!(
+            out.status.success(),
+            "apply {n}: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let left = image_ids(&m.url, "us-east-1");
+    assert!(!left.contains(&w.ids["app1"]));
+    for k in ["app2", "app3", "running", "pinned"] {
+        assert!(left.contains(&w.ids[k]), "{k} kept");
+    }
+    let snaps = block_on(
+        ec2(&m.url, "us-east-1")
+            .describe_snapshots()
+            .owner_ids("self")
+            .send(),
+    )
+    .expect("snaps");
+    let snap_left: Vec<&str> = snaps
+        .snapshots()
+        .iter()
+        .filter_map(|s| s.snapshot_id())
+        .collect();
+    assert!(!snap_left.contains(&w.snaps["app1"].as_str()));
+    assert!(!snap_left.contains(&w.snaps["orphan"].as_str()));
 }

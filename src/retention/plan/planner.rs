@@ -926,7 +926,17 @@ pub(super) fn plan_with_threads(
 
     let summary = summarize(&items, rules.price_per_gib_month);
     Plan {
+        schema_version: crate::retention::saved::PLAN_SCHEMA_VERSION,
         generated_at: now,
+        scope: super::Scope {
+            account_id: inv.account_id.clone(),
+            regions: {
+                let mut r = inv.regions.clone();
+                r.sort();
+                r.dedup();
+                r
+            },
+        },
         rules: rules.clone(),
         items,
         summary,
