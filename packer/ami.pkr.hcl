@@ -42,12 +42,19 @@ locals {
   run_suffix = substr(uuidv4(), 0, 8)
   ami_name   = "${var.ami_name_prefix}-${local.build_time}-${local.run_suffix}"
 
-  # ManagedBy is fixed: the CodeBuild role lets Packer clean up (deregister,
-  # delete snapshots) only images carrying it.
+  # ami-builder:pipeline (when `pipeline` is set) is the tag the pipeline
+  # stack's CodeBuild role requires before it tags, modifies or cleans up an
+  # image or snapshot. The current Amazon plugin writes run_tags onto the AMI
+  # and its snapshot at CreateImage and CopyImage copies them to each regional
+  # copy, so those carry it from their creation on; the copies' snapshots get
+  # it with ami_tags (cloudformation/pipeline.yaml explains the policy).
+  pipeline_tag = var.pipeline == "" ? {} : { "ami-builder:pipeline" = var.pipeline }
+  run_tags     = merge(var.run_tags, local.pipeline_tag)
+
   ami_tags = merge(var.tags, {
     Name      = local.ami_name
     ManagedBy = "ami-builder"
-  })
+  }, local.pipeline_tag)
 }
 
 source "amazon-ebs" "al2023" {
@@ -98,8 +105,8 @@ source "amazon-ebs" "al2023" {
 
   tags            = local.ami_tags
   snapshot_tags   = local.ami_tags
-  run_tags        = var.run_tags
-  run_volume_tags = var.run_tags
+  run_tags        = local.run_tags
+  run_volume_tags = local.run_tags
 }
 
 build {

@@ -87,7 +87,7 @@ variable "tags" {
     Project = "ami-builder"
     CIS     = "level-1"
   }
-  description = "Tags for the AMI and its snapshots. Provenance tags (ami-builder:*) are added afterwards by `ami-builder build`, not here."
+  description = "Tags for the AMI and its snapshots. Provenance tags (ami-builder:commit, family, ...) are added afterwards by `ami-builder build`, not here."
 }
 
 variable "run_tags" {
@@ -96,7 +96,13 @@ variable "run_tags" {
     Name                 = "ami-builder temporary build instance"
     "ami-builder:packer" = "build-instance"
   }
-  description = "Tags on the temporary build instance and its volumes. The CodeBuild role only lets Packer stop and terminate instances carrying ami-builder:packer."
+  description = "Tags on the temporary build instance, its volumes, network interface, key pair and security group (and, with the current Amazon plugin, on the AMI and its snapshot at creation). The CodeBuild role lets Packer launch, stop and terminate instances only with ami-builder:packer = build-instance."
+}
+
+variable "pipeline" {
+  type        = string
+  default     = ""
+  description = "Name of the pipeline stack running the build (buildspec.yml passes it). Non-empty: the ami-builder:pipeline tag on everything Packer makes, which that stack's CodeBuild role requires before it tags, modifies or cleans up an image or snapshot."
 }
 
 variable "cis_level_1_exclusions" {
