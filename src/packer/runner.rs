@@ -77,6 +77,17 @@ pub struct PackerRun {
     pub echo: bool,
 }
 
+impl PackerRun {
+    /// The log files, for messages.
+    fn out_dir_hint(&self) -> String {
+        format!(
+            "{} / {}",
+            self.build_log.display(),
+            self.machine_log.display()
+        )
+    }
+}
+
 /// How Packer ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
@@ -163,10 +174,16 @@ pub async fn run(spec: PackerRun) -> Result<RunOutcome> {
     tracing::debug!(pid = leader, "packer started in its own process group");
 
     let echo = spec.echo;
-    let mut reader_task =
-        tokio::task::spawn_blocking(move || pump(handle, build_log, machine_log, echo));
+    // The pump says once when it can no longer write the logs: Packer is
+    // then cancelled as on SIGTERM (its cleanup awaited), never orphaned.
+    let (write_failed_tx, mut write_failed) = tokio::sync::oneshot::channel::<()>();
+    let mut reader_task = tokio::task::spawn_blocking(move || {
+        pump(handle, build_log, machine_log, echo, write_failed_tx)
+    });
 
     let mut interrupted: Option<i32> = None;
+    let mut cancelled_for_write = false;
+    let mut write_watch = true;
     let mut escalated = false;
     let deadline = tokio::time::sleep(Duration::from_secs(u64::MAX / 4));
     tokio::pin!(deadline);
@@ -196,7 +213,20 @@ pub async fn run(spec: PackerRun) -> Result<RunOutcome> {
             _ = sigterm.recv() => {
                 on_signal(leader, 15, &mut interrupted, &mut escalated, &spec, deadline.as_mut());
             }
-            _ = &mut deadline, if interrupted.is_some() && !escalated => {
+            failed = &mut write_failed, if write_watch => {
+                write_watch = false;
+                if failed.is_ok() && interrupted.is_none() {
+                    cancelled_for_write = true;
+                    let _ = kill(Pid::from_raw(leader), Signal::SIGTERM);
+                    eprintln!(
+                        "ami-builder: cannot write Packer's output to {}: stopping Packer (SIGTERM) and waiting up to {}s for its cleanup",
+                        spec.out_dir_hint(),
+                        spec.cleanup_timeout.as_secs()
+                    );
+                    deadline.as_mut().reset(tokio::time::Instant::now() + spec.cleanup_timeout);
+                }
+            }
+            _ = &mut deadline, if (interrupted.is_some() || cancelled_for_write) && !escalated => {
                 eprintln!(
                     "ami-builder: Packer did not finish its cleanup within {}s; killing its process group. Check EC2 for leftover instances, key pairs, security groups and AMIs.",
                     spec.cleanup_timeout.as_secs()
@@ -206,9 +236,23 @@ pub async fn run(spec: PackerRun) -> Result<RunOutcome> {
             }
         }
     };
-    let (extraction, exit, lines) = joined
+    let (extraction, exit, lines, write_error) = joined
         .map_err(|e| Error::Other(format!("the Packer output reader failed: {e}")))?
         .map_err(|e| Error::io("reading Packer's output", e))?;
+    if let (Some(e), None) = (write_error, interrupted) {
+        let how = if escalated {
+            "Packer was stopped but did not finish its cleanup in time and was killed; check EC2 for leftover instances, key pairs, security groups and AMIs"
+        } else {
+            "Packer was stopped (SIGTERM) and its cleanup awaited"
+        };
+        return Err(Error::io(
+            format!(
+                "writing Packer's output to {} ({how}, {exit}); free the disk or fix the out dir, then build again",
+                spec.out_dir_hint()
+            ),
+            e,
+        ));
+    }
     Ok(RunOutcome {
         exit,
         extraction,
@@ -265,16 +309,25 @@ fn on_signal(
     }
 }
 
-/// Blocking: copy Packer's stream to the logs and console, feeding the extractor.
+/// Blocking: copy Packer's stream to the logs and console, feeding the
+/// extractor. A write error on a log is kept, told once on `write_failed`,
+/// and stops the log writes; the stream is still read to its end (and
+/// echoed), so that Packer's cleanup output is seen and nothing blocks on a
+/// full pipe.
 fn pump(
     mut handle: duct::ReaderHandle,
     build_log: std::fs::File,
     machine_log: std::fs::File,
     echo: bool,
-) -> std::io::Result<(Extraction, Exit, u64)> {
+    write_failed: tokio::sync::oneshot::Sender<()>,
+) -> std::io::Result<(Extraction, Exit, u64, Option<std::io::Error>)> {
     let mut extractor = Extractor::packer_stream();
-    let mut human = BufWriter::with_capacity(1 << 16, build_log);
-    let mut machine = BufWriter::with_capacity(1 << 16, machine_log);
+    let mut logs = Logs {
+        human: BufWriter::with_capacity(1 << 16, build_log),
+        machine: BufWriter::with_capacity(1 << 16, machine_log),
+        error: None,
+        notify: Some(write_failed),
+    };
     // Not `stderr().lock()`: the signal handler prints on stderr while we pump,
     // and holding the lock for the whole run would deadlock it.
     let mut console = BufWriter::with_capacity(1 << 16, std::io::stderr());
@@ -290,31 +343,35 @@ fn pump(
         };
         let chunk = &buf[..n];
         extractor.feed(chunk);
-        machine.write_all(chunk)?;
+        logs.write(|l| l.machine.write_all(chunk));
         carry.extend_from_slice(chunk);
         let mut start = 0;
         while let Some(i) = memchr::memchr(b'\n', &carry[start..]) {
             let line = &carry[start..start + i];
-            lines += emit(line, &mut human, &mut console, echo)?;
+            lines += emit(line, &mut logs, &mut console, echo);
             start += i + 1;
         }
         carry.drain(..start);
         if carry.len() > super::log::MAX_LINE {
-            lines += emit(&carry, &mut human, &mut console, echo)?;
+            lines += emit(&carry, &mut logs, &mut console, echo);
             carry.clear();
         }
         // Flush whatever arrived: line by line for a slow stream, batched for a fast one.
-        human.flush()?;
-        machine.flush()?;
+        logs.write(|l| {
+            l.human.flush()?;
+            l.machine.flush()
+        });
         if echo {
             console_flush(&mut console);
         }
     }
     if !carry.is_empty() {
-        lines += emit(&carry, &mut human, &mut console, echo)?;
+        lines += emit(&carry, &mut logs, &mut console, echo);
     }
-    human.flush()?;
-    machine.flush()?;
+    logs.write(|l| {
+        l.human.flush()?;
+        l.machine.flush()
+    });
     if echo {
         console_flush(&mut console);
     }
@@ -329,27 +386,49 @@ fn pump(
         (None, Some(s)) => Exit::Signal(s),
         (None, None) => Exit::Code(-1),
     };
-    Ok((extractor.finish(), exit, lines))
+    Ok((extractor.finish(), exit, lines, logs.error))
 }
 
-fn emit(
-    line: &[u8],
-    human: &mut impl Write,
-    console: &mut impl Write,
-    echo: bool,
-) -> std::io::Result<u64> {
+/// The two log files, and the first error writing them.
+struct Logs {
+    human: BufWriter<std::fs::File>,
+    machine: BufWriter<std::fs::File>,
+    error: Option<std::io::Error>,
+    notify: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Logs {
+    /// Run `f` unless a write already failed; keep its error and say so once.
+    fn write(&mut self, f: impl FnOnce(&mut Self) -> std::io::Result<()>) {
+        if self.error.is_some() {
+            return;
+        }
+        if let Err(e) = f(self) {
+            self.error = Some(e);
+            if let Some(tx) = self.notify.take() {
+                let _ = tx.send(());
+            }
+        }
+    }
+}
+
+/// One line to build.log (as human text) and the console; returns 1 when
+/// it was a line of text (machine-readable records other than `ui` are not).
+fn emit(line: &[u8], logs: &mut Logs, console: &mut impl Write, echo: bool) -> u64 {
     let text = String::from_utf8_lossy(line);
     let Some(out) = human_text(&text) else {
-        return Ok(0);
+        return 0;
     };
-    human.write_all(out.as_bytes())?;
-    human.write_all(b"\n")?;
+    logs.write(|l| {
+        l.human.write_all(out.as_bytes())?;
+        l.human.write_all(b"\n")
+    });
     if echo {
         // A closed console (broken pipe) must not stop the build or the log.
         let _ = console.write_all(out.as_bytes());
         let _ = console.write_all(b"\n");
     }
-    Ok(1)
+    1
 }
 
 fn console_flush(console: &mut impl Write) {
