@@ -214,7 +214,8 @@ pub struct TaggingArgs {
         value_name = "KEY"
     )]
     pub retention_tag: String,
-    /// Overwrite a different existing commit tag.
+    /// Rewrite provenance tags the images already have with other values
+    /// (commit, family, source image, run uuid; build id and build time).
     #[arg(long)]
     pub force: bool,
 }

@@ -2,13 +2,16 @@
 //! tags written on AMIs, snapshots and copies.
 //!
 //! Owns: the resolution order (flag, CodeBuild's source version, the CodePipeline
-//! execution, git), the build id, the tag set and EC2's tag limits. It reads no
+//! execution, git), the build id, the tag set and EC2's tag limits, and the rule
+//! that provenance is written once ([`reconcile_tags`]). It reads no
 //! environment and calls nothing itself: the caller passes an [`Inputs`] snapshot
 //! and a [`Lookups`] implementation (CodePipeline, git) from the adapters.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use chrono::{DateTime, SecondsFormat, Utc};
+
 use serde::Serialize;
 
 /// Tag keys ami-builder writes (configurable where users have conventions).
@@ -316,9 +319,124 @@ pub fn tag_set(keys: &TagKeys, f: &TagFacts<'_>) -> Result<Vec<(String, String)>
     Ok(tags)
 }
 
+/// What tagging one resource may write, given the tags it already has.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TagWrite {
+    /// Tags to write (missing ones, tags that are not provenance, and with
+    /// `force` every one).
+    pub write: Vec<(String, String)>,
+    /// Provenance tags the resource already has with another value, kept:
+    /// `(key, existing, not written)`.
+    pub kept: Vec<(String, String, String)>,
+    /// Provenance that would be rewritten: `(key, existing, wanted)`. Any
+    /// one refuses the whole tagging unless `force`.
+    pub conflicts: Vec<(String, String, String)>,
+}
+
+/// Provenance is written once. Of `wanted`, a tag the resource lacks is
+/// written; one it has with the same value is left alone. One it has with
+/// another value is never changed without `force`: the commit, the family
+/// (the keep-N group prune ranks it in), the source image and Packer's run
+/// uuid are *conflicts* that refuse the tagging; the build id and the build
+/// time, which describe the build that made it (a later `tag` run is not
+/// that build), are *kept*. Tags that are not provenance (retention, the
+/// user's `--tag`) are written as asked.
+pub fn reconcile_tags(
+    keys: &TagKeys,
+    existing: &BTreeMap<String, String>,
+    wanted: &[(String, String)],
+    force: bool,
+) -> TagWrite {
+    let refuse = [
+        &keys.commit,
+        &keys.family,
+        &keys.source_image,
+        &keys.run_uuid,
+    ];
+    let keep = [&keys.build_id, &keys.built_at];
+    let mut out = TagWrite::default();
+    for (k, v) in wanted {
+        let provenance = refuse.contains(&k) || keep.contains(&k);
+        match existing.get(k) {
+            Some(old) if old == v => {}
+            Some(old) if provenance && !force => {
+                let entry = (k.clone(), old.clone(), v.clone());
+                if refuse.contains(&k) {
+                    out.conflicts.push(entry);
+                } else {
+                    out.kept.push(entry);
+                }
+            }
+            _ => out.write.push((k.clone(), v.clone())),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn provenance_is_written_once() {
+        let keys = TagKeys::default();
+        let existing: BTreeMap<String, String> = [
+            ("ami-builder:commit", "aaa"),
+            ("ami-builder:family", "web"),
+            ("ami-builder:build-id", "build:1"),
+            ("ami-builder:built-at", "2026-01-01T00:00:00Z"),
+            ("scheduler:ebs-snapshot", "default;30"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let wanted: Vec<(String, String)> = [
+            ("ami-builder:commit", "aaa"),
+            ("ami-builder:family", "web-copy-name"),
+            ("ami-builder:build-id", "local:host:now"),
+            ("ami-builder:built-at", "2026-12-01T00:00:00Z"),
+            ("ami-builder:source-image", "us-east-1:ami-12345678"),
+            ("scheduler:ebs-snapshot", "default;7"),
+            ("Team", "x"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let w = reconcile_tags(&keys, &existing, &wanted, false);
+        assert_eq!(
+            w.conflicts,
+            vec![(
+                "ami-builder:family".to_string(),
+                "web".to_string(),
+                "web-copy-name".to_string()
+            )]
+        );
+        let kept: Vec<&str> = w.kept.iter().map(|(k, _, _)| k.as_str()).collect();
+        assert_eq!(kept, vec!["ami-builder:build-id", "ami-builder:built-at"]);
+        let written: Vec<&str> = w.write.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            written,
+            vec!["ami-builder:source-image", "scheduler:ebs-snapshot", "Team"]
+        );
+        // --force writes every differing value
+        let w = reconcile_tags(&keys, &existing, &wanted, true);
+        assert!(w.conflicts.is_empty() && w.kept.is_empty());
+        assert_eq!(w.write.len(), 6, "all but the unchanged commit");
+        // a different commit is a conflict, under a renamed key too
+        let keys = TagKeys {
+            commit: "GitCommit".into(),
+            ..TagKeys::default()
+        };
+        let existing: BTreeMap<String, String> =
+            [("GitCommit".to_string(), "aaa".to_string())].into();
+        let w = reconcile_tags(
+            &keys,
+            &existing,
+            &[("GitCommit".into(), "bbb".into())],
+            false,
+        );
+        assert_eq!(w.conflicts.len(), 1);
+    }
 
     struct Fake {
         revs: Result<Vec<String>, String>,

@@ -7,8 +7,8 @@
 use predicates::prelude::*;
 
 use crate::harness::{
-    ami_builder, bucket_keys, create_bucket, drain_queue, fixture, moto, queue_for_pattern,
-    read_json, tags_of, SAMPLE_PATTERN,
+    ami_builder, block_on, bucket_keys, create_bucket, drain_queue, ec2, fixture, moto,
+    queue_for_pattern, read_json, tags_of, SAMPLE_PATTERN,
 };
 
 const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
@@ -534,4 +534,94 @@ fn the_repos_own_template_builds_tags_and_records_the_run_uuid() {
             "the template's own tags"
         );
     }
+}
+
+#[test]
+fn a_copy_keeps_its_sources_family_and_provenance_is_written_once() {
+    let m = moto();
+    let out = tempfile::tempdir().expect("tmp");
+    ami_builder(&m.url)
+        .env("CODEBUILD_BUILD_ID", "ami-build:1")
+        .args([
+            "build",
+            &template("multi-region.pkr.hcl"),
+            "--quiet",
+            "--no-event",
+            "--commit",
+            SHA,
+        ])
+        .args([
+            "--var",
+            &format!("endpoint={}", m.url),
+            "--var",
+            r#"copy_regions=["us-west-2"]"#,
+        ])
+        .arg("--out-dir")
+        .arg(out.path())
+        .assert()
+        .success();
+    let rec = read_json(&out.path().join("artifacts.json"));
+    let arts = rec["artifacts"].as_array().expect("a");
+    let build = arts[0]["build"].as_str().expect("build").to_string();
+    let cid = arts
+        .iter()
+        .find(|a| a["region"] == "us-west-2")
+        .expect("copy")["ami_id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let copy_tags = || tags_of(&m.url, "us-west-2", &cid);
+    let before = copy_tags();
+    assert_eq!(before["ami-builder:family"], build);
+
+    // tagging the copy on its own: its family stays its source's (not its
+    // image name), its build id and time are kept
+    ami_builder(&m.url)
+        .env("CODEBUILD_BUILD_ID", "ami-build:2")
+        .args(["tag", &format!("us-west-2:{cid}"), "--commit", SHA])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "kept ami-builder:build-id=ami-build:1 (not ami-build:2",
+        ));
+    assert_eq!(copy_tags(), before, "nothing rewritten");
+
+    // another family: refused, nothing written
+    ami_builder(&m.url)
+        .args(["tag", &format!("us-west-2:{cid}"), "--commit", SHA])
+        .args(["--family", "other", "--tag", "Team=x"])
+        .assert()
+        .code(6)
+        .stderr(predicate::str::contains("refusing to rewrite provenance"))
+        .stderr(predicate::str::contains(format!(
+            "already has ami-builder:family={build}, not other"
+        )));
+    assert_eq!(copy_tags(), before, "nothing written on a refusal");
+
+    // a copy that lost its family gets its source's again
+    block_on(
+        ec2(&m.url, "us-west-2")
+            .delete_tags()
+            .resources(&cid)
+            .tags(
+                aws_sdk_ec2::types::Tag::builder()
+                    .key("ami-builder:family")
+                    .build(),
+            )
+            .send(),
+    )
+    .expect("untag");
+    ami_builder(&m.url)
+        .args(["tag", &format!("us-west-2:{cid}"), "--commit", SHA])
+        .assert()
+        .success();
+    assert_eq!(copy_tags()["ami-builder:family"], build);
+
+    // --force rewrites
+    ami_builder(&m.url)
+        .args(["tag", &format!("us-west-2:{cid}"), "--commit", SHA])
+        .args(["--family", "other", "--force"])
+        .assert()
+        .success();
+    assert_eq!(copy_tags()["ami-builder:family"], "other");
 }
