@@ -1629,6 +1629,39 @@ fi
 "#
 }
 
+/// What is at the hook's path, as far as replacing it goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HookFile {
+    /// Nothing: write ours.
+    Absent,
+    /// A hook this command wrote: replace it.
+    Ours,
+    /// Anything else, said in words: never replaced without `--force`.
+    Foreign(String),
+}
+
+/// Classify an existing regular file's bytes: ours only when it begins the
+/// way [`pre_commit_hook`] does (its shebang, then [`HOOK_MARKER`]); a
+/// binary, non-UTF-8 or other text hook is someone else's.
+pub fn classify_hook(bytes: &[u8]) -> HookFile {
+    let text = std::str::from_utf8(bytes)
+        .ok()
+        .filter(|t| !t.contains('\0'));
+    let Some(text) = text else {
+        return HookFile::Foreign("a binary or non-UTF-8 file".into());
+    };
+    let mut lines = text.lines();
+    match (lines.next(), lines.next()) {
+        (Some(first), Some(second)) if first.starts_with("#!") && second == HOOK_MARKER => {
+            HookFile::Ours
+        }
+        _ => HookFile::Foreign("a hook ami-builder did not write".into()),
+    }
+}
+
+/// How to run the check from a hook of one's own, for the refusal message.
+pub const HOOK_CHAIN_HINT: &str = "add the line `ami-builder check \"$(git rev-parse --show-toplevel)\" || exit 1` to it to chain the check";
+
 // ---------------------------------------------------------------------------------------------
 // YAML (and JSON) documents, keeping order and CloudFormation tags
 // ---------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 //! Small helper processes (the process adapter besides Packer's runner): git,
 //! `packer validate`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// `(HEAD sha, dirty)` of the git repository containing `dir`.
 pub fn git_head(dir: &Path) -> Result<(String, bool), String> {
@@ -26,6 +26,28 @@ pub fn git_head(dir: &Path) -> Result<(String, bool), String> {
         .read()
         .map_err(|e| format!("`git status` in {} failed: {e}", dir.display()))?;
     Ok((sha.trim().to_string(), !status.trim().is_empty()))
+}
+
+/// The directory git runs hooks from for the repository at `dir`: `git
+/// rev-parse --git-path hooks`, which follows worktrees (their hooks live in
+/// the main repository) and `core.hooksPath`. Absolute.
+pub fn git_hooks_dir(dir: &Path) -> Result<PathBuf, String> {
+    let out = duct::cmd("git", ["rev-parse", "--git-path", "hooks"])
+        .dir(dir)
+        .stderr_capture()
+        .read()
+        .map_err(|e| {
+            format!(
+                "{} is not in a git repository (`git rev-parse --git-path hooks` failed: {e})",
+                dir.display()
+            )
+        })?;
+    let hooks = PathBuf::from(out.trim());
+    Ok(if hooks.is_absolute() {
+        hooks
+    } else {
+        dir.join(hooks)
+    })
 }
 
 /// `packer validate TEMPLATE`; Err carries Packer's output.

@@ -184,27 +184,61 @@ pub fn run(args: &CheckArgs, format: OutputFormat) -> Result<ExitCode> {
 }
 
 fn install_hook(dir: &Path, force: bool) -> Result<ExitCode> {
-    let hooks = dir.join(".git").join("hooks");
-    if !hooks.is_dir() {
-        return Err(Error::Usage(format!(
-            "{} is not a git work tree root (no .git/hooks)",
-            dir.display()
-        )));
-    }
+    let hooks = crate::proc::git_hooks_dir(dir).map_err(Error::Usage)?;
+    std::fs::create_dir_all(&hooks)
+        .map_err(|e| Error::io(format!("creating {}", hooks.display()), e))?;
     let path = hooks.join("pre-commit");
-    if let Ok(existing) = std::fs::read_to_string(&path) {
-        if !existing.contains(check::HOOK_MARKER) && !force {
+    let state = match std::fs::symlink_metadata(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => check::HookFile::Absent,
+        Err(e) => return Err(Error::io(format!("looking at {}", path.display()), e)),
+        Ok(m) if m.file_type().is_symlink() => {
+            let target = std::fs::read_link(&path)
+                .map_or_else(|_| "?".to_string(), |t| t.display().to_string());
+            let dangling = if path.exists() { "" } else { " (dangling)" };
+            check::HookFile::Foreign(format!("a symbolic link to {target}{dangling}"))
+        }
+        Ok(m) if !m.is_file() => {
             return Err(Error::Usage(format!(
-                "{} exists and is not ami-builder's: add `ami-builder check` to it, or pass --force to replace it",
+                "{} exists and is not a file: remove it yourself if the hook should be installed",
                 path.display()
+            )))
+        }
+        Ok(_) => {
+            let bytes = std::fs::read(&path)
+                .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+            check::classify_hook(&bytes)
+        }
+    };
+    if let check::HookFile::Foreign(what) = &state {
+        if !force {
+            return Err(Error::Usage(format!(
+                "{} exists and is {what}: it is left as it is. To keep it, {}; to replace it, pass --force",
+                path.display(),
+                check::HOOK_CHAIN_HINT
             )));
         }
     }
-    std::fs::write(&path, check::pre_commit_hook())
-        .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+    // Write beside it and rename over it: a link is replaced, never written
+    // through, and a reader never sees half a hook.
+    let tmp = hooks.join(".pre-commit.ami-builder.tmp");
+    let _ = std::fs::remove_file(&tmp);
+    {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o755)
+            .open(&tmp)
+            .map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
+        f.write_all(check::pre_commit_hook().as_bytes())
+            .map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
+    }
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
-        .map_err(|e| Error::io(format!("making {} executable", path.display()), e))?;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755))
+        .map_err(|e| Error::io(format!("making {} executable", tmp.display()), e))?;
+    std::fs::rename(&tmp, &path)
+        .map_err(|e| Error::io(format!("installing {}", path.display()), e))?;
     output::print(&format!("installed {}", path.display()))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -665,3 +665,51 @@ fn a_log_cut_inside_an_id_is_refused() {
         .code(3)
         .stderr(predicate::str::contains("ends inside an artifact line"));
 }
+
+#[test]
+fn a_log_that_cannot_be_written_stops_packer_after_its_cleanup() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(&out).expect("out");
+    // every write to build.log fails (ENOSPC)
+    std::os::unix::fs::symlink("/dev/full", out.join("build.log")).expect("symlink");
+    let marker = dir.path().join("cleaned-up");
+    let pid_file = dir.path().join("pid");
+    let fake = dir.path().join("packer");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/usr/bin/env bash\necho $$ > '{pid}'\ntrap 'echo done > \"{marker}\"; exit 1' TERM\necho '1700000000,,ui,say,==> x: started'\nwhile true; do sleep 0.1; done\n",
+            pid = pid_file.display(),
+            marker = marker.display()
+        ),
+    )
+    .expect("write");
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    ami_builder("http://127.0.0.1:9")
+        .args([
+            "build",
+            &template("one-region.pkr.hcl"),
+            "--quiet",
+            "--packer",
+        ])
+        .arg(&fake)
+        .arg("--out-dir")
+        .arg(&out)
+        .timeout(Duration::from_secs(120))
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("writing Packer's output"))
+        .stderr(predicate::str::contains("cleanup awaited"));
+    assert!(marker.exists(), "Packer got SIGTERM and ran its cleanup");
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .expect("pid")
+        .trim()
+        .parse()
+        .expect("pid number");
+    assert!(
+        kill(Pid::from_raw(pid), None).is_err(),
+        "Packer {pid} is still running"
+    );
+}

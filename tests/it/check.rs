@@ -108,15 +108,35 @@ fn a_pipe_without_pipefail_fails_and_json_output() {
     );
 }
 
+fn git(dir: &std::path::Path, args: &[&str]) {
+    let ok = std::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .expect("git");
+    assert!(
+        ok.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+}
+
+fn install_hook(dir: &std::path::Path) -> assert_cmd::assert::Assert {
+    offline()
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .args(["check", "--install-hook"])
+        .arg(dir)
+        .assert()
+}
+
 #[test]
 fn install_hook_writes_an_executable_hook_once() {
     let dir = tempfile::tempdir().expect("tmp");
-    std::fs::create_dir_all(dir.path().join(".git/hooks")).expect("dir");
-    offline()
-        .args(["check", "--install-hook"])
-        .arg(dir.path())
-        .assert()
-        .success();
+    git(dir.path(), &["init", "-q"]);
+    install_hook(dir.path()).success();
     let hook = dir.path().join(".git/hooks/pre-commit");
     let text = std::fs::read_to_string(&hook).expect("hook");
     assert!(text.contains("ami-builder") && text.contains("check"));
@@ -126,17 +146,110 @@ fn install_hook_writes_an_executable_hook_once() {
         ) & 0o111
             != 0
     );
-    // ours: replaced; someone else's: refused without --force
+    // ours: replaced; someone else's: refused without --force, saying how to chain
+    install_hook(dir.path()).success();
+    std::fs::write(&hook, "#!/bin/sh\necho mine\n").expect("write");
+    install_hook(dir.path())
+        .code(2)
+        .stderr(predicate::str::contains("--force"))
+        .stderr(predicate::str::contains("|| exit 1"));
+    assert_eq!(
+        std::fs::read_to_string(&hook).expect("hook"),
+        "#!/bin/sh\necho mine\n"
+    );
+    // a hook that only mentions our marker further down is not ours
+    let mention = format!(
+        "#!/bin/sh\necho mine\n{}\n",
+        ami_builder::check::HOOK_MARKER
+    );
+    std::fs::write(&hook, &mention).expect("write");
+    install_hook(dir.path()).code(2);
+    assert_eq!(std::fs::read_to_string(&hook).expect("hook"), mention);
+}
+
+#[test]
+fn install_hook_never_replaces_binary_or_linked_hooks() {
+    let dir = tempfile::tempdir().expect("tmp");
+    git(dir.path(), &["init", "-q"]);
+    let hook = dir.path().join(".git/hooks/pre-commit");
+    for bytes in [
+        &b"\x7fELF\x02\x01\x01\0\0\0"[..],
+        &b"\x7fELF\x02\x01\xb7\xff"[..],
+        &b"#!/bin/sh\n\xff\xfe bad\n"[..],
+    ] {
+        std::fs::write(&hook, bytes).expect("write");
+        install_hook(dir.path())
+            .code(2)
+            .stderr(predicate::str::contains("binary or non-UTF-8"));
+        assert_eq!(std::fs::read(&hook).expect("hook"), bytes, "left as it is");
+    }
+    std::fs::remove_file(&hook).expect("rm");
+    // a link to someone's hook: neither the link nor its target is touched
+    let target = dir.path().join("team-hook.sh");
+    std::fs::write(&target, "#!/bin/sh\nexit 0\n").expect("write");
+    std::os::unix::fs::symlink(&target, &hook).expect("link");
+    install_hook(dir.path())
+        .code(2)
+        .stderr(predicate::str::contains("symbolic link"));
+    assert_eq!(
+        std::fs::read_to_string(&target).expect("t"),
+        "#!/bin/sh\nexit 0\n"
+    );
+    // a dangling link: nothing is created where it points
+    std::fs::remove_file(&hook).expect("rm");
+    let nowhere = dir.path().join("not-there");
+    std::os::unix::fs::symlink(&nowhere, &hook).expect("link");
+    install_hook(dir.path())
+        .code(2)
+        .stderr(predicate::str::contains("dangling"));
+    assert!(!nowhere.exists(), "written through a dangling link");
+    // --force replaces the link itself, never its target
+    std::fs::remove_file(&hook).expect("rm");
+    std::os::unix::fs::symlink(&target, &hook).expect("link");
     offline()
-        .args(["check", "--install-hook"])
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .args(["check", "--install-hook", "--force"])
         .arg(dir.path())
         .assert()
         .success();
-    std::fs::write(&hook, "#!/bin/sh\necho mine\n").expect("write");
-    offline()
-        .args(["check", "--install-hook"])
-        .arg(dir.path())
-        .assert()
+    assert!(!std::fs::symlink_metadata(&hook)
+        .expect("m")
+        .file_type()
+        .is_symlink());
+    assert_eq!(
+        std::fs::read_to_string(&target).expect("t"),
+        "#!/bin/sh\nexit 0\n"
+    );
+}
+
+#[test]
+fn install_hook_in_a_worktree_goes_where_git_runs_hooks() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let main = dir.path().join("main");
+    std::fs::create_dir_all(&main).expect("dir");
+    git(&main, &["init", "-q"]);
+    git(
+        &main,
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.com",
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            "x",
+        ],
+    );
+    git(&main, &["worktree", "add", "-q", "../wt"]);
+    let wt = dir.path().join("wt");
+    assert!(wt.join(".git").is_file(), "a worktree's .git is a file");
+    install_hook(&wt).success();
+    assert!(main.join(".git/hooks/pre-commit").is_file());
+    // outside any repository: a usage error
+    let bare = tempfile::tempdir().expect("tmp");
+    install_hook(bare.path())
         .code(2)
-        .stderr(predicate::str::contains("--force"));
+        .stderr(predicate::str::contains("not in a git repository"));
 }
