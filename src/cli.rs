@@ -16,8 +16,8 @@ Exit codes:
   5    an extracted AMI could not be confirmed in EC2
   6    tagging failed
   7    the event was not accepted by EventBridge
-  8    prune finished with failures
-  9    prune refused (plan over --max-deletions, or a stale plan)
+  8    prune finished with failures (a deletion failed, or a planned one was not attempted)
+  9    prune refused (plan over --max-deletions, a stale saved plan, or one made as of a future time)
   130  interrupted by SIGINT (after Packer's cleanup)
   143  interrupted by SIGTERM (after Packer's cleanup)";
 
@@ -38,7 +38,7 @@ pub struct Cli {
 #[derive(Debug, Args, Clone)]
 pub struct Global {
     /// AWS region for API calls (the build region).
-    #[arg(long, global = true, env = "AWS_REGION", value_name = "REGION")]
+    #[arg(long, global = true, env = "AWS_REGION", value_name = "REGION", value_parser = parse_region)]
     pub region: Option<String>,
     /// Named AWS profile from ~/.aws/config.
     #[arg(long, global = true, env = "AWS_PROFILE", value_name = "NAME")]
@@ -49,6 +49,12 @@ pub struct Global {
     /// Output format of the result on stdout.
     #[arg(long, global = true, env = "AMI_BUILDER_OUTPUT", value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
+    /// Give up on AWS after this long (90s, 10m, 1h): every command that
+    /// talks to AWS ends with a clear error by then. `build` counts from when
+    /// Packer has finished; `prune --apply` starts no deletion after it and
+    /// records what it did.
+    #[arg(long, global = true, env = "AMI_BUILDER_TIMEOUT", default_value = "30m", value_name = "AGE", value_parser = parse_age)]
+    pub timeout: chrono::TimeDelta,
     /// More logging on stderr (-v info, -vv debug, -vvv trace).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -260,7 +266,7 @@ pub struct TagArgs {
     #[arg(long, value_name = "FILE")]
     pub artifacts: Option<PathBuf>,
     /// Also find copies (same image name) in these regions (comma-separated).
-    #[arg(long, value_delimiter = ',', value_name = "REGIONS")]
+    #[arg(long, value_delimiter = ',', value_name = "REGIONS", value_parser = parse_region)]
     pub copy_regions: Vec<String>,
     /// Provenance options.
     #[command(flatten)]
@@ -321,7 +327,7 @@ pub struct EventTestArgs {
 #[command(after_help = EXIT_CODES)]
 pub struct PruneArgs {
     /// Regions to prune (repeatable or comma-separated; default: --region).
-    #[arg(long = "in-region", value_delimiter = ',', value_name = "REGION")]
+    #[arg(long = "in-region", value_delimiter = ',', value_name = "REGION", value_parser = parse_region)]
     pub regions: Vec<String>,
     /// Only these families (repeatable; default: all).
     #[arg(long, value_delimiter = ',', value_name = "FAMILY")]
@@ -417,7 +423,7 @@ pub enum RetentionCommand {
 #[derive(Debug, Args)]
 pub struct RetentionLintArgs {
     /// Regions to lint (repeatable or comma-separated; default: --region).
-    #[arg(long = "in-region", value_delimiter = ',', value_name = "REGION")]
+    #[arg(long = "in-region", value_delimiter = ',', value_name = "REGION", value_parser = parse_region)]
     pub regions: Vec<String>,
     /// Retention tag key prefix.
     #[arg(long, default_value = "scheduler:ebs-snapshot", value_name = "KEY")]
@@ -497,6 +503,27 @@ pub fn parse_key_value(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
         _ => Err(format!("expected KEY=VALUE, got `{s}`")),
+    }
+}
+
+/// Check a region name ([`crate::regions::check`]), admitting the names in
+/// `AMI_BUILDER_EXTRA_REGIONS` (comma-separated) for regions newer than
+/// this release.
+pub fn parse_region(s: &str) -> Result<String, String> {
+    let extra = std::env::var("AMI_BUILDER_EXTRA_REGIONS").unwrap_or_default();
+    let extra: Vec<&str> = extra.split(',').map(str::trim).collect();
+    crate::regions::check(s, &extra)
+}
+
+/// An age as [`parse_age`] reads it: `30m`, `90s`, `2d`.
+pub fn format_age(age: chrono::TimeDelta) -> String {
+    let s = age.num_seconds().max(0);
+    match s {
+        0 => "0s".to_string(),
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
     }
 }
 

@@ -15,6 +15,7 @@ pub mod output;
 pub mod packer;
 pub mod proc;
 pub mod provenance;
+pub mod regions;
 pub mod retention;
 
 use std::process::ExitCode;

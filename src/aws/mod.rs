@@ -27,6 +27,8 @@ pub struct AwsOptions {
     pub profile: Option<String>,
     /// `--endpoint-url` / `AWS_ENDPOINT_URL`.
     pub endpoint_url: Option<String>,
+    /// `--timeout`: no single call (its retries included) takes longer.
+    pub timeout: Option<Duration>,
 }
 
 /// A loaded SDK configuration.
@@ -39,10 +41,17 @@ pub struct Aws {
 impl Aws {
     /// Load credentials and settings once.
     pub async fn load(opts: &AwsOptions) -> Aws {
+        // A server that accepts connections and never answers must not hold
+        // a command for 3 attempts x 60 s per call: each attempt and each
+        // call (its retries included) is bounded, by --timeout at the most.
+        // Slightly above --timeout, so that the command's own deadline (which
+        // names what was being done) speaks first.
+        let limit = opts.timeout.unwrap_or(Duration::from_secs(30 * 60)) + Duration::from_secs(2);
         let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(
             aws_config::timeout::TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(5))
-                .operation_attempt_timeout(Duration::from_secs(60))
+                .connect_timeout(Duration::from_secs(5).min(limit))
+                .operation_attempt_timeout(Duration::from_secs(60).min(limit))
+                .operation_timeout(Duration::from_secs(5 * 60).min(limit))
                 .build(),
         );
         if let Some(r) = &opts.region {

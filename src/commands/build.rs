@@ -82,6 +82,8 @@ pub async fn run(global: &Global, args: BuildArgs) -> Result<ExitCode> {
         });
     }
 
+    // --timeout counts from here: Packer's own run is not time spent on AWS.
+    let deadline = tokio::time::Instant::now() + super::timeout(global);
     let aws = super::load_aws(global).await;
     let build_region = global.region.clone().or_else(|| aws.default_region());
 
@@ -155,13 +157,24 @@ pub async fn run(global: &Global, args: BuildArgs) -> Result<ExitCode> {
         )));
     }
 
-    let confirm_result =
-        confirm_all(&aws, &mut record, Duration::from_secs(args.wait_timeout)).await;
+    let confirm_result = super::within_until(
+        global,
+        deadline,
+        "confirming the AMIs in EC2",
+        confirm_all(&aws, &mut record, Duration::from_secs(args.wait_timeout)),
+    )
+    .await;
     record.finished_at = Utc::now();
     write_record(&args.out_dir, &record)?;
     confirm_result?;
 
-    after_confirmation(&args, &aws, &record).await?;
+    super::within_until(
+        global,
+        deadline,
+        "tagging, the event and the uploads",
+        after_confirmation(&args, &aws, &record),
+    )
+    .await?;
     output::emit(&record, global.output)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -181,8 +194,11 @@ async fn finish_existing(global: &Global, args: &BuildArgs) -> Result<ExitCode> 
             a.region
         )));
     }
-    let aws = super::load_aws(global).await;
-    after_confirmation(args, &aws, &record).await?;
+    super::within(global, "tagging, the event and the uploads", async {
+        let aws = super::load_aws(global).await;
+        after_confirmation(args, &aws, &record).await
+    })
+    .await?;
     output::emit(&record, global.output)?;
     Ok(ExitCode::SUCCESS)
 }

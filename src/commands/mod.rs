@@ -21,19 +21,25 @@ use crate::provenance::{self, Inputs, Lookups, Provenance};
 /// Run the parsed command line. Errors carry their exit code.
 pub async fn run(cli: Cli) -> Result<ExitCode> {
     let format = cli.global.output;
+    let g = &cli.global;
     match cli.command {
-        Command::Build(args) => build::run(&cli.global, *args).await,
+        // build and prune keep their own deadlines (Packer's run is not AWS
+        // time; an apply must record what it did).
+        Command::Build(args) => build::run(g, *args).await,
         Command::Extract(args) => extract::run(&args, format),
-        Command::Tag(args) => tag::run(&cli.global, args).await,
-        Command::Event(cmd) => event::run(&cli.global, cmd).await,
-        Command::Prune(args) => prune::run(&cli.global, args).await,
+        Command::Tag(args) => within(g, "tagging", tag::run(g, args)).await,
+        Command::Event(cmd) => within(g, "the event", event::run(g, cmd)).await,
+        Command::Prune(args) => prune::run(g, args).await,
         Command::Provenance(args) => {
-            let aws = load_aws(&cli.global).await;
-            let p = resolve_provenance(&aws, &args, Path::new(".")).await?;
-            crate::output::emit(&p, format)?;
-            Ok(ExitCode::SUCCESS)
+            within(g, "resolving provenance", async {
+                let aws = load_aws(g).await;
+                let p = resolve_provenance(&aws, &args, Path::new(".")).await?;
+                crate::output::emit(&p, format)?;
+                Ok(ExitCode::SUCCESS)
+            })
+            .await
         }
-        Command::Retention(cmd) => prune::retention(&cli.global, cmd).await,
+        Command::Retention(cmd) => within(g, "retention", prune::retention(g, cmd)).await,
         Command::Check(args) => check::run(&args, format),
         Command::Completions(args) => meta::completions(&args),
         Command::Man(args) => meta::man(&args),
@@ -46,8 +52,54 @@ pub async fn load_aws(global: &Global) -> Aws {
         region: global.region.clone(),
         profile: global.profile.clone(),
         endpoint_url: global.endpoint_url.clone(),
+        timeout: Some(timeout(global)),
     })
     .await
+}
+
+/// `--timeout` as a duration.
+pub fn timeout(global: &Global) -> std::time::Duration {
+    global.timeout.to_std().unwrap_or(std::time::Duration::ZERO)
+}
+
+/// `fut`, or the `--timeout` error naming `what` once it runs out.
+pub async fn within<T>(
+    global: &Global,
+    what: &str,
+    fut: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    within_until(
+        global,
+        tokio::time::Instant::now() + timeout(global),
+        what,
+        fut,
+    )
+    .await
+}
+
+/// [`within`], against a deadline set earlier.
+pub async fn within_until<T>(
+    global: &Global,
+    deadline: tokio::time::Instant,
+    what: &str,
+    fut: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    match tokio::time::timeout_at(deadline, fut).await {
+        Ok(r) => r,
+        Err(_) => Err(timeout_error(global, what)),
+    }
+}
+
+/// What to say when `--timeout` ran out.
+pub fn timeout_error(global: &Global, what: &str) -> Error {
+    let target = global
+        .endpoint_url
+        .as_deref()
+        .map_or_else(|| "AWS".to_string(), |u| u.to_string());
+    Error::Other(format!(
+        "{what} did not finish within --timeout {}: {target} accepted the connection but did not answer in time, or the work takes longer; check --endpoint-url and the network, or pass a larger --timeout",
+        crate::cli::format_age(global.timeout)
+    ))
 }
 
 struct RealLookups<'a> {

@@ -84,6 +84,8 @@ pub struct PruneReport {
 }
 
 impl PruneReport {
+    /// Deletions that failed, and planned ones that were not attempted (an
+    /// image that failed first, or `--timeout`): each makes the run exit 8.
     fn failures(&self) -> Vec<String> {
         self.results
             .iter()
@@ -91,6 +93,10 @@ impl PruneReport {
                 AppliedResult::Done {
                     outcome: Deleted::Failed { error },
                 } => Some(format!("{} {} {}: {error}", a.kind, a.region, a.id)),
+                AppliedResult::NotAttempted { why } => Some(format!(
+                    "{} {} {}: not attempted: {why}",
+                    a.kind, a.region, a.id
+                )),
                 _ => None,
             })
             .collect()
@@ -376,6 +382,7 @@ pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
     if let Some(report) = &args.resend {
         return resend(global, &args, report).await;
     }
+    let deadline = tokio::time::Instant::now() + super::timeout(global);
     let aws = super::load_aws(global).await;
     let regions = regions_or_default(&args.regions, global, &aws)?;
     if let Some(u) = &args.report {
@@ -420,12 +427,24 @@ pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
         None
     };
 
-    let account = aws.account_id(&regions[0]).await?;
+    let account = super::within_until(
+        global,
+        deadline,
+        "finding the account",
+        aws.account_id(&regions[0]),
+    )
+    .await?;
     if let (Some(s), Some(path)) = (&saved, &args.plan) {
         check(s, Some(&account)).map_err(|r| refusal_error(r, path))?;
     }
     let now = as_of.unwrap_or_else(Utc::now);
-    let inv = gather_all(&aws, &regions, Some(&account), &calls).await?;
+    let inv = super::within_until(
+        global,
+        deadline,
+        "listing images, snapshots and their users",
+        gather_all(&aws, &regions, Some(&account), &calls),
+    )
+    .await?;
     let listed_owned: Vec<(ItemKind, String, String)> = inv
         .images
         .iter()
@@ -436,7 +455,13 @@ pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
                 .map(|s| (ItemKind::Snapshot, s.region.clone(), s.id.clone())),
         )
         .collect();
-    let plan = plan_with_sharing(&aws, inv, &rules, now, concurrency, &calls).await?;
+    let plan = super::within_until(
+        global,
+        deadline,
+        "reading sharing for the plan",
+        plan_with_sharing(&aws, inv, &rules, now, concurrency, &calls),
+    )
+    .await?;
     let shown = saved.clone().unwrap_or_else(|| plan.clone());
     if let Some(p) = &args.plan_out {
         let json = serde_json::to_string_pretty(&shown).map_err(|e| Error::Other(e.to_string()))?;
@@ -525,7 +550,11 @@ pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
             .iter()
             .find(|i| *i.region == **r && i.kind == ItemKind::Snapshot)
             .map(|i| &*i.id);
-        let missing = ec2::dry_run_permissions(&aws, r, img, snap, &calls).await;
+        let missing =
+            super::within_until(global, deadline, "the DryRun permission checks", async {
+                Ok(ec2::dry_run_permissions(&aws, r, img, snap, &calls).await)
+            })
+            .await?;
         if !missing.is_empty() {
             return Err(Error::PruneRefused(format!(
                 "missing permissions (checked with DryRun, nothing was deleted): {}",
@@ -534,7 +563,7 @@ pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
         }
     }
 
-    let applied = apply(&aws, &todo, concurrency, &calls).await;
+    let applied = apply(&aws, &todo, concurrency, &calls, deadline).await;
     results.extend(applied);
     let report = PruneReport {
         schema_version: PLAN_SCHEMA_VERSION,
@@ -546,7 +575,7 @@ pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
     };
     tracing::info!(api_calls = ?report.api_calls, "prune applied");
     let report_file = report_file.unwrap_or_default();
-    finish_apply(&aws, global, &args, &report, &report_file).await
+    finish_apply(&aws, global, &args, &report, &report_file, deadline).await
 }
 
 /// After the deletions: the record first (stdout, then the local report
@@ -559,6 +588,7 @@ async fn finish_apply(
     args: &PruneArgs,
     report: &PruneReport,
     report_file: &Path,
+    deadline: tokio::time::Instant,
 ) -> Result<ExitCode> {
     output::emit(report, global.output)?;
     let written = write_report_file(report_file, report);
@@ -573,7 +603,14 @@ async fn finish_apply(
     let resend = format!("ami-builder prune --resend {}", report_file.display());
     let mut problems: Vec<Error> = Vec::new();
     if args.events {
-        if let Err(e) = announce(aws, global, args, &report.results).await {
+        let sent = super::within_until(
+            global,
+            deadline,
+            "sending the events",
+            announce(aws, global, args, &report.results),
+        )
+        .await;
+        if let Err(e) = sent {
             problems.push(Error::EventRejected(format!(
                 "{e}. {deleted} image(s) were deregistered (listed above and in {}); to send their events, run `{resend} --events`",
                 report_file.display()
@@ -581,7 +618,14 @@ async fn finish_apply(
         }
     }
     if let Some(url) = &args.report {
-        if let Err(e) = upload_report(aws, url, report).await {
+        let uploaded = super::within_until(
+            global,
+            deadline,
+            "uploading the report",
+            upload_report(aws, url, report),
+        )
+        .await;
+        if let Err(e) = uploaded {
             problems.push(Error::Other(format!(
                 "{e}. The report was not uploaded; it is in {}: run `{resend} --report {url}`",
                 report_file.display()
@@ -595,7 +639,7 @@ async fn finish_apply(
     if !failures.is_empty() {
         let also: Vec<String> = problems.iter().map(ToString::to_string).collect();
         return Err(Error::PruneFailures(format!(
-            "{} deletion(s) failed: {}. Everything else was done; re-run prune to retry (it converges){}",
+            "{} deletion(s) failed or were not attempted: {}. Everything else was done; re-run prune to retry (it converges){}",
             failures.len(),
             failures.join("; "),
             if also.is_empty() {
@@ -716,8 +760,15 @@ async fn resend(global: &Global, args: &PruneArgs, path: &Path) -> Result<ExitCo
         )));
     }
     let aws = super::load_aws(global).await;
+    let deadline = tokio::time::Instant::now() + super::timeout(global);
     if args.events {
-        announce(&aws, global, args, &report.results).await?;
+        super::within_until(
+            global,
+            deadline,
+            "sending the events",
+            announce(&aws, global, args, &report.results),
+        )
+        .await?;
         eprintln!(
             "ami-builder: sent the Deregistered events of {} image(s) from {}",
             deleted_images(&report.results).len(),
@@ -725,7 +776,13 @@ async fn resend(global: &Global, args: &PruneArgs, path: &Path) -> Result<ExitCo
         );
     }
     if let Some(url) = &args.report {
-        upload_report(&aws, url, &report).await?;
+        super::within_until(
+            global,
+            deadline,
+            "uploading the report",
+            upload_report(&aws, url, &report),
+        )
+        .await?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -751,12 +808,14 @@ async fn apply(
     todo: &[PlanItem],
     concurrency: usize,
     calls: &Arc<ApiCalls>,
+    deadline: tokio::time::Instant,
 ) -> Vec<Applied> {
     let aws = aws.clone();
     let calls = Arc::clone(calls);
     apply_with(
         todo,
         concurrency,
+        deadline,
         move |region: Arc<str>, image: bool, id: Arc<str>| {
             let (aws, calls) = (aws.clone(), Arc::clone(&calls));
             async move { ec2::delete_resource(&aws, &region, image, &id, &calls).await }
@@ -767,8 +826,15 @@ async fn apply(
 
 /// [`apply`] over any deleter (fault injection drives it in tests). One failure
 /// does not stop the rest; a snapshot whose image failed is not attempted; a
-/// deletion task that panics counts as failed.
-async fn apply_with<D, Fut>(todo: &[PlanItem], concurrency: usize, delete: D) -> Vec<Applied>
+/// deletion task that panics counts as failed. No deletion starts after
+/// `deadline` (`--timeout`): those not started are reported as not attempted,
+/// so the run ends in time and still records everything it did.
+async fn apply_with<D, Fut>(
+    todo: &[PlanItem],
+    concurrency: usize,
+    deadline: tokio::time::Instant,
+    delete: D,
+) -> Vec<Applied>
 where
     D: Fn(Arc<str>, bool, Arc<str>) -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = Deleted> + Send + 'static,
@@ -791,7 +857,7 @@ where
                         region: item.region.to_string(),
                         id: item.id.to_string(),
                         result: AppliedResult::NotAttempted {
-                            why: format!("its image {failed} could not be deregistered"),
+                            why: format!("its image {failed} was not deregistered"),
                         },
                     });
                     continue;
@@ -806,7 +872,10 @@ where
             );
             let handle = set.spawn(async move {
                 let _permit = sem.acquire_owned().await;
-                delete(region, image, id).await
+                if tokio::time::Instant::now() >= deadline {
+                    return None;
+                }
+                Some(delete(region, image, id).await)
             });
             spawned.insert(handle.id(), item.clone());
         }
@@ -815,9 +884,9 @@ where
                 Ok((task, outcome)) => (task, outcome),
                 Err(e) => (
                     e.id(),
-                    Deleted::Failed {
+                    Some(Deleted::Failed {
                         error: format!("the deletion task failed: {e}"),
-                    },
+                    }),
                 ),
             };
             let Some(item) = spawned.remove(&task) else {
@@ -826,14 +895,20 @@ where
             if item.kind == ItemKind::Image {
                 image_ok.insert(
                     (item.region.clone(), item.id.clone()),
-                    !matches!(outcome, Deleted::Failed { .. }),
+                    matches!(outcome, Some(Deleted::Deleted | Deleted::AlreadyGone)),
                 );
             }
+            let result = match outcome {
+                Some(outcome) => AppliedResult::Done { outcome },
+                None => AppliedResult::NotAttempted {
+                    why: "--timeout ran out before it was attempted; re-run prune to finish".into(),
+                },
+            };
             out.push(Applied {
                 kind: item.kind,
                 region: item.region.to_string(),
                 id: item.id.to_string(),
-                result: AppliedResult::Done { outcome },
+                result,
             });
         }
     }
@@ -1080,7 +1155,8 @@ mod tests {
             .enable_all()
             .build()
             .expect("rt");
-        let out = rt.block_on(apply_with(&todo, 2, deleter));
+        let far = tokio::time::Instant::now() + std::time::Duration::from_secs(3600);
+        let out = rt.block_on(apply_with(&todo, 2, far, deleter));
         let by_id: HashMap<&str, &AppliedResult> =
             out.iter().map(|a| (a.id.as_str(), &a.result)).collect();
         assert_eq!(out.len(), 6, "{out:?}");
@@ -1128,8 +1204,42 @@ mod tests {
         };
         assert_eq!(
             report.failures().len(),
-            2,
-            "the failures that make prune exit 8"
+            3,
+            "the failures that make prune exit 8 (and the snapshot that waited)"
+        );
+    }
+
+    #[test]
+    fn no_deletion_starts_after_the_deadline() {
+        let todo = vec![
+            item(ItemKind::Image, "ami-a", &[]),
+            item(ItemKind::Snapshot, "snap-a", &["ami-a"]),
+            item(ItemKind::Snapshot, "snap-orphan", &[]),
+        ];
+        let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let c = Arc::clone(&calls);
+        let deleter = move |_r: Arc<str>, _i: bool, _id: Arc<str>| {
+            c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async { Deleted::Deleted }
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("rt");
+        let out = rt.block_on(async {
+            let past = tokio::time::Instant::now();
+            apply_with(&todo, 2, past, deleter).await
+        });
+        assert_eq!(
+            calls.load(std::sync::atomic::Ordering::SeqCst),
+            0,
+            "nothing deleted"
+        );
+        assert_eq!(out.len(), 3);
+        assert!(
+            out.iter()
+                .all(|a| matches!(a.result, AppliedResult::NotAttempted { .. })),
+            "{out:?}"
         );
     }
 }

@@ -133,3 +133,93 @@ fn a_closed_stdout_is_not_an_error() {
         );
     }
 }
+
+/// A loopback server that accepts every connection and never answers; the
+/// connections stay open until the test binary exits.
+fn silent_server() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in l.incoming() {
+            held.push(s);
+        }
+    });
+    format!("http://127.0.0.1:{port}")
+}
+
+#[test]
+fn a_server_that_never_answers_ends_with_a_clear_error_within_the_timeout() {
+    let url = silent_server();
+    let ami = "us-east-1:ami-0123456789abcdef0";
+    let sha = "0123456789abcdef0123456789abcdef01234567";
+    for args in [
+        &["prune", "--in-region", "us-east-1"][..],
+        &["prune", "--in-region", "us-east-1", "--apply"][..],
+        &["retention", "lint", "--in-region", "us-east-1"][..],
+        &["event", "send", "--ami", ami][..],
+        &["tag", ami, "--commit", sha][..],
+    ] {
+        // the guard only keeps a hang from hanging the suite; the command
+        // itself must give up after --timeout, naming it
+        crate::harness::ami_builder(&url)
+            .args(["--timeout", "3s"])
+            .args(args)
+            .timeout(std::time::Duration::from_secs(90))
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains(
+                "did not finish within --timeout 3s",
+            ))
+            .stderr(predicate::str::contains(&url));
+    }
+}
+
+#[test]
+fn region_lists_reject_empty_items_and_unknown_names_before_any_call() {
+    for (args, says) in [
+        (
+            &["prune", "--in-region", "us-east-1,,us-west-2"][..],
+            "empty region name",
+        ),
+        (
+            &["prune", "--in-region", "us-east-1,"][..],
+            "empty region name",
+        ),
+        (
+            &["prune", "--in-region", "us-east-9"][..],
+            "`us-east-9` is not an AWS region",
+        ),
+        (
+            &["retention", "lint", "--in-region", "x"][..],
+            "`x` is not an AWS region",
+        ),
+        (
+            &["--region", "useast1", "retention", "lint"][..],
+            "did you mean us-east-1",
+        ),
+        (
+            &[
+                "tag",
+                "us-east-1:ami-0123456789abcdef0",
+                "--copy-regions",
+                "us-west-2,,",
+            ][..],
+            "empty region name",
+        ),
+    ] {
+        offline()
+            .args(args)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(says));
+    }
+    // a region newer than this release can be admitted
+    offline()
+        .env("AMI_BUILDER_EXTRA_REGIONS", "us-east-9")
+        .args(["--timeout", "1s", "prune", "--in-region", "us-east-9"])
+        .timeout(std::time::Duration::from_secs(60))
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("not an AWS region").not());
+}

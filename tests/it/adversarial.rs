@@ -1,0 +1,81 @@
+//! The adversarial corpus beyond logs (`tests/fixtures/adversarial/`): retention
+//! tag values and event patterns a careless or hostile user writes, through
+//! the real binary. (The logs are read by `extract.rs` and `build.rs`.)
+
+use crate::harness::{fixture, offline};
+
+#[test]
+fn hostile_retention_values_are_read_as_the_scheduler_reads_them() {
+    let text = std::fs::read_to_string(fixture("adversarial/retention-values.tsv")).expect("tsv");
+    let mut n = 0;
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let mut cols = line.split('\t');
+        let (value, expect, why) = (
+            cols.next().expect("value"),
+            cols.next().expect("expect"),
+            cols.next().unwrap_or(""),
+        );
+        let out = offline()
+            .args(["--output", "json", "retention", "explain", "--", value])
+            .output()
+            .expect("run");
+        let code = out.status.code();
+        let want = if expect == "ok" { Some(0) } else { Some(1) };
+        assert_eq!(
+            code,
+            want,
+            "{value:?} ({why}): {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // the reading is printed either way, as JSON
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        assert_eq!(v["value"], value, "{value:?}");
+        n += 1;
+    }
+    assert!(n >= 20, "{n} values");
+}
+
+#[test]
+fn hostile_event_patterns_get_the_documented_exit_code() {
+    let entry = offline()
+        .args([
+            "event",
+            "render",
+            "--ami",
+            "us-east-1:ami-0123456789abcdef0",
+        ])
+        .output()
+        .expect("render");
+    assert!(entry.status.success());
+    let event = String::from_utf8(entry.stdout).expect("utf8");
+    let dir = fixture("adversarial/patterns");
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).expect("dir") {
+        let path = e.expect("entry").path();
+        let name = path
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        if !name.ends_with(".json") {
+            continue;
+        }
+        let want = if name.starts_with("match-") {
+            0
+        } else if name.starts_with("no-match-") {
+            1
+        } else {
+            assert!(name.starts_with("invalid-"), "{name}");
+            2
+        };
+        offline()
+            .args(["event", "test", "--pattern"])
+            .arg(&path)
+            .args(["--event", event.trim()])
+            .assert()
+            .code(want);
+        n += 1;
+    }
+    assert!(n >= 6, "{n} patterns");
+}
