@@ -274,9 +274,9 @@ re!(HEADER, r"^--> (\S+): AMIs were created:\s*(.*)$");
 re!(ANY_HEADER, r"--> \S+: AMIs were created:");
 re!(
     REGION_LINE,
-    r"^\s*([a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}): (ami-[0-9a-f]{8}(?:[0-9a-f]{9})?)\s*$"
+    r"^\s*([a-z]{2,4}(?:-[a-z]+)+-[0-9]{1,2}): (ami-[0-9a-f]{8}(?:[0-9a-f]{9})?)\s*$"
 );
-re!(REGION, r"^[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}$");
+re!(REGION, r"^[a-z]{2,4}(?:-[a-z]+)+-[0-9]{1,2}$");
 re!(AMI, r"^ami-[0-9a-f]{8}(?:[0-9a-f]{9})?$");
 re!(ERRORED, r"Build '([^']+)' errored(?: after [^:]*)?: (.*)$");
 re!(SUMMARY_ERROR, r"^--> ([^:\s]+): (.+)$");
@@ -1059,6 +1059,19 @@ mod tests {
         let x = extract_bytes(b"==> Builds finished. The artifacts of successful builds are:\n--> a: AMIs were created:\nus-east-1: ami-e17bba1c74a9e08c2\n\nBuild done");
         assert!(!x.truncated_artifact_line);
         assert_eq!(x.artifacts.len(), 1);
+    }
+
+    #[test]
+    fn every_aws_region_shape_is_read() {
+        let log = "==> Builds finished. The artifacts of successful builds are:\n--> a: AMIs were created:\neusc-de-east-1: ami-0123456789abcdef0\nus-gov-west-1: ami-0123456789abcdef1\n";
+        let x = extract_bytes(log.as_bytes());
+        assert_eq!(
+            amis(&x),
+            vec![
+                t("a", "eusc-de-east-1", "ami-0123456789abcdef0"),
+                t("a", "us-gov-west-1", "ami-0123456789abcdef1"),
+            ]
+        );
     }
 
     #[test]
