@@ -21,6 +21,13 @@ pub mod retention;
 use std::process::ExitCode;
 
 /// Parse nothing, run everything: the binary's `main` calls this with parsed args.
+///
+/// The command future is boxed behind `dyn Future`: each command's state
+/// machine nests the deadlines and steps it awaits, and without the box the
+/// binary crate recomputes that whole nested layout (past rustc's query depth
+/// limit once every command has its `--timeout`).
 pub async fn run(cli: cli::Cli) -> error::Result<ExitCode> {
-    commands::run(cli).await
+    let fut: std::pin::Pin<Box<dyn std::future::Future<Output = error::Result<ExitCode>>>> =
+        Box::pin(commands::run(cli));
+    fut.await
 }

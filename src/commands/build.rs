@@ -131,6 +131,9 @@ pub async fn run(global: &Global, args: BuildArgs) -> Result<ExitCode> {
         )));
     }
     let source = format!("the output of packer build {}", args.template.display());
+    if let Some(w) = ex.foreign_warning() {
+        tracing::warn!("{w}");
+    }
     if ex.overlong_lines > 0 {
         tracing::info!("{}", ex.overlong_summary());
     }

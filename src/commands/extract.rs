@@ -65,6 +65,9 @@ pub fn run(args: &ExtractArgs, format: OutputFormat) -> Result<ExitCode> {
             disagree.join("; ")
         )));
     }
+    if let Some(w) = extraction.foreign_warning() {
+        tracing::warn!("{w}");
+    }
     if extraction.overlong_lines > 0 {
         tracing::info!("{}", extraction.overlong_summary());
     }

@@ -599,7 +599,19 @@ async fn finish_apply(
         ),
         Err(e) => eprintln!("ami-builder: {e}"),
     }
-    let deleted = deleted_images(&report.results).len();
+    let deleted_list: Vec<String> = deleted_images(&report.results)
+        .iter()
+        .map(|a| format!("{} {}", a.region, a.id))
+        .collect();
+    let deleted = if deleted_list.is_empty() {
+        "no image was deregistered".to_string()
+    } else {
+        format!(
+            "{} image(s) were deregistered ({})",
+            deleted_list.len(),
+            deleted_list.join(", ")
+        )
+    };
     let resend = format!("ami-builder prune --resend {}", report_file.display());
     let mut problems: Vec<Error> = Vec::new();
     if args.events {
@@ -612,7 +624,7 @@ async fn finish_apply(
         .await;
         if let Err(e) = sent {
             problems.push(Error::EventRejected(format!(
-                "{e}. {deleted} image(s) were deregistered (listed above and in {}); to send their events, run `{resend} --events`",
+                "{e}. {deleted}, recorded above and in {}; to send their events, run `{resend} --events`",
                 report_file.display()
             )));
         }

@@ -124,6 +124,17 @@ impl Extraction {
         )
     }
 
+    /// A warning for artifact blocks that something other than Packer printed
+    /// (they were ignored), or `None`.
+    pub fn foreign_warning(&self) -> Option<String> {
+        (self.foreign_headers > 0).then(|| {
+            format!(
+                "ignored {} \"AMIs were created\" block(s) that Packer did not print as artifacts (provisioner or script output): only Packer's own artifacts count",
+                self.foreign_headers
+            )
+        })
+    }
+
     /// Why a log that ends inside an artifact line is refused (exit 3).
     pub fn truncated_explanation(&self, source: &str) -> String {
         format!(

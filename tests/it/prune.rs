@@ -927,6 +927,10 @@ fn a_failed_event_or_upload_after_deletions_keeps_the_record_and_resend_finishes
         .assert()
         .code(7)
         .stderr(predicate::str::contains("late-bus"))
+        .stderr(predicate::str::contains(format!(
+            "us-east-1 {}",
+            w.ids["app1"]
+        )))
         .stderr(predicate::str::contains("--resend"))
         .stderr(predicate::str::contains("not uploaded"))
         .get_output()
