@@ -351,11 +351,15 @@ fn refusal_error(r: Refusal, path: &Path) -> Error {
 /// Read a saved plan: unreadable, not a plan, or of an unknown schema is a
 /// usage error before anything is listed.
 fn read_saved(path: &Path) -> Result<Plan> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::Usage(format!("cannot read the plan {}: {e}", path.display())))?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Error::Usage(format!(
+            "cannot read the plan {}: {e}; nothing was listed or deleted",
+            path.display()
+        ))
+    })?;
     let not_a_plan = |e: String| {
         Error::Usage(format!(
-            "{} is not an ami-builder prune plan: {e}",
+            "{} is not an ami-builder prune plan ({e}): nothing was listed or deleted",
             path.display()
         ))
     };

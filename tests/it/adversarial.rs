@@ -2,6 +2,8 @@
 //! tag values and event patterns a careless or hostile user writes, through
 //! the real binary. (The logs are read by `extract.rs` and `build.rs`.)
 
+use predicates::prelude::*;
+
 use crate::harness::{fixture, offline};
 
 #[test]
@@ -78,4 +80,41 @@ fn hostile_event_patterns_get_the_documented_exit_code() {
         n += 1;
     }
     assert!(n >= 6, "{n} patterns");
+}
+
+#[test]
+fn hostile_saved_plans_are_refused_before_any_call() {
+    let dir = fixture("adversarial/plans");
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).expect("dir") {
+        let path = e.expect("entry").path();
+        let name = path
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        if !name.ends_with(".json") {
+            continue;
+        }
+        let code: i32 = name[4..5].parse().expect("exitN- prefix");
+        // offline: the endpoint does not answer, so any AWS call would fail
+        // with "could not reach"; the refusal must come first
+        offline()
+            .args([
+                "prune",
+                "--in-region",
+                "us-east-1",
+                "--keep",
+                "3",
+                "--apply",
+                "--plan",
+            ])
+            .arg(&path)
+            .assert()
+            .code(code)
+            .stderr(predicates::str::contains("could not reach").not())
+            .stderr(predicates::str::contains("nothing"));
+        n += 1;
+    }
+    assert!(n >= 10, "{n} plans");
 }
