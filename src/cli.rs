@@ -385,7 +385,7 @@ pub struct PruneArgs {
     #[arg(long, value_name = "S3_URL")]
     pub report: Option<String>,
     /// Where --apply writes its report locally, before any event or upload
-    /// (default DIR/prune-report-<time>.json with DIR from --out-dir). Never
+    /// (default DIR/prune-report-TIME.json with DIR from --out-dir). Never
     /// overwritten: an existing file is a usage error.
     #[arg(long, value_name = "FILE")]
     pub report_file: Option<PathBuf>,

@@ -1,22 +1,22 @@
 //! ami-builder: build Amazon Machine Images with Packer, honestly.
 //!
-//! Layout (see DESIGN.md): `cli` parses, `commands` glue, the pure core
-//! (`packer::log`, `packer::manifest`, `artifacts`) has no I/O, `aws` is the only
-//! place that calls AWS and `packer::runner` the only place that spawns Packer.
+//! Layout (see DESIGN.md): `cli` parses, `commands` glue, the pure core (the
+//! `ami-builder-core` crate: log model, manifest, build record, retention and
+//! planning, events, provenance rules, checks) has no I/O, `aws` is the only
+//! place that calls AWS, and `packer::runner` and `proc` the only places that
+//! spawn processes.
 
-pub mod artifacts;
 pub mod aws;
-pub mod check;
 pub mod cli;
 pub mod commands;
 pub mod error;
-pub mod events;
 pub mod output;
 pub mod packer;
 pub mod proc;
-pub mod provenance;
-pub mod regions;
-pub mod retention;
+
+// The pure core lives in its own crate (crates/core), so that Cargo holds the
+// boundary; its modules keep their paths here.
+pub use ami_builder_core::{artifacts, check, events, provenance, regions, retention};
 
 use std::process::ExitCode;
 

@@ -4,7 +4,7 @@
 //! The order of checks decides the exit code: a signal (130/143) beats a Packer
 //! failure (4), which beats "no AMI" (3), which beats an unconfirmed AMI (5).
 //! Post-confirmation steps (tagging, the event, uploads) plug in at
-//! [`after_confirmation`].
+//! `after_confirmation`.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};

@@ -1,8 +1,9 @@
-//! Everything about Packer: running it (`runner`, the process adapter) and
-//! understanding what it printed (`log` and `manifest`, pure).
+//! Everything about Packer: running it ([`runner`], the process adapter) and
+//! understanding what it printed (`log` and `manifest`, from the pure core
+//! crate, re-exported here).
 
-pub mod log;
-pub mod manifest;
+pub use ami_builder_core::packer::{
+    extract_bytes, extract_reader, log, manifest, Artifact, Extraction, Extractor,
+};
+
 pub mod runner;
-
-pub use log::{extract_bytes, extract_reader, Artifact, Extraction, Extractor};

@@ -253,3 +253,51 @@ fn install_hook_in_a_worktree_goes_where_git_runs_hooks() {
         .code(2)
         .stderr(predicate::str::contains("not in a git repository"));
 }
+
+#[test]
+fn the_hook_is_valid_bash_and_stops_a_commit_when_the_check_fails() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let repo = dir.path();
+    git(repo, &["init", "-q"]);
+    let hook = repo.join("hook.sh");
+    std::fs::write(&hook, ami_builder::check::pre_commit_hook()).expect("write");
+    let bash = |envs: &[(&str, &std::path::Path)]| {
+        let mut c = std::process::Command::new("bash");
+        c.arg(&hook).current_dir(repo);
+        for (k, v) in envs {
+            c.env(k, v);
+        }
+        c.output().expect("bash")
+    };
+    let syntax = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(&hook)
+        .output()
+        .expect("bash -n");
+    assert!(
+        syntax.status.success(),
+        "{}",
+        String::from_utf8_lossy(&syntax.stderr)
+    );
+    for (code, ok) in [(0, true), (1, false)] {
+        let fake = repo.join(format!("fake-{code}"));
+        std::fs::write(
+            &fake,
+            format!("#!/bin/sh\n[ \"$1\" = check ] || exit 9\nexit {code}\n"),
+        )
+        .expect("write");
+        std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod");
+        let out = bash(&[("AMI_BUILDER", &fake)]);
+        assert_eq!(
+            out.status.success(),
+            ok,
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let missing = repo.join("missing");
+    let out = bash(&[("AMI_BUILDER", &missing)]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not found"));
+}

@@ -1,0 +1,23 @@
+//! The pure core of ami-builder: what it decides, with no I/O.
+//!
+//! * [`packer`]: the Packer log model and artifact extraction, the manifest;
+//! * [`artifacts`]: the build record (`artifacts.json`, `ami_id.txt`);
+//! * [`retention`]: the EBS Snapshot Scheduler's tag grammar, lint, prune
+//!   planning and saved plans;
+//! * [`events`]: the PutEvents entry and EventBridge's event patterns;
+//! * [`provenance`]: commit and build id resolution, the provenance tags;
+//! * [`check`]: the pre-commit checks over pipeline files;
+//! * [`regions`]: the AWS regions accepted by name.
+//!
+//! This crate is the boundary DESIGN.md draws, held by Cargo: it depends on no
+//! AWS SDK, no async runtime, no process or signal crate, and chrono without its
+//! clock. Everything here takes data and returns data: no AWS calls, no
+//! processes, no clock, no environment, no files (callers read and pass them).
+
+pub mod artifacts;
+pub mod check;
+pub mod events;
+pub mod packer;
+pub mod provenance;
+pub mod regions;
+pub mod retention;
