@@ -70,9 +70,20 @@ impl Aws {
         }
     }
 
-    /// The region the SDK resolved (flag, env, profile), if any.
+    /// The region the SDK resolved: `--region`, then `AWS_REGION`, then the
+    /// profile's. The one place that fallback lives.
     pub fn default_region(&self) -> Option<String> {
         self.sdk.region().map(|r| r.to_string())
+    }
+
+    /// [`Aws::default_region`], or a usage error saying that `what` needs
+    /// one and how to give it.
+    pub fn require_region(&self, what: &str) -> Result<String, Error> {
+        self.default_region().ok_or_else(|| {
+            Error::Usage(format!(
+                "{what} needs a region: pass --region, set AWS_REGION, or give the profile a region"
+            ))
+        })
     }
 
     /// The endpoint override, if any (for messages).

@@ -85,7 +85,7 @@ pub async fn run(global: &Global, args: BuildArgs) -> Result<ExitCode> {
     // --timeout counts from here: Packer's own run is not time spent on AWS.
     let deadline = tokio::time::Instant::now() + super::timeout(global);
     let aws = super::load_aws(global).await;
-    let build_region = global.region.clone().or_else(|| aws.default_region());
+    let build_region = aws.default_region();
 
     let (run_uuid, manifest_problems) = match &args.manifest {
         Some(path) => read_manifest(path, ex)?,
@@ -247,13 +247,10 @@ async fn after_confirmation(args: &BuildArgs, aws: &Aws, record: &BuildRecord) -
     if args.no_event {
         tracing::info!("--no-event: not sending");
     } else {
-        let region = record
-            .build_region
-            .clone()
-            .or_else(|| aws.default_region())
-            .ok_or_else(|| {
-                Error::Usage("no region for EventBridge: pass --region or set AWS_REGION".into())
-            })?;
+        let region = match &record.build_region {
+            Some(r) => r.clone(),
+            None => aws.require_region("the event")?,
+        };
         match super::event::send(aws, &region, entries).await {
             Ok(ids) => eprintln!(
                 "ami-builder: event accepted by EventBridge ({})",

@@ -96,11 +96,7 @@ pub async fn run(global: &Global, cmd: EventCommand) -> Result<ExitCode> {
         }
         EventCommand::Send(args) => {
             let aws = super::load_aws(global).await;
-            let region = global
-                .region
-                .clone()
-                .or_else(|| aws.default_region())
-                .ok_or_else(|| Error::Usage("no region: pass --region or set AWS_REGION".into()))?;
+            let region = aws.require_region("event send")?;
             let e = render_entry(&args, Some(&region))?;
             let ids = send(&aws, &region, vec![e]).await?;
             match global.output {

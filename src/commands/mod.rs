@@ -8,6 +8,7 @@ pub mod event;
 pub mod extract;
 pub mod meta;
 pub mod prune;
+pub mod retention;
 pub mod tag;
 
 use std::path::{Path, PathBuf};
@@ -39,7 +40,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             })
             .await
         }
-        Command::Retention(cmd) => within(g, "retention", prune::retention(g, cmd)).await,
+        Command::Retention(cmd) => within(g, "retention", retention::run(g, cmd)).await,
         Command::Check(args) => check::run(&args, format),
         Command::Completions(args) => meta::completions(&args),
         Command::Man(args) => meta::man(&args),

@@ -249,7 +249,7 @@ pub async fn run(global: &Global, args: TagArgs) -> Result<ExitCode> {
     let record = match &args.artifacts {
         Some(p) => read_record(p)?,
         None => {
-            let default_region = global.region.clone().or_else(|| aws.default_region());
+            let default_region = aws.default_region();
             let mut artifacts = Vec::new();
             for s in &args.amis {
                 let (region, ami) = parse_ami_ref(s, default_region.as_deref())?;

@@ -7,6 +7,9 @@
 //!   ignores or chokes on, and `retention explain`.
 //! * [`plan`](mod@plan): the prune planner, a pure function of
 //!   (inventory, rules, now) -> [`Plan`].
+//! * [`saved`]: whether a saved plan may be applied now, and what each of its
+//!   deletions becomes against a fresh plan.
+//! * [`sharing`]: which items need sharing facts, and merging them in.
 //!
 //! Everything here is pure: no AWS calls, no clock (callers pass `now`), no
 //! environment, no I/O. The EC2 adapter gathers the [`Inventory`]; the
@@ -16,6 +19,7 @@ pub mod grammar;
 pub mod lint;
 pub mod plan;
 pub mod saved;
+pub mod sharing;
 
 mod fast_hash;
 mod order;

@@ -8,9 +8,9 @@
 //! large hash maps whose random access (and memory) dominates at that size.
 //! This owns only those mechanics; it does no I/O.
 
-use std::hash::Hasher;
+use std::hash::{BuildHasher, Hasher};
 
-use super::fast_hash::{FastHasher, FastMap};
+use super::fast_hash::{FastMap, FixedState};
 use super::par::join;
 
 /// The first 16 bytes of `s`, zero-padded, as a big-endian integer: ordering
@@ -27,7 +27,7 @@ pub(crate) fn prefix(s: &str) -> u128 {
 /// A 64-bit hash of a sequence of strings (each one delimited).
 #[inline]
 pub(crate) fn hash_parts(parts: &[&str]) -> u64 {
-    let mut h = FastHasher::default();
+    let mut h = FixedState::default().build_hasher();
     for part in parts {
         h.write(part.as_bytes());
         h.write_u8(0xff);

@@ -1,4 +1,4 @@
-//! Benchmark of the pure prune planner (`ami_builder::retention::plan`), run
+//! Benchmark of the pure prune planner (`ami_builder_core::retention::plan`), run
 //! by `scripts/bench-prune`. Not a test: it reports timings and judges none of
 //! them; it exits 1 only when a plan is wrong (a protected or newest image
 //! planned for deletion, an item missing, or two runs disagreeing).
@@ -37,7 +37,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ami_builder::retention::{
+use ami_builder_core::retention::{
     plan_on, Action, Image, Instance, Inventory, ItemKind, Plan, PlanItem, PlanRules, Reason,
     RetentionSource, Sharing, Snapshot, Summary, TagRef, Usage, UsedBy,
 };
@@ -99,9 +99,9 @@ fn retention_value(build: usize) -> Option<&'static str> {
         0..=5 => Some("0900;7"),
         6..=9 => Some("0900;30"),
         10..=11 => Some("0900;90;UTC"),
-        12 => Some("none"),       // the scheduler's exclude: protected
-        13 => Some("0900;2;utc"), // malformed (zone): protected
-        _ => None,                // the default (15 days)
+        12 => Some("none"),                 // the scheduler's exclude: protected
+        13 => Some("0900;2;Europe/Pariss"), // malformed (no such zone): protected
+        _ => None,                          // the default (15 days)
     }
 }
 
@@ -188,7 +188,7 @@ fn generate(n: usize, now: DateTime<Utc>) -> Generated {
                 },
             });
         }
-        let excluded = matches!(retention, Some("none") | Some("0900;2;utc"));
+        let excluded = matches!(retention, Some("none") | Some("0900;2;Europe/Pariss"));
         truth.insert(
             id.clone(),
             Truth {

@@ -1,0 +1,265 @@
+//! Applying the deletions: images first, concurrently, then each snapshot
+//! whose images all went (EC2 refuses to delete a snapshot an AMI uses). One
+//! failure does not stop the rest, and no deletion starts after the
+//! `--timeout` deadline.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::aws::ec2::{self, Deleted};
+use crate::aws::{ApiCalls, Aws};
+use crate::retention::{ItemKind, PlanItem};
+
+use super::report::{Applied, AppliedResult};
+
+/// Images first (concurrently), then each snapshot whose images all went.
+pub(super) async fn apply(
+    aws: &Aws,
+    todo: &[PlanItem],
+    concurrency: usize,
+    calls: &Arc<ApiCalls>,
+    deadline: tokio::time::Instant,
+) -> Vec<Applied> {
+    let aws = aws.clone();
+    let calls = Arc::clone(calls);
+    apply_with(
+        todo,
+        concurrency,
+        deadline,
+        move |region: Arc<str>, image: bool, id: Arc<str>| {
+            let (aws, calls) = (aws.clone(), Arc::clone(&calls));
+            async move { ec2::delete_resource(&aws, &region, image, &id, &calls).await }
+        },
+    )
+    .await
+}
+
+/// [`apply`] over any deleter (fault injection drives it in tests). One failure
+/// does not stop the rest; a snapshot whose image failed is not attempted; a
+/// deletion task that panics counts as failed. No deletion starts after
+/// `deadline` (`--timeout`): those not started are reported as not attempted,
+/// so the run ends in time and still records everything it did.
+async fn apply_with<D, Fut>(
+    todo: &[PlanItem],
+    concurrency: usize,
+    deadline: tokio::time::Instant,
+    delete: D,
+) -> Vec<Applied>
+where
+    D: Fn(Arc<str>, bool, Arc<str>) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = Deleted> + Send + 'static,
+{
+    let sem = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
+    let mut out: Vec<Applied> = Vec::new();
+    let mut image_ok: HashMap<(Arc<str>, Arc<str>), bool> = HashMap::new();
+    for phase in [ItemKind::Image, ItemKind::Snapshot] {
+        let mut set = tokio::task::JoinSet::new();
+        let mut spawned: HashMap<tokio::task::Id, PlanItem> = HashMap::new();
+        for item in todo.iter().filter(|i| i.kind == phase) {
+            if phase == ItemKind::Snapshot {
+                if let Some(failed) = item
+                    .depends_on
+                    .iter()
+                    .find(|d| image_ok.get(&(item.region.clone(), Arc::clone(d))) == Some(&false))
+                {
+                    out.push(Applied {
+                        kind: item.kind,
+                        region: item.region.to_string(),
+                        id: item.id.to_string(),
+                        result: AppliedResult::NotAttempted {
+                            why: format!("its image {failed} was not deregistered"),
+                        },
+                    });
+                    continue;
+                }
+            }
+            let sem = sem.clone();
+            let delete = delete.clone();
+            let (region, image, id) = (
+                item.region.clone(),
+                item.kind == ItemKind::Image,
+                item.id.clone(),
+            );
+            let handle = set.spawn(async move {
+                let _permit = sem.acquire_owned().await;
+                if tokio::time::Instant::now() >= deadline {
+                    return None;
+                }
+                Some(delete(region, image, id).await)
+            });
+            spawned.insert(handle.id(), item.clone());
+        }
+        while let Some(joined) = set.join_next_with_id().await {
+            let (task, outcome) = match joined {
+                Ok((task, outcome)) => (task, outcome),
+                Err(e) => (
+                    e.id(),
+                    Some(Deleted::Failed {
+                        error: format!("the deletion task failed: {e}"),
+                    }),
+                ),
+            };
+            let Some(item) = spawned.remove(&task) else {
+                continue;
+            };
+            if item.kind == ItemKind::Image {
+                image_ok.insert(
+                    (item.region.clone(), item.id.clone()),
+                    matches!(outcome, Some(Deleted::Deleted | Deleted::AlreadyGone)),
+                );
+            }
+            let result = match outcome {
+                Some(outcome) => AppliedResult::Done { outcome },
+                None => AppliedResult::NotAttempted {
+                    why: "--timeout ran out before it was attempted; re-run prune to finish".into(),
+                },
+            };
+            out.push(Applied {
+                kind: item.kind,
+                region: item.region.to_string(),
+                id: item.id.to_string(),
+                result,
+            });
+        }
+    }
+    out.sort_by(|a, b| {
+        (a.region.as_str(), a.kind, a.id.as_str()).cmp(&(b.region.as_str(), b.kind, b.id.as_str()))
+    });
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::prune::report::PruneReport;
+    use crate::retention::saved::PLAN_SCHEMA_VERSION;
+    use crate::retention::{self, Action, Inventory, PlanRules, Reason};
+    use chrono::Utc;
+    use std::collections::BTreeMap;
+
+    fn item(kind: ItemKind, id: &str, depends_on: &[&str]) -> PlanItem {
+        PlanItem {
+            kind,
+            region: "us-east-1".into(),
+            id: id.into(),
+            family: None,
+            action: Action::Delete,
+            reason: Reason::Pinned { value: "x".into() },
+            expires_at: None,
+            size_gib: None,
+            depends_on: depends_on.iter().map(|&s| Arc::from(s)).collect(),
+        }
+    }
+
+    #[test]
+    fn one_failure_does_not_stop_the_rest_and_its_snapshots_wait() {
+        let todo = vec![
+            item(ItemKind::Image, "ami-bad", &[]),
+            item(ItemKind::Image, "ami-good", &[]),
+            item(ItemKind::Snapshot, "snap-bad", &["ami-bad"]),
+            item(ItemKind::Snapshot, "snap-good", &["ami-good"]),
+            item(ItemKind::Snapshot, "snap-orphan", &[]),
+            item(ItemKind::Image, "ami-panics", &[]),
+        ];
+        let deleter = |_region: Arc<str>, _image: bool, id: Arc<str>| async move {
+            match &*id {
+                "ami-bad" => Deleted::Failed {
+                    error: "UnauthorizedOperation: no".into(),
+                },
+                "snap-orphan" => Deleted::AlreadyGone,
+                "ami-panics" => panic!("boom"),
+                _ => Deleted::Deleted,
+            }
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("rt");
+        let far = tokio::time::Instant::now() + std::time::Duration::from_secs(3600);
+        let out = rt.block_on(apply_with(&todo, 2, far, deleter));
+        let by_id: HashMap<&str, &AppliedResult> =
+            out.iter().map(|a| (a.id.as_str(), &a.result)).collect();
+        assert_eq!(out.len(), 6, "{out:?}");
+        assert!(matches!(
+            by_id["ami-good"],
+            AppliedResult::Done {
+                outcome: Deleted::Deleted
+            }
+        ));
+        assert!(matches!(
+            by_id["snap-good"],
+            AppliedResult::Done {
+                outcome: Deleted::Deleted
+            }
+        ));
+        assert!(matches!(
+            by_id["snap-orphan"],
+            AppliedResult::Done {
+                outcome: Deleted::AlreadyGone
+            }
+        ));
+        assert!(matches!(
+            by_id["snap-bad"],
+            AppliedResult::NotAttempted { .. }
+        ));
+        assert!(matches!(
+            by_id["ami-bad"],
+            AppliedResult::Done {
+                outcome: Deleted::Failed { .. }
+            }
+        ));
+        assert!(matches!(
+            by_id["ami-panics"],
+            AppliedResult::Done {
+                outcome: Deleted::Failed { .. }
+            }
+        ));
+        let report = PruneReport {
+            schema_version: PLAN_SCHEMA_VERSION,
+            plan: retention::plan(&Inventory::default(), &PlanRules::default(), Utc::now()),
+            as_of: None,
+            applied: true,
+            results: out,
+            api_calls: BTreeMap::new(),
+        };
+        assert_eq!(
+            report.failures().len(),
+            3,
+            "the failures that make prune exit 8 (and the snapshot that waited)"
+        );
+    }
+
+    #[test]
+    fn no_deletion_starts_after_the_deadline() {
+        let todo = vec![
+            item(ItemKind::Image, "ami-a", &[]),
+            item(ItemKind::Snapshot, "snap-a", &["ami-a"]),
+            item(ItemKind::Snapshot, "snap-orphan", &[]),
+        ];
+        let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let c = Arc::clone(&calls);
+        let deleter = move |_r: Arc<str>, _i: bool, _id: Arc<str>| {
+            c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async { Deleted::Deleted }
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("rt");
+        let out = rt.block_on(async {
+            let past = tokio::time::Instant::now();
+            apply_with(&todo, 2, past, deleter).await
+        });
+        assert_eq!(
+            calls.load(std::sync::atomic::Ordering::SeqCst),
+            0,
+            "nothing deleted"
+        );
+        assert_eq!(out.len(), 3);
+        assert!(
+            out.iter()
+                .all(|a| matches!(a.result, AppliedResult::NotAttempted { .. })),
+            "{out:?}"
+        );
+    }
+}

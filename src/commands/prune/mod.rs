@@ -1,0 +1,654 @@
+//! `ami-builder prune`: plan, then apply.
+//!
+//! Glue: it reads and checks a saved plan (the decisions are the pure
+//! `retention::saved`), gathers the inventory, plans (`retention::plan`)
+//! with sharing read where it matters ([`sharing`]), enforces
+//! `--max-deletions`, checks permissions with DryRun, applies ([`apply`]),
+//! and records what it did ([`report`]) before any event or upload. Re-running
+//! after a crash converges: what is gone counts as done, and with `--plan
+//! FILE` nothing is deleted that both plans do not delete.
+
+mod apply;
+pub mod report;
+mod sharing;
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use crate::aws::ec2::{self, Deleted};
+use crate::aws::inventory;
+use crate::aws::{ApiCalls, Aws};
+use crate::cli::{Global, PruneArgs};
+use crate::error::{Error, Result};
+use crate::events::entry::{build_entry, EventFacts};
+use crate::output;
+use crate::retention::saved::{self, Present, Refusal, Verdict, PLAN_SCHEMA_VERSION};
+use crate::retention::{Inventory, ItemKind, Plan, PlanItem, PlanRules, RetentionConfig};
+
+use report::deleted_images;
+pub use report::{Applied, AppliedResult, PruneReport};
+
+fn rules_from(args: &PruneArgs) -> PlanRules {
+    PlanRules {
+        retention: RetentionConfig {
+            tag_prefix: args.retention_tag.clone(),
+            default_retention_days: args.default_retention_days,
+            ..RetentionConfig::default()
+        },
+        keep: args.keep,
+        families: {
+            let mut f = args.family.clone();
+            f.sort();
+            f.dedup();
+            f
+        },
+        include_shared: args.include_shared,
+        scheduler_snapshots: args.scheduler_snapshots,
+        ..PlanRules::default()
+    }
+}
+
+/// `--in-region` values, or the one region from `--region` / the SDK.
+pub(super) fn regions_or_default(given: &[String], aws: &Aws) -> Result<Vec<String>> {
+    if !given.is_empty() {
+        return Ok(given.to_vec());
+    }
+    Ok(vec![aws.require_region("listing images (or --in-region)")?])
+}
+
+pub(super) async fn gather_all(
+    aws: &Aws,
+    regions: &[String],
+    account: Option<&str>,
+    calls: &ApiCalls,
+) -> Result<Inventory> {
+    let mut inv = Inventory {
+        account_id: account.map(str::to_string),
+        regions: regions.to_vec(),
+        ..Inventory::default()
+    };
+    for r in regions {
+        let part = inventory::gather(aws, r, calls).await?;
+        inv.account_id = inv.account_id.or(part.account_id);
+        inv.images.extend(part.images);
+        inv.snapshots.extend(part.snapshots);
+        inv.instances.extend(part.instances);
+        inv.usage.extend(part.usage);
+    }
+    Ok(inv)
+}
+
+/// The error for a saved plan that is not applied: a mismatch is a usage
+/// error (exit 2), a stale or future plan a refusal (exit 9). Nothing was
+/// listed or deleted in either case.
+fn refusal_error(r: Refusal, path: &Path) -> Error {
+    match r {
+        Refusal::Mismatch(problems) => Error::Usage(format!(
+            "the saved plan {} was not made for this run, so nothing was listed or deleted: {}. Make a fresh plan with the flags you apply with (ami-builder prune --plan-out FILE), or apply with the plan's own flags",
+            path.display(),
+            problems.join("; ")
+        )),
+        Refusal::Stale { age, max_age } => Error::PruneRefused(format!(
+            "the saved plan {} is {} old, older than --max-plan-age {}: nothing was deleted. Make a fresh plan (ami-builder prune --plan-out FILE) and apply that, or pass a larger --max-plan-age",
+            path.display(),
+            fmt_age(age),
+            fmt_age(max_age)
+        )),
+        Refusal::Future { ahead } => Error::PruneRefused(format!(
+            "the saved plan {} is made as of {} from now (--as-of): a saved plan is only applied in the present, so nothing was deleted. Make a plan now and apply that",
+            path.display(),
+            fmt_age(ahead)
+        )),
+    }
+}
+
+/// Read a saved plan: unreadable, not a plan, or of an unknown schema is a
+/// usage error before anything is listed.
+fn read_saved(path: &Path) -> Result<Plan> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Error::Usage(format!(
+            "cannot read the plan {}: {e}; nothing was listed or deleted",
+            path.display()
+        ))
+    })?;
+    let not_a_plan = |e: String| {
+        Error::Usage(format!(
+            "{} is not an ami-builder prune plan ({e}): nothing was listed or deleted",
+            path.display()
+        ))
+    };
+    let doc: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| not_a_plan(e.to_string()))?;
+    saved::check_schema(&doc, "plan").map_err(not_a_plan)?;
+    serde_json::from_value(doc).map_err(|e| not_a_plan(e.to_string()))
+}
+
+/// `2d 3h`, `5h 10m`, `45m`, `30s`.
+fn fmt_age(age: TimeDelta) -> String {
+    let s = age.num_seconds().max(0);
+    let (d, h, m) = (s / 86_400, s % 86_400 / 3600, s % 3600 / 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s}s"),
+        (0, 0, m) => format!("{m}m"),
+        (0, h, m) => format!("{h}h {m}m"),
+        (d, h, _) => format!("{d}d {h}h"),
+    }
+}
+
+/// Run `prune`.
+pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
+    if let Some(report) = &args.resend {
+        return resend(global, &args, report).await;
+    }
+    let deadline = tokio::time::Instant::now() + super::timeout(global);
+    let aws = super::load_aws(global).await;
+    let regions = regions_or_default(&args.regions, &aws)?;
+    if let Some(u) = &args.report {
+        crate::aws::s3::parse_url(u)?;
+    }
+    let calls = Arc::new(ApiCalls::default());
+    let concurrency = args.concurrency.max(1);
+    let rules = rules_from(&args);
+    // Bad input first (the saved plan, --as-of, the report file), before
+    // minutes of listing and before any call.
+    let started = Utc::now();
+    let saved: Option<Plan> = match &args.plan {
+        Some(path) => Some(read_saved(path)?),
+        None => None,
+    };
+    let check = |saved: &Plan, account: Option<&str>| {
+        saved::check_saved(
+            saved,
+            &Present {
+                rules: &rules,
+                regions: &regions,
+                account_id: account,
+                now: Utc::now(),
+                max_age: args.max_plan_age,
+            },
+        )
+    };
+    if let (Some(s), Some(path)) = (&saved, &args.plan) {
+        check(s, None).map_err(|r| refusal_error(r, path))?;
+    }
+    let as_of = match &args.as_of {
+        Some(t) => Some(
+            DateTime::parse_from_rfc3339(t)
+                .map_err(|e| Error::Usage(format!("--as-of `{t}` is not an RFC 3339 time: {e}")))?
+                .with_timezone(&Utc),
+        ),
+        None => None,
+    };
+    let report_file = if args.apply {
+        Some(report_path(&args, started)?)
+    } else {
+        None
+    };
+
+    let account = super::within_until(
+        global,
+        deadline,
+        "finding the account",
+        aws.account_id(&regions[0]),
+    )
+    .await?;
+    if let (Some(s), Some(path)) = (&saved, &args.plan) {
+        check(s, Some(&account)).map_err(|r| refusal_error(r, path))?;
+    }
+    let now = as_of.unwrap_or_else(Utc::now);
+    let inv = super::within_until(
+        global,
+        deadline,
+        "listing images, snapshots and their users",
+        gather_all(&aws, &regions, Some(&account), &calls),
+    )
+    .await?;
+    let listed_owned: Vec<(ItemKind, String, String)> = inv
+        .images
+        .iter()
+        .map(|i| (ItemKind::Image, i.region.clone(), i.id.clone()))
+        .chain(
+            inv.snapshots
+                .iter()
+                .map(|s| (ItemKind::Snapshot, s.region.clone(), s.id.clone())),
+        )
+        .collect();
+    let plan = super::within_until(
+        global,
+        deadline,
+        "reading sharing for the plan",
+        sharing::plan_with_sharing(&aws, inv, &rules, now, concurrency, &calls),
+    )
+    .await?;
+    let shown = saved.clone().unwrap_or_else(|| plan.clone());
+    if let Some(p) = &args.plan_out {
+        let json = serde_json::to_string_pretty(&shown).map_err(|e| Error::Other(e.to_string()))?;
+        std::fs::write(p, json + "\n")
+            .map_err(|e| Error::io(format!("writing {}", p.display()), e))?;
+    }
+
+    // What is deleted: with a saved plan, its deletions that the fresh plan
+    // (today's facts, today's rules) confirms, as the fresh plan has them.
+    let verdicts: Vec<Verdict> = match &saved {
+        Some(s) => {
+            let listed: saved::Listed<'_> = listed_owned
+                .iter()
+                .map(|(k, r, i)| (*k, r.as_str(), i.as_str()))
+                .collect();
+            saved::reconcile(s, &plan, &listed)
+        }
+        None => plan.deletions().cloned().map(Verdict::Proceed).collect(),
+    };
+    let mut todo: Vec<PlanItem> = Vec::new();
+    let mut results: Vec<Applied> = Vec::new();
+    for v in verdicts {
+        let (item, result) = match v {
+            Verdict::Proceed(item) => {
+                todo.push(item);
+                continue;
+            }
+            Verdict::Kept { item, reason } => (
+                item,
+                AppliedResult::Skipped {
+                    why: format!("now kept: {reason}"),
+                },
+            ),
+            Verdict::OutOfScope(item) => (
+                item,
+                AppliedResult::Skipped {
+                    why: "no longer in the plan's scope (its tags changed since the plan)".into(),
+                },
+            ),
+            Verdict::Gone(item) => (
+                item,
+                AppliedResult::Done {
+                    outcome: Deleted::AlreadyGone,
+                },
+            ),
+        };
+        results.push(Applied {
+            kind: item.kind,
+            region: item.region.to_string(),
+            id: item.id.to_string(),
+            result,
+        });
+    }
+
+    if let Some(max) = args.max_deletions {
+        let (images, orphans) = saved::deletion_counts(&todo);
+        if images > max || orphans > max {
+            return Err(Error::PruneRefused(format!(
+                "the plan deregisters {images} image(s) and deletes {orphans} orphaned snapshot(s), over --max-deletions {max}: nothing was deleted. Review it (ami-builder prune --plan-out plan.json) and raise the cap if it is right"
+            )));
+        }
+    }
+
+    let as_of = as_of.filter(|_| saved.is_none());
+    if !args.apply {
+        let report = PruneReport {
+            schema_version: PLAN_SCHEMA_VERSION,
+            plan: shown,
+            as_of,
+            applied: false,
+            results: Vec::new(),
+            api_calls: calls.snapshot(),
+        };
+        tracing::info!(api_calls = ?report.api_calls, "prune planned");
+        output::emit(&report, global.output)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    // Permissions first, with DryRun: refuse before deleting anything.
+    for r in &regions {
+        let img = todo
+            .iter()
+            .find(|i| *i.region == **r && i.kind == ItemKind::Image)
+            .map(|i| &*i.id);
+        let snap = todo
+            .iter()
+            .find(|i| *i.region == **r && i.kind == ItemKind::Snapshot)
+            .map(|i| &*i.id);
+        let missing =
+            super::within_until(global, deadline, "the DryRun permission checks", async {
+                Ok(ec2::dry_run_permissions(&aws, r, img, snap, &calls).await)
+            })
+            .await?;
+        if !missing.is_empty() {
+            return Err(Error::PruneRefused(format!(
+                "missing permissions (checked with DryRun, nothing was deleted): {}",
+                missing.join(", ")
+            )));
+        }
+    }
+
+    let applied = apply::apply(&aws, &todo, concurrency, &calls, deadline).await;
+    results.extend(applied);
+    let report = PruneReport {
+        schema_version: PLAN_SCHEMA_VERSION,
+        plan: shown,
+        as_of,
+        applied: true,
+        results,
+        api_calls: calls.snapshot(),
+    };
+    tracing::info!(api_calls = ?report.api_calls, "prune applied");
+    let report_file = report_file.unwrap_or_default();
+    finish_apply(&aws, global, &args, &report, &report_file, deadline).await
+}
+
+/// After the deletions: the record first (stdout, then the local report
+/// file), then the events and the upload. A failure of either is reported
+/// with what was deleted and how to send the rest (`--resend`); deletion
+/// failures (exit 8) outrank an event failure (7), which outranks the rest.
+async fn finish_apply(
+    aws: &Aws,
+    global: &Global,
+    args: &PruneArgs,
+    report: &PruneReport,
+    report_file: &Path,
+    deadline: tokio::time::Instant,
+) -> Result<ExitCode> {
+    output::emit(report, global.output)?;
+    let written = write_report_file(report_file, report);
+    match &written {
+        Ok(()) => eprintln!(
+            "ami-builder: prune report written to {}",
+            report_file.display()
+        ),
+        Err(e) => eprintln!("ami-builder: {e}"),
+    }
+    let deleted_list: Vec<String> = deleted_images(&report.results)
+        .iter()
+        .map(|a| format!("{} {}", a.region, a.id))
+        .collect();
+    let deleted = if deleted_list.is_empty() {
+        "no image was deregistered".to_string()
+    } else {
+        format!(
+            "{} image(s) were deregistered ({})",
+            deleted_list.len(),
+            deleted_list.join(", ")
+        )
+    };
+    let resend = format!("ami-builder prune --resend {}", report_file.display());
+    let mut problems: Vec<Error> = Vec::new();
+    if args.events {
+        let sent = super::within_until(
+            global,
+            deadline,
+            "sending the events",
+            announce(aws, args, &report.results),
+        )
+        .await;
+        if let Err(e) = sent {
+            problems.push(Error::EventRejected(format!(
+                "{e}. {deleted}, recorded above and in {}; to send their events, run `{resend} --events`",
+                report_file.display()
+            )));
+        }
+    }
+    if let Some(url) = &args.report {
+        let uploaded = super::within_until(
+            global,
+            deadline,
+            "uploading the report",
+            upload_report(aws, url, report),
+        )
+        .await;
+        if let Err(e) = uploaded {
+            problems.push(Error::Other(format!(
+                "{e}. The report was not uploaded; it is in {}: run `{resend} --report {url}`",
+                report_file.display()
+            )));
+        }
+    }
+    if let Err(e) = written {
+        problems.push(e);
+    }
+    let failures = report.failures();
+    if !failures.is_empty() {
+        let also: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        return Err(Error::PruneFailures(format!(
+            "{} deletion(s) failed or were not attempted: {}. Everything else was done; re-run prune to retry (it converges){}",
+            failures.len(),
+            failures.join("; "),
+            if also.is_empty() {
+                String::new()
+            } else {
+                format!(". Also: {}", also.join("; "))
+            }
+        )));
+    }
+    // The gravest first (an event not sent, 7, over an upload, 1), each named.
+    problems.sort_by_key(|e| std::cmp::Reverse(e.exit_code()));
+    let mut problems = problems.into_iter();
+    match problems.next() {
+        None => Ok(ExitCode::SUCCESS),
+        Some(first) => {
+            let rest: Vec<String> = problems.map(|e| e.to_string()).collect();
+            if rest.is_empty() {
+                Err(first)
+            } else {
+                Err(first.with_note(&format!("Also: {}", rest.join("; "))))
+            }
+        }
+    }
+}
+
+/// `--report-file`, or a new file in `--out-dir` named after the run's
+/// start. Checked before anything is deleted: an existing file is never
+/// overwritten (it may be the only record of an earlier run's deletions).
+fn report_path(args: &PruneArgs, started: DateTime<Utc>) -> Result<std::path::PathBuf> {
+    let path = match &args.report_file {
+        Some(p) => p.clone(),
+        None => args.out_dir.join(format!(
+            "prune-report-{}.json",
+            started.format("%Y%m%dT%H%M%S%.3fZ")
+        )),
+    };
+    if path.symlink_metadata().is_ok() {
+        return Err(Error::Usage(format!(
+            "the report file {} exists: it may be the record of an earlier run, so it is never overwritten; choose another --report-file or move it away",
+            path.display()
+        )));
+    }
+    Ok(path)
+}
+
+fn write_report_file(path: &Path, report: &PruneReport) -> Result<()> {
+    use std::io::Write;
+    let fail = |e: std::io::Error| {
+        Error::io(
+            format!(
+                "writing the prune report {} (the results are printed above)",
+                path.display()
+            ),
+            e,
+        )
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(fail)?;
+    }
+    let json = serde_json::to_string_pretty(report).map_err(|e| Error::Other(e.to_string()))?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(fail)?;
+    f.write_all(json.as_bytes()).map_err(fail)?;
+    f.write_all(b"\n").map_err(fail)?;
+    f.sync_all().map_err(fail)
+}
+
+/// `--resend REPORT`: the events and the upload of an earlier apply, from
+/// its local report. Deletes and lists nothing.
+async fn resend(global: &Global, args: &PruneArgs, path: &Path) -> Result<ExitCode> {
+    if !args.events && args.report.is_none() {
+        return Err(Error::Usage(
+            "--resend sends nothing without --events and/or --report s3://...".into(),
+        ));
+    }
+    if let Some(u) = &args.report {
+        crate::aws::s3::parse_url(u)?;
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::Usage(format!("cannot read the report {}: {e}", path.display())))?;
+    let not_a_report = |e: String| {
+        Error::Usage(format!(
+            "{} is not an ami-builder prune report: {e}",
+            path.display()
+        ))
+    };
+    let doc: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| not_a_report(e.to_string()))?;
+    saved::check_schema(&doc, "report").map_err(not_a_report)?;
+    let report: PruneReport =
+        serde_json::from_value(doc).map_err(|e| not_a_report(e.to_string()))?;
+    if !report.applied {
+        return Err(not_a_report("it is a plan that was not applied".into()));
+    }
+    let bad: Vec<String> = report
+        .results
+        .iter()
+        .filter(|a| {
+            !crate::packer::log::is_region(&a.region)
+                || !saved::is_ec2_id(
+                    &a.id,
+                    if a.kind == ItemKind::Image {
+                        "ami-"
+                    } else {
+                        "snap-"
+                    },
+                )
+        })
+        .map(|a| format!("{} {}", a.region, a.id))
+        .collect();
+    if !bad.is_empty() {
+        return Err(not_a_report(format!(
+            "it names resources that are not EC2 ids: {}",
+            bad.join(", ")
+        )));
+    }
+    let aws = super::load_aws(global).await;
+    let deadline = tokio::time::Instant::now() + super::timeout(global);
+    if args.events {
+        super::within_until(
+            global,
+            deadline,
+            "sending the events",
+            announce(&aws, args, &report.results),
+        )
+        .await?;
+        eprintln!(
+            "ami-builder: sent the Deregistered events of {} image(s) from {}",
+            deleted_images(&report.results).len(),
+            path.display()
+        );
+    }
+    if let Some(url) = &args.report {
+        super::within_until(
+            global,
+            deadline,
+            "uploading the report",
+            upload_report(&aws, url, &report),
+        )
+        .await?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn announce(aws: &Aws, args: &PruneArgs, results: &[Applied]) -> Result<()> {
+    let region = aws.require_region("--events")?;
+    let mut entries = Vec::new();
+    for a in deleted_images(results) {
+        let mut facts = EventFacts {
+            status: "Deregistered".into(),
+            primary: Some((a.region.clone(), a.id.clone())),
+            ..EventFacts::default()
+        };
+        facts.amis.insert(a.region.clone(), a.id.clone());
+        entries.push(
+            build_entry(
+                &facts,
+                &args.event.event_source,
+                &args.event.event_detail_type,
+                &args.event.event_bus,
+            )
+            .map_err(Error::EventRejected)?,
+        );
+    }
+    for chunk in entries.chunks(crate::events::entry::MAX_ENTRIES) {
+        super::event::send(aws, &region, chunk.to_vec()).await?;
+    }
+    Ok(())
+}
+
+async fn upload_report(aws: &Aws, url: &str, report: &PruneReport) -> Result<()> {
+    let dir = tempfile_dir()?;
+    let name = if url.ends_with(".json") {
+        url.rsplit('/').next().unwrap_or("prune.json").to_string()
+    } else {
+        format!(
+            "prune-{}.json",
+            report.plan.generated_at.format("%Y%m%dT%H%M%SZ")
+        )
+    };
+    let path = dir.join(&name);
+    let json = serde_json::to_string_pretty(report).map_err(|e| Error::Other(e.to_string()))?;
+    std::fs::write(&path, json).map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+    let prefix = if url.ends_with(".json") {
+        url.rsplit_once('/')
+            .map_or(url.to_string(), |(p, _)| format!("{p}/"))
+    } else {
+        url.to_string()
+    };
+    let urls = crate::aws::s3::upload(aws, &prefix, &[Path::new(&path)]).await?;
+    let _ = std::fs::remove_dir_all(&dir);
+    eprintln!("ami-builder: prune report written to {}", urls.join(", "));
+    Ok(())
+}
+
+fn tempfile_dir() -> Result<std::path::PathBuf> {
+    let d = std::env::temp_dir().join(format!("ami-builder-report-{}", std::process::id()));
+    std::fs::create_dir_all(&d).map_err(|e| Error::io(format!("creating {}", d.display()), e))?;
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_name_the_plan_and_carry_their_exit_codes() {
+        let path = Path::new("plan.json");
+        let e = refusal_error(
+            Refusal::Stale {
+                age: TimeDelta::hours(50),
+                max_age: TimeDelta::hours(24),
+            },
+            path,
+        );
+        assert_eq!(e.exit_code(), 9);
+        let msg = e.to_string();
+        assert!(
+            msg.contains("2d 2h old") && msg.contains("--max-plan-age 1d 0h"),
+            "{msg}"
+        );
+        let e = refusal_error(
+            Refusal::Future {
+                ahead: TimeDelta::days(3),
+            },
+            path,
+        );
+        assert_eq!(e.exit_code(), 9);
+        assert!(e.to_string().contains("only applied in the present"), "{e}");
+        let e = refusal_error(Refusal::Mismatch(vec!["keep: x".into()]), path);
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("keep: x"), "{e}");
+        assert_eq!(fmt_age(TimeDelta::minutes(90)), "1h 30m");
+        assert_eq!(fmt_age(TimeDelta::seconds(30)), "30s");
+    }
+}

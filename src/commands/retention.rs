@@ -1,0 +1,117 @@
+//! `ami-builder retention lint` and `ami-builder retention explain`: the
+//! retention linter over the account's tags, and how the EBS Snapshot
+//! Scheduler reads one value.
+
+use std::fmt;
+use std::process::ExitCode;
+
+use chrono::Utc;
+use serde::Serialize;
+
+use crate::aws::ApiCalls;
+use crate::cli::{Global, RetentionCommand};
+use crate::error::{Error, Result};
+use crate::output;
+use crate::retention::{self, RetentionConfig};
+
+use super::prune::{gather_all, regions_or_default};
+
+/// The result of `retention lint`.
+#[derive(Debug, Serialize)]
+pub struct LintReport {
+    /// Resources looked at.
+    pub resources: usize,
+    /// Findings.
+    pub findings: Vec<retention::Finding>,
+}
+
+impl fmt::Display for LintReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for x in &self.findings {
+            writeln!(f, "{x}")?;
+        }
+        writeln!(
+            f,
+            "{} finding(s) on {} resource(s)",
+            self.findings.len(),
+            self.resources
+        )
+    }
+}
+
+/// Run `retention ...`.
+pub async fn run(global: &Global, cmd: RetentionCommand) -> Result<ExitCode> {
+    let format = global.output;
+    match cmd {
+        RetentionCommand::Lint(a) => {
+            let aws = super::load_aws(global).await;
+            let regions = regions_or_default(&a.regions, &aws)?;
+            let cfg = RetentionConfig {
+                tag_prefix: a.retention_tag.clone(),
+                ..RetentionConfig::default()
+            };
+            let inv = gather_all(&aws, &regions, None, &ApiCalls::default()).await?;
+            let mut findings = Vec::new();
+            for i in &inv.instances {
+                findings.extend(retention::lint_resource(
+                    &format!("{} {}", i.region, i.id),
+                    retention::TagTarget::Instance,
+                    &i.tags,
+                    &cfg,
+                ));
+            }
+            for i in &inv.images {
+                findings.extend(retention::lint_resource(
+                    &format!("{} {}", i.region, i.id),
+                    retention::TagTarget::Image,
+                    &i.tags,
+                    &cfg,
+                ));
+            }
+            for s in &inv.snapshots {
+                findings.extend(retention::lint_resource(
+                    &format!("{} {}", s.region, s.id),
+                    retention::TagTarget::Snapshot,
+                    &s.tags,
+                    &cfg,
+                ));
+            }
+            let report = LintReport {
+                resources: inv.instances.len() + inv.images.len() + inv.snapshots.len(),
+                findings,
+            };
+            output::emit(&report, format)?;
+            if report
+                .findings
+                .iter()
+                .any(|f| f.severity == retention::Severity::Error)
+            {
+                return Err(Error::Other(
+                    "retention tags with errors found: the scheduler ignores or misreads them, and prune keeps those resources; fix them as suggested"
+                        .into(),
+                ));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        RetentionCommand::Explain(a) => {
+            let cfg = RetentionConfig {
+                default_retention_days: a.default_retention_days,
+                ..RetentionConfig::default()
+            };
+            let e = retention::explain(&a.value, &cfg, Utc::now());
+            output::emit(&e, format)?;
+            // An error finding means the scheduler misreads the value and
+            // prune keeps what carries it: fail, so `explain` can gate CI.
+            if e.findings
+                .iter()
+                .any(|f| f.severity == retention::Severity::Error)
+            {
+                return Err(Error::Other(format!(
+                    "the value {:?} has errors: the scheduler ignores or misreads it, and prune keeps what carries it; fix it as suggested",
+                    a.value
+                )));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
