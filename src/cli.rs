@@ -208,22 +208,31 @@ pub struct TaggingArgs {
     #[arg(
         long,
         env = "AMI_BUILDER_COMMIT_TAG",
-        default_value = "ami-builder:commit",
+        default_value = crate::tags::COMMIT,
         value_name = "KEY"
     )]
     pub commit_tag: String,
-    /// Tag key prefix for retention rules.
-    #[arg(
-        long,
-        env = "AMI_BUILDER_RETENTION_TAG",
-        default_value = "scheduler:ebs-snapshot",
-        value_name = "KEY"
-    )]
-    pub retention_tag: String,
+    /// Retention tag key prefix.
+    #[command(flatten)]
+    pub retention: RetentionTagArg,
     /// Rewrite provenance tags the images already have with other values
     /// (commit, family, source image, run uuid; build id and build time).
     #[arg(long)]
     pub force: bool,
+}
+
+/// The retention tag, shared by every command that reads or writes it.
+#[derive(Debug, Args, Clone, Default)]
+pub struct RetentionTagArg {
+    /// Tag key (a prefix: any key starting with it counts, as for the EBS
+    /// Snapshot Scheduler) for retention rules.
+    #[arg(
+        long = "retention-tag",
+        env = "AMI_BUILDER_RETENTION_TAG",
+        default_value = crate::tags::SCHEDULER,
+        value_name = "KEY"
+    )]
+    pub retention_tag: String,
 }
 
 /// Event options.
@@ -368,13 +377,8 @@ pub struct PruneArgs {
     )]
     pub default_retention_days: u32,
     /// Retention tag key prefix.
-    #[arg(
-        long,
-        env = "AMI_BUILDER_RETENTION_TAG",
-        default_value = "scheduler:ebs-snapshot",
-        value_name = "KEY"
-    )]
-    pub retention_tag: String,
+    #[command(flatten)]
+    pub retention: RetentionTagArg,
     /// Announce each deregistered AMI with AmiStatus=Deregistered.
     #[arg(long)]
     pub events: bool,
@@ -426,8 +430,8 @@ pub struct RetentionLintArgs {
     #[arg(long = "in-region", value_delimiter = ',', value_name = "REGION", value_parser = parse_region)]
     pub regions: Vec<String>,
     /// Retention tag key prefix.
-    #[arg(long, default_value = "scheduler:ebs-snapshot", value_name = "KEY")]
-    pub retention_tag: String,
+    #[command(flatten)]
+    pub retention: RetentionTagArg,
 }
 
 /// `retention explain`.

@@ -47,7 +47,7 @@ pub async fn run(global: &Global, cmd: RetentionCommand) -> Result<ExitCode> {
             let aws = super::load_aws(global).await;
             let regions = regions_or_default(&a.regions, &aws)?;
             let cfg = RetentionConfig {
-                tag_prefix: a.retention_tag.clone(),
+                tag_prefix: a.retention.retention_tag.clone(),
                 ..RetentionConfig::default()
             };
             let inv = gather_all(&aws, &regions, None, &ApiCalls::default()).await?;

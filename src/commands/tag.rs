@@ -86,7 +86,7 @@ pub async fn tag_record(
 ) -> Result<Vec<Tagged>> {
     let keys = TagKeys {
         commit: opts.commit_tag.clone(),
-        retention: opts.retention_tag.clone(),
+        retention: opts.retention.retention_tag.clone(),
         ..TagKeys::default()
     };
     let mut done = Vec::new();

@@ -38,12 +38,8 @@ pub fn find_packer(explicit: Option<&Path>) -> Result<PathBuf> {
             )))
         };
     }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    for dir in std::env::split_paths(&path) {
-        let candidate = dir.join(wanted);
-        if is_executable(&candidate) {
-            return Ok(candidate);
-        }
+    if let Ok(found) = which::which(wanted) {
+        return Ok(found);
     }
     Err(Error::Usage(format!(
         "`{}` was not found on PATH: install Packer (e.g. `apt-get install packer`, or from releases.hashicorp.com) or pass --packer /path/to/packer",

@@ -7,7 +7,8 @@
 //! * [`events`]: the PutEvents entry and EventBridge's event patterns;
 //! * [`provenance`]: commit and build id resolution, the provenance tags;
 //! * [`check`]: the pre-commit checks over pipeline files;
-//! * [`regions`]: the AWS regions accepted by name.
+//! * [`regions`]: the AWS regions accepted by name;
+//! * [`tags`]: every tag key ami-builder writes or reads.
 //!
 //! This crate is the boundary DESIGN.md draws, held by Cargo: it depends on no
 //! AWS SDK, no async runtime, no process or signal crate, and chrono without its
@@ -21,3 +22,4 @@ pub mod packer;
 pub mod provenance;
 pub mod regions;
 pub mod retention;
+pub mod tags;

@@ -36,13 +36,13 @@ pub struct TagKeys {
 impl Default for TagKeys {
     fn default() -> Self {
         TagKeys {
-            commit: "ami-builder:commit".into(),
-            build_id: "ami-builder:build-id".into(),
-            run_uuid: "ami-builder:packer-run-uuid".into(),
-            family: "ami-builder:family".into(),
-            source_image: "ami-builder:source-image".into(),
-            built_at: "ami-builder:built-at".into(),
-            retention: "scheduler:ebs-snapshot".into(),
+            commit: crate::tags::COMMIT.into(),
+            build_id: crate::tags::BUILD_ID.into(),
+            run_uuid: crate::tags::RUN_UUID.into(),
+            family: crate::tags::FAMILY.into(),
+            source_image: crate::tags::SOURCE_IMAGE.into(),
+            built_at: crate::tags::BUILT_AT.into(),
+            retention: crate::tags::SCHEDULER.into(),
         }
     }
 }

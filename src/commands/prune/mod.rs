@@ -34,7 +34,7 @@ pub use report::{Applied, AppliedResult, PruneReport};
 fn rules_from(args: &PruneArgs) -> PlanRules {
     PlanRules {
         retention: RetentionConfig {
-            tag_prefix: args.retention_tag.clone(),
+            tag_prefix: args.retention.retention_tag.clone(),
             default_retention_days: args.default_retention_days,
             ..RetentionConfig::default()
         },
@@ -587,7 +587,11 @@ async fn announce(aws: &Aws, args: &PruneArgs, results: &[Applied]) -> Result<()
 }
 
 async fn upload_report(aws: &Aws, url: &str, report: &PruneReport) -> Result<()> {
-    let dir = tempfile_dir()?;
+    // a private directory that goes away however this returns
+    let dir = tempfile::Builder::new()
+        .prefix("ami-builder-report-")
+        .tempdir()
+        .map_err(|e| Error::io("creating a temporary directory for the report", e))?;
     let name = if url.ends_with(".json") {
         url.rsplit('/').next().unwrap_or("prune.json").to_string()
     } else {
@@ -596,7 +600,7 @@ async fn upload_report(aws: &Aws, url: &str, report: &PruneReport) -> Result<()>
             report.plan.generated_at.format("%Y%m%dT%H%M%SZ")
         )
     };
-    let path = dir.join(&name);
+    let path = dir.path().join(&name);
     let json = serde_json::to_string_pretty(report).map_err(|e| Error::Other(e.to_string()))?;
     std::fs::write(&path, json).map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
     let prefix = if url.ends_with(".json") {
@@ -606,15 +610,8 @@ async fn upload_report(aws: &Aws, url: &str, report: &PruneReport) -> Result<()>
         url.to_string()
     };
     let urls = crate::aws::s3::upload(aws, &prefix, &[Path::new(&path)]).await?;
-    let _ = std::fs::remove_dir_all(&dir);
     eprintln!("ami-builder: prune report written to {}", urls.join(", "));
     Ok(())
-}
-
-fn tempfile_dir() -> Result<std::path::PathBuf> {
-    let d = std::env::temp_dir().join(format!("ami-builder-report-{}", std::process::id()));
-    std::fs::create_dir_all(&d).map_err(|e| Error::io(format!("creating {}", d.display()), e))?;
-    Ok(d)
 }
 
 #[cfg(test)]

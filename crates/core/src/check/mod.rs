@@ -65,7 +65,7 @@ mod tests;
 pub const KNOWN_STATUSES: &[&str] = &["Created", "Deregistered"];
 
 /// The retention tag key prefix (the EBS Snapshot Scheduler's default name).
-pub const SCHEDULER_TAG_PREFIX: &str = "scheduler:ebs-snapshot";
+pub const SCHEDULER_TAG_PREFIX: &str = crate::tags::SCHEDULER;
 
 /// A line in every hook [`pre_commit_hook`] writes, so `--install-hook` can
 /// tell its own hook from someone else's before replacing it.

@@ -39,7 +39,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 /// The scheduler's default tag name, used as a key prefix.
-pub const DEFAULT_TAG_PREFIX: &str = "scheduler:ebs-snapshot";
+pub const DEFAULT_TAG_PREFIX: &str = crate::tags::SCHEDULER;
 /// The value the scheduler writes on the snapshots it creates.
 pub const SCHEDULER_MARKER: &str = "auto_delete";
 /// How the scheduler's snapshot descriptions begin.

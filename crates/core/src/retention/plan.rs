@@ -256,11 +256,11 @@ impl Default for PlanRules {
             families: Vec::new(),
             include_shared: false,
             scheduler_snapshots: false,
-            family_tag: "ami-builder:family".to_string(),
-            keep_tag: "ami-builder:keep".to_string(),
-            source_image_tag: "ami-builder:source-image".to_string(),
-            run_uuid_tag: "ami-builder:packer-run-uuid".to_string(),
-            tag_prefix_ours: "ami-builder:".to_string(),
+            family_tag: crate::tags::FAMILY.to_string(),
+            keep_tag: crate::tags::KEEP.to_string(),
+            source_image_tag: crate::tags::SOURCE_IMAGE.to_string(),
+            run_uuid_tag: crate::tags::RUN_UUID.to_string(),
+            tag_prefix_ours: crate::tags::PREFIX.to_string(),
             price_per_gib_month: 0.05,
         }
     }
