@@ -13,6 +13,7 @@ pub mod error;
 pub mod output;
 pub mod packer;
 pub mod proc;
+pub mod steps;
 
 // The pure core lives in its own crate (crates/core), so that Cargo holds the
 // boundary; its modules keep their paths here.

@@ -185,7 +185,7 @@ pub async fn run(global: &Global, args: BuildArgs) -> Result<ExitCode> {
 /// `--no-build`: tag and announce the AMIs of an existing artifacts.json.
 async fn finish_existing(global: &Global, args: &BuildArgs) -> Result<ExitCode> {
     let path = args.out_dir.join(files::ARTIFACTS);
-    let record = super::tag::read_record(&path)?;
+    let record = crate::steps::read_record(&path)?;
     if record.artifacts.is_empty() {
         return Err(Error::NoAmi(format!("{} lists no AMI", path.display())));
     }
@@ -219,7 +219,7 @@ async fn after_confirmation(args: &BuildArgs, aws: &Aws, record: &BuildRecord) -
     if args.no_tag {
         tracing::info!("--no-tag: not tagging");
     } else {
-        super::tag::tag_record(aws, record, &prov, &args.tagging)
+        crate::steps::tagging::tag_record(aws, record, &prov, &args.tagging)
             .await
             .map_err(|e| match e {
                 Error::Tagging(m) => Error::Tagging(format!(
@@ -233,7 +233,7 @@ async fn after_confirmation(args: &BuildArgs, aws: &Aws, record: &BuildRecord) -
             prov.commit.as_deref().unwrap_or("unknown")
         );
     }
-    let entries = super::event::entries_for(
+    let entries = crate::steps::announce::entries_for(
         record,
         Some(&prov),
         args.tagging.family.as_deref(),
@@ -251,7 +251,7 @@ async fn after_confirmation(args: &BuildArgs, aws: &Aws, record: &BuildRecord) -
             Some(r) => r.clone(),
             None => aws.require_region("the event")?,
         };
-        match super::event::send(aws, &region, entries).await {
+        match crate::steps::announce::send(aws, &region, entries).await {
             Ok(ids) => eprintln!(
                 "ami-builder: event accepted by EventBridge ({})",
                 ids.join(",")

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::output;
 use crate::retention::{self, RetentionConfig};
 
-use super::prune::{gather_all, regions_or_default};
+use crate::steps::{gather_all, regions_or_default};
 
 /// The result of `retention lint`.
 #[derive(Debug, Serialize)]

@@ -1,4 +1,5 @@
-//! `ami-builder tag`, and the tagging step `build` runs after confirmation.
+//! `ami-builder tag`: the tagging step (`steps::tagging`) on its own, for
+//! AMIs named on the command line or a build's artifacts.json.
 
 use std::fmt;
 use std::path::Path;
@@ -8,28 +9,13 @@ use serde::Serialize;
 
 use super::resolve_provenance;
 use crate::artifacts::{BuildRecord, RecordedArtifact, SCHEMA_VERSION};
-use crate::aws::{ec2, Aws};
-use crate::cli::{Global, TagArgs, TaggingArgs};
+use crate::aws::ec2;
+use crate::cli::{Global, TagArgs};
 use crate::error::{Error, Result};
 use crate::output;
-use crate::provenance::{reconcile_tags, tag_set, Provenance, TagFacts, TagKeys};
-
-/// One tagged image.
-#[derive(Debug, Clone, Serialize)]
-pub struct Tagged {
-    /// Region.
-    pub region: String,
-    /// AMI.
-    pub ami_id: String,
-    /// Snapshots tagged with it.
-    pub snapshot_ids: Vec<String>,
-    /// The tags written.
-    pub tags: Vec<(String, String)>,
-    /// Provenance it already had with another value, kept (`key`, `existing`,
-    /// `not written`).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub kept: Vec<(String, String, String)>,
-}
+use crate::provenance::Provenance;
+use crate::steps::tagging::{tag_record, Tagged};
+use crate::steps::{parse_ami_ref, read_record};
 
 /// The result of tagging.
 #[derive(Debug, Clone, Serialize)]
@@ -67,178 +53,6 @@ impl fmt::Display for TagReport {
         }
         Ok(())
     }
-}
-
-/// Tag every image of a record (AMIs, snapshots, copies and their snapshots).
-///
-/// Provenance is written once ([`reconcile_tags`]): missing tags are filled
-/// in, a different commit, family, source image or run uuid refuses the
-/// whole tagging before anything is written (unless `force`), and the build
-/// id and time an image already has are kept. A copy's family is its
-/// source's: the `--family` flag, else the family the image already has,
-/// else the family of its source image (the build-region AMI of the record,
-/// or the image its `ami-builder:source-image` tag names), else the build.
-pub async fn tag_record(
-    aws: &Aws,
-    record: &BuildRecord,
-    prov: &Provenance,
-    opts: &TaggingArgs,
-) -> Result<Vec<Tagged>> {
-    let keys = TagKeys {
-        commit: opts.commit_tag.clone(),
-        retention: opts.retention.retention_tag.clone(),
-        ..TagKeys::default()
-    };
-    let mut done = Vec::new();
-    let mut failures = Vec::new();
-    // (image, what to write, what was kept, its snapshots)
-    type Planned = (
-        RecordedArtifact,
-        Vec<(String, String)>,
-        Vec<(String, String, String)>,
-        Vec<String>,
-    );
-    let mut planned: Vec<Planned> = Vec::new();
-    let mut conflicts: Vec<String> = Vec::new();
-    for build in record.builds() {
-        let primary = record.primary(build).cloned();
-        let mut infos = Vec::new();
-        for a in record.artifacts.iter().filter(|a| a.build == build) {
-            let info = ec2::describe_image(aws, &a.region, &a.ami_id)
-                .await?
-                .ok_or_else(|| {
-                    Error::Tagging(format!(
-                        "AMI {} does not exist in {}: nothing was tagged for it",
-                        a.ami_id, a.region
-                    ))
-                })?;
-            infos.push((a, info));
-        }
-        let primary_family = primary.as_ref().and_then(|p| {
-            infos
-                .iter()
-                .find(|(a, _)| a.ami_id == p.ami_id)
-                .and_then(|(_, i)| i.tags.get(&keys.family).cloned())
-        });
-        for (a, info) in &infos {
-            let source_image = primary
-                .as_ref()
-                .filter(|p| p.ami_id != a.ami_id)
-                .map(|p| format!("{}:{}", p.region, p.ami_id));
-            let family = match (&opts.family, info.tags.get(&keys.family)) {
-                (Some(f), _) => f.clone(),
-                (None, Some(existing)) => existing.clone(),
-                (None, None) => match (&source_image, &primary_family) {
-                    (Some(_), Some(f)) => f.clone(),
-                    _ => source_family(aws, info, &keys)
-                        .await?
-                        .unwrap_or_else(|| build.to_string()),
-                },
-            };
-            let tags = tag_set(
-                &keys,
-                &TagFacts {
-                    provenance: Some(prov),
-                    run_uuid: record.packer_run_uuid.as_deref(),
-                    family: Some(&family),
-                    source_image,
-                    built_at: Some(record.finished_at),
-                    retention_days: opts.retention_days,
-                    extra: &opts.tags,
-                },
-            )
-            .map_err(|e| Error::Usage(format!("invalid tag: {e}")))?;
-            let w = reconcile_tags(&keys, &info.tags, &tags, opts.force);
-            conflicts.extend(w.conflicts.iter().map(|(k, old, new)| {
-                format!(
-                    "AMI {} in {} already has {k}={old}, not {new}",
-                    a.ami_id, a.region
-                )
-            }));
-            planned.push(((*a).clone(), w.write, w.kept, info.snapshot_ids.clone()));
-        }
-    }
-    if !conflicts.is_empty() {
-        return Err(Error::Tagging(format!(
-            "refusing to rewrite provenance, nothing was tagged: {}. Provenance is written once; pass --force if this is intended",
-            conflicts.join("; ")
-        )));
-    }
-    for (a, tags, kept, snaps) in planned {
-        let mut resources = vec![a.ami_id.clone()];
-        resources.extend(snaps.iter().cloned());
-        let failed = if tags.is_empty() {
-            Vec::new()
-        } else {
-            ec2::create_tags(aws, &a.region, &resources, &tags).await?
-        };
-        if failed.is_empty() {
-            done.push(Tagged {
-                region: a.region.clone(),
-                ami_id: a.ami_id.clone(),
-                snapshot_ids: snaps,
-                tags,
-                kept,
-            });
-        } else {
-            failures.extend(failed);
-        }
-    }
-    if !failures.is_empty() {
-        let ok: Vec<String> = done
-            .iter()
-            .map(|t| format!("{} {}", t.region, t.ami_id))
-            .collect();
-        return Err(Error::Tagging(format!(
-            "could not tag: {}. Tagged fine: {}",
-            failures.join("; "),
-            if ok.is_empty() {
-                "nothing".to_string()
-            } else {
-                ok.join(", ")
-            }
-        )));
-    }
-    Ok(done)
-}
-
-/// The family of the image that `info`'s `ami-builder:source-image` tag
-/// names, if it has that tag and the source still exists and has one.
-async fn source_family(aws: &Aws, info: &ec2::ImageInfo, keys: &TagKeys) -> Result<Option<String>> {
-    let Some((region, ami)) = info
-        .tags
-        .get(&keys.source_image)
-        .and_then(|s| s.split_once(':'))
-        .filter(|(r, a)| crate::packer::log::is_region(r) && crate::packer::log::is_ami_id(a))
-    else {
-        return Ok(None);
-    };
-    Ok(ec2::describe_image(aws, region, ami)
-        .await?
-        .and_then(|src| src.tags.get(&keys.family).cloned()))
-}
-
-/// Parse `REGION:AMI` or `AMI` (in `default_region`).
-pub fn parse_ami_ref(s: &str, default_region: Option<&str>) -> Result<(String, String)> {
-    let (region, ami) = match s.split_once(':') {
-        Some((r, a)) => (r.to_string(), a.to_string()),
-        None => (
-            default_region
-                .ok_or_else(|| {
-                    Error::Usage(format!(
-                        "`{s}` has no region: write REGION:{s} or pass --region"
-                    ))
-                })?
-                .to_string(),
-            s.to_string(),
-        ),
-    };
-    if !crate::packer::log::is_region(&region) || !crate::packer::log::is_ami_id(&ami) {
-        return Err(Error::Usage(format!(
-            "`{s}` is not REGION:AMI_ID (e.g. us-east-1:ami-0123456789abcdef0)"
-        )));
-    }
-    Ok((region, ami))
 }
 
 /// Run `tag`.
@@ -307,16 +121,4 @@ pub async fn run(global: &Global, args: TagArgs) -> Result<ExitCode> {
         global.output,
     )?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Read and parse an artifacts.json.
-pub fn read_record(p: &Path) -> Result<BuildRecord> {
-    let text = std::fs::read_to_string(p)
-        .map_err(|e| Error::Usage(format!("cannot read {}: {e}", p.display())))?;
-    serde_json::from_str(&text).map_err(|e| {
-        Error::Usage(format!(
-            "{} is not an ami-builder artifacts.json: {e}",
-            p.display()
-        ))
-    })
 }

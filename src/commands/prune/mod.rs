@@ -19,14 +19,13 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::aws::ec2::{self, Deleted};
-use crate::aws::inventory;
 use crate::aws::{ApiCalls, Aws};
 use crate::cli::{Global, PruneArgs};
 use crate::error::{Error, Result};
 use crate::events::entry::{build_entry, EventFacts};
 use crate::output;
 use crate::retention::saved::{self, Present, Refusal, Verdict, PLAN_SCHEMA_VERSION};
-use crate::retention::{Inventory, ItemKind, Plan, PlanItem, PlanRules, RetentionConfig};
+use crate::retention::{ItemKind, Plan, PlanItem, PlanRules, RetentionConfig};
 
 use report::deleted_images;
 pub use report::{Applied, AppliedResult, PruneReport};
@@ -49,36 +48,6 @@ fn rules_from(args: &PruneArgs) -> PlanRules {
         scheduler_snapshots: args.scheduler_snapshots,
         ..PlanRules::default()
     }
-}
-
-/// `--in-region` values, or the one region from `--region` / the SDK.
-pub(super) fn regions_or_default(given: &[String], aws: &Aws) -> Result<Vec<String>> {
-    if !given.is_empty() {
-        return Ok(given.to_vec());
-    }
-    Ok(vec![aws.require_region("listing images (or --in-region)")?])
-}
-
-pub(super) async fn gather_all(
-    aws: &Aws,
-    regions: &[String],
-    account: Option<&str>,
-    calls: &ApiCalls,
-) -> Result<Inventory> {
-    let mut inv = Inventory {
-        account_id: account.map(str::to_string),
-        regions: regions.to_vec(),
-        ..Inventory::default()
-    };
-    for r in regions {
-        let part = inventory::gather(aws, r, calls).await?;
-        inv.account_id = inv.account_id.or(part.account_id);
-        inv.images.extend(part.images);
-        inv.snapshots.extend(part.snapshots);
-        inv.instances.extend(part.instances);
-        inv.usage.extend(part.usage);
-    }
-    Ok(inv)
 }
 
 /// The error for a saved plan that is not applied: a mismatch is a usage
@@ -145,7 +114,7 @@ pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
     }
     let deadline = tokio::time::Instant::now() + super::timeout(global);
     let aws = super::load_aws(global).await;
-    let regions = regions_or_default(&args.regions, &aws)?;
+    let regions = crate::steps::regions_or_default(&args.regions, &aws)?;
     if let Some(u) = &args.report {
         crate::aws::s3::parse_url(u)?;
     }
@@ -203,7 +172,7 @@ pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
         global,
         deadline,
         "listing images, snapshots and their users",
-        gather_all(&aws, &regions, Some(&account), &calls),
+        crate::steps::gather_all(&aws, &regions, Some(&account), &calls),
     )
     .await?;
     let listed_owned: Vec<(ItemKind, String, String)> = inv
@@ -581,7 +550,7 @@ async fn announce(aws: &Aws, args: &PruneArgs, results: &[Applied]) -> Result<()
         );
     }
     for chunk in entries.chunks(crate::events::entry::MAX_ENTRIES) {
-        super::event::send(aws, &region, chunk.to_vec()).await?;
+        crate::steps::announce::send(aws, &region, chunk.to_vec()).await?;
     }
     Ok(())
 }

@@ -1,0 +1,80 @@
+//! Steps that more than one command runs, each in one place: tagging a
+//! build record ([`tagging`]), the event ([`announce`]), and reading what
+//! commands take as input (a build record, `REGION:AMI` references, the
+//! regions in scope) and the account's inventory over several regions.
+//! Commands call these; they never call each other.
+
+pub mod announce;
+pub mod tagging;
+
+use std::path::Path;
+
+use crate::artifacts::BuildRecord;
+use crate::aws::{inventory, ApiCalls, Aws};
+use crate::error::{Error, Result};
+use crate::retention::Inventory;
+
+/// Parse `REGION:AMI` or `AMI` (in `default_region`).
+pub fn parse_ami_ref(s: &str, default_region: Option<&str>) -> Result<(String, String)> {
+    let (region, ami) = match s.split_once(':') {
+        Some((r, a)) => (r.to_string(), a.to_string()),
+        None => (
+            default_region
+                .ok_or_else(|| {
+                    Error::Usage(format!(
+                        "`{s}` has no region: write REGION:{s} or pass --region"
+                    ))
+                })?
+                .to_string(),
+            s.to_string(),
+        ),
+    };
+    if !crate::packer::log::is_region(&region) || !crate::packer::log::is_ami_id(&ami) {
+        return Err(Error::Usage(format!(
+            "`{s}` is not REGION:AMI_ID (e.g. us-east-1:ami-0123456789abcdef0)"
+        )));
+    }
+    Ok((region, ami))
+}
+
+/// Read and parse an artifacts.json.
+pub fn read_record(p: &Path) -> Result<BuildRecord> {
+    let text = std::fs::read_to_string(p)
+        .map_err(|e| Error::Usage(format!("cannot read {}: {e}", p.display())))?;
+    serde_json::from_str(&text).map_err(|e| {
+        Error::Usage(format!(
+            "{} is not an ami-builder artifacts.json: {e}",
+            p.display()
+        ))
+    })
+}
+
+/// `--in-region` values, or the one region from `--region` / the SDK.
+pub fn regions_or_default(given: &[String], aws: &Aws) -> Result<Vec<String>> {
+    if !given.is_empty() {
+        return Ok(given.to_vec());
+    }
+    Ok(vec![aws.require_region("listing images (or --in-region)")?])
+}
+
+pub async fn gather_all(
+    aws: &Aws,
+    regions: &[String],
+    account: Option<&str>,
+    calls: &ApiCalls,
+) -> Result<Inventory> {
+    let mut inv = Inventory {
+        account_id: account.map(str::to_string),
+        regions: regions.to_vec(),
+        ..Inventory::default()
+    };
+    for r in regions {
+        let part = inventory::gather(aws, r, calls).await?;
+        inv.account_id = inv.account_id.or(part.account_id);
+        inv.images.extend(part.images);
+        inv.snapshots.extend(part.snapshots);
+        inv.instances.extend(part.instances);
+        inv.usage.extend(part.usage);
+    }
+    Ok(inv)
+}
