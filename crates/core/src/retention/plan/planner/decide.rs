@@ -1,0 +1,180 @@
+//! Each image's and each snapshot's decision, from the facts, the ranks and the users.
+
+use super::*;
+
+/// An image's decision, before it becomes a [`PlanItem`].
+pub(super) struct Decision {
+    pub(super) action: Action,
+    pub(super) reason: Reason,
+    pub(super) expires_at: Option<DateTime<Utc>>,
+}
+
+/// What the image decisions look at, besides the image.
+pub(super) struct ImageContext<'p, 'a> {
+    pub(super) rules: &'p PlanRules,
+    pub(super) now: DateTime<Utc>,
+    pub(super) usage: &'p FastMap<&'a str, Vec<&'a UsedBy>>,
+}
+
+impl<'a> ImageContext<'_, 'a> {
+    /// An in-scope image's decision. `rank` is its build rank (0: none).
+    pub(super) fn decide(
+        &self,
+        img: &'a Image,
+        id: &Arc<str>,
+        scoped: &Scoped<'a>,
+        rank: u32,
+        reader: &mut Reader<'a>,
+    ) -> Decision {
+        let rules = self.rules;
+        let retention = reader.own(id, &img.tags, scoped.retention);
+        let expires_at = retention
+            .as_ref()
+            .ok()
+            .map(|(d, _)| expiry(img.creation_date, *d));
+        let protection = in_use(self.usage.get(img.id.as_str()))
+            .or_else(|| {
+                img.deregistration_protection
+                    .then_some(Reason::DeregistrationProtection)
+            })
+            .or_else(|| shared(&img.sharing, rules))
+            .or_else(|| pinned(scoped.keep));
+        let rank = rank as usize;
+        let (action, reason) = match (protection, retention) {
+            (Some(reason), _) | (None, Err(reason)) => (Action::Keep, reason),
+            (None, Ok(_)) if rank >= 1 && rank <= rules.keep => (
+                Action::Keep,
+                Reason::Newest {
+                    rank,
+                    keep: rules.keep,
+                },
+            ),
+            (None, Ok(retention)) => by_expiry(retention, img.creation_date, self.now),
+        };
+        Decision {
+            action,
+            reason,
+            expires_at,
+        }
+    }
+}
+
+/// One thread's copies of the region and family names, so that threads do
+/// not contend on one reference count.
+pub(super) struct Names {
+    pub(super) regions: Vec<Arc<str>>,
+    pub(super) families: Vec<Arc<str>>,
+}
+
+impl Names {
+    pub(super) fn new(regions: &[&str], families: &[&str]) -> Self {
+        Self {
+            regions: regions.iter().map(|&r| Arc::from(r)).collect(),
+            families: families.iter().map(|&f| Arc::from(f)).collect(),
+        }
+    }
+
+    pub(super) fn family(&self, fid: u32) -> Option<Arc<str>> {
+        (fid != NO_FAMILY).then(|| Arc::clone(&self.families[fid as usize]))
+    }
+}
+
+/// What the snapshot decisions look at, besides the snapshot.
+pub(super) struct SnapshotContext<'p, 'a> {
+    pub(super) rules: &'p PlanRules,
+    pub(super) now: DateTime<Utc>,
+    pub(super) images: &'a [Image],
+    pub(super) scoped: &'p [Scoped<'a>],
+    pub(super) deleted: &'p [bool],
+    /// The id of each in-scope image's item.
+    pub(super) image_ids: &'p [Option<Arc<str>>],
+    pub(super) family: &'p [u32],
+    pub(super) region: &'p [u32],
+    pub(super) usage: &'p FastMap<&'a str, Vec<&'a UsedBy>>,
+    pub(super) instances: &'p FastMap<&'a str, &'a Instance>,
+    pub(super) family_filter: &'p FastMap<&'a str, ()>,
+    pub(super) users: &'p SnapshotUsers,
+}
+
+impl<'a> SnapshotContext<'_, 'a> {
+    pub(super) fn family_ok(&self, f: Option<&str>) -> bool {
+        self.family_filter.is_empty() || f.is_some_and(|f| self.family_filter.contains_key(f))
+    }
+
+    /// The snapshot's item, or `None` when it is out of scope.
+    pub(super) fn item(
+        &self,
+        s: usize,
+        snap: &'a Snapshot,
+        names: &Names,
+        reader: &mut Reader<'a>,
+    ) -> Option<PlanItem> {
+        let rules = self.rules;
+        let users = self.users.of(s);
+        let f = Facts::read(&snap.tags, rules);
+        let of_scoped_image = users.iter().any(|&i| self.scoped[i as usize].in_scope);
+        let orphan_ours = users.is_empty() && f.ours && self.family_ok(f.family);
+        let scheduler_in = rules.scheduler_snapshots && f.scheduler_marker;
+        if !(of_scoped_image || orphan_ours || scheduler_in) {
+            return None;
+        }
+        let id: Arc<str> = Arc::from(snap.id.as_str());
+        // The scheduler's: its marker, or its description.
+        let scheduler =
+            f.scheduler_marker || source_instance_from_description(&snap.description).is_some();
+        let retention = if scheduler && rules.scheduler_snapshots {
+            reader.of_source_instance(snap, self.instances)
+        } else {
+            reader.own(&id, &snap.tags, f.retention)
+        };
+        let expires_at = retention
+            .as_ref()
+            .ok()
+            .map(|(d, _)| expiry(snap.start_time, *d));
+        let protection = (scheduler && !rules.scheduler_snapshots)
+            .then_some(Reason::SchedulerSnapshot)
+            .or_else(|| {
+                let kept: Vec<String> = users
+                    .iter()
+                    .filter(|&&i| !self.deleted[i as usize])
+                    .map(|&i| self.images[i as usize].id.clone())
+                    .collect();
+                (!kept.is_empty()).then_some(Reason::UsedByImage { images: kept })
+            })
+            .or_else(|| in_use(self.usage.get(snap.id.as_str())))
+            .or_else(|| shared(&snap.sharing, rules))
+            .or_else(|| pinned(f.keep));
+        let (action, reason) = match (protection, retention) {
+            (Some(reason), _) | (None, Err(reason)) => (Action::Keep, reason),
+            (None, Ok(retention)) => by_expiry(retention, snap.start_time, self.now),
+        };
+        let depends_on = if action == Action::Delete {
+            users
+                .iter()
+                .map(|&i| match &self.image_ids[i as usize] {
+                    Some(id) => Arc::clone(id),
+                    None => Arc::from(self.images[i as usize].id.as_str()),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let family = match f.family {
+            Some(name) => Some(reader.shared(name)),
+            None => users
+                .iter()
+                .find_map(|&i| names.family(self.family[i as usize])),
+        };
+        Some(PlanItem {
+            kind: ItemKind::Snapshot,
+            region: Arc::clone(&names.regions[self.region[s] as usize]),
+            id,
+            family,
+            action,
+            reason,
+            expires_at,
+            size_gib: Some(snap.volume_size_gib),
+            depends_on,
+        })
+    }
+}
