@@ -2,8 +2,8 @@
 //!
 //! Glue: it reads and checks a saved plan (the decisions are the pure
 //! `retention::saved`), gathers the inventory, plans (`retention::plan`)
-//! with sharing read where it matters ([`sharing`]), enforces
-//! `--max-deletions`, checks permissions with DryRun, applies ([`apply`]),
+//! with sharing read where it matters (`sharing`), enforces
+//! `--max-deletions`, checks permissions with DryRun, applies (`apply`),
 //! and records what it did ([`report`]) before any event or upload. Re-running
 //! after a crash converges: what is gone counts as done, and with `--plan
 //! FILE` nothing is deleted that both plans do not delete.

@@ -50,7 +50,7 @@ pub enum AppliedResult {
 /// `--resend` reads.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct PruneReport {
-    /// [`PLAN_SCHEMA_VERSION`]: a report of another version is refused.
+    /// `retention::saved::PLAN_SCHEMA_VERSION`: a report of another version is refused.
     pub schema_version: u32,
     /// The plan.
     pub plan: Plan,
