@@ -10,8 +10,12 @@ use aws_sdk_autoscaling::types::LaunchTemplateSpecification;
 use aws_sdk_ec2::types::{ImageAttributeName, SnapshotAttributeName};
 use chrono::{DateTime, Utc};
 
+use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_async::future::pagination_stream::PaginationStream;
+
 use super::{aws_error, ApiCalls, Aws};
 use crate::error::Result;
+use crate::retention::fleet::{group_images, Group, Template, TemplateRef};
 use crate::retention::{Image, Instance, Inventory, Sharing, Snapshot, Usage, UsedBy};
 
 fn tags(t: &[aws_sdk_ec2::types::Tag]) -> BTreeMap<String, String> {
@@ -35,83 +39,117 @@ fn smithy_time(t: Option<&aws_smithy_types::DateTime>) -> DateTime<Utc> {
         .unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
 }
 
-/// Gather one region's inventory.
+/// Walk every page of a listing: count each page request as `op`, name
+/// `what` was being listed in an error, and hand each page to `each`. The
+/// one pagination loop of the adapter.
+async fn each_page<T, E, R>(
+    mut pages: PaginationStream<std::result::Result<T, SdkError<E, R>>>,
+    calls: &ApiCalls,
+    op: &str,
+    what: &str,
+    ep: Option<&str>,
+    mut each: impl FnMut(T),
+) -> Result<()>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    while let Some(page) = pages.next().await {
+        calls.count(op);
+        each(page.map_err(|e| aws_error(what, &e, ep))?);
+    }
+    Ok(())
+}
+
+/// Gather one region's inventory: images, snapshots, instances, and every
+/// use of an image the fleet makes (instances, launch template versions,
+/// launch configurations, Auto Scaling groups, resolved by
+/// `retention::fleet`).
 pub async fn gather(aws: &Aws, region: &str, calls: &ApiCalls) -> Result<Inventory> {
     let ec2 = aws.ec2(region);
     let ep = aws.endpoint();
     let mut inv = Inventory::default();
+    let uses = |image_id: &str, by: UsedBy| Usage {
+        region: region.to_string(),
+        image_id: image_id.to_string(),
+        by,
+    };
 
-    let mut pages = ec2
-        .describe_images()
-        .owners("self")
-        .max_results(1000)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        calls.count("ec2:DescribeImages");
-        let page = page.map_err(|e| aws_error(format!("listing images in {region}"), &e, ep))?;
-        for i in page.images() {
-            let Some(id) = i.image_id() else { continue };
-            if inv.account_id.is_none() {
-                inv.account_id = i.owner_id().map(str::to_string);
+    let pages = ec2.describe_images().owners("self").max_results(1000);
+    let what = format!("listing images in {region}");
+    each_page(
+        pages.into_paginator().send(),
+        calls,
+        "ec2:DescribeImages",
+        &what,
+        ep,
+        |page| {
+            for i in page.images() {
+                let Some(id) = i.image_id() else { continue };
+                if inv.account_id.is_none() {
+                    inv.account_id = i.owner_id().map(str::to_string);
+                }
+                inv.images.push(Image {
+                    region: region.to_string(),
+                    id: id.to_string(),
+                    name: i.name().unwrap_or_default().to_string(),
+                    owner_id: i.owner_id().unwrap_or_default().to_string(),
+                    creation_date: parse_time(i.creation_date()),
+                    tags: tags(i.tags()),
+                    snapshot_ids: i
+                        .block_device_mappings()
+                        .iter()
+                        .filter_map(|m| m.ebs().and_then(|e| e.snapshot_id()).map(str::to_string))
+                        .collect(),
+                    deregistration_protection: i
+                        .deregistration_protection()
+                        .is_some_and(|p| p.starts_with("enabled")),
+                    sharing: Sharing {
+                        public: i.public().unwrap_or(false),
+                        ..Sharing::default()
+                    },
+                });
             }
-            inv.images.push(Image {
-                region: region.to_string(),
-                id: id.to_string(),
-                name: i.name().unwrap_or_default().to_string(),
-                owner_id: i.owner_id().unwrap_or_default().to_string(),
-                creation_date: parse_time(i.creation_date()),
-                tags: tags(i.tags()),
-                snapshot_ids: i
-                    .block_device_mappings()
-                    .iter()
-                    .filter_map(|m| m.ebs().and_then(|e| e.snapshot_id()).map(str::to_string))
-                    .collect(),
-                deregistration_protection: i
-                    .deregistration_protection()
-                    .is_some_and(|p| p.starts_with("enabled")),
-                sharing: Sharing {
-                    public: i.public().unwrap_or(false),
-                    ..Sharing::default()
-                },
-            });
-        }
-    }
+        },
+    )
+    .await?;
 
-    let mut pages = ec2
-        .describe_snapshots()
-        .owner_ids("self")
-        .max_results(1000)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        calls.count("ec2:DescribeSnapshots");
-        let page = page.map_err(|e| aws_error(format!("listing snapshots in {region}"), &e, ep))?;
-        for s in page.snapshots() {
-            let Some(id) = s.snapshot_id() else { continue };
-            inv.snapshots.push(Snapshot {
-                region: region.to_string(),
-                id: id.to_string(),
-                volume_id: s.volume_id().map(str::to_string),
-                volume_size_gib: i64::from(s.volume_size().unwrap_or(0)),
-                start_time: smithy_time(s.start_time()),
-                tags: tags(s.tags()),
-                description: s.description().unwrap_or_default().to_string(),
-                sharing: Sharing::default(),
-            });
-        }
-    }
+    let pages = ec2.describe_snapshots().owner_ids("self").max_results(1000);
+    let what = format!("listing snapshots in {region}");
+    each_page(
+        pages.into_paginator().send(),
+        calls,
+        "ec2:DescribeSnapshots",
+        &what,
+        ep,
+        |page| {
+            for s in page.snapshots() {
+                let Some(id) = s.snapshot_id() else { continue };
+                inv.snapshots.push(Snapshot {
+                    region: region.to_string(),
+                    id: id.to_string(),
+                    volume_id: s.volume_id().map(str::to_string),
+                    volume_size_gib: i64::from(s.volume_size().unwrap_or(0)),
+                    start_time: smithy_time(s.start_time()),
+                    tags: tags(s.tags()),
+                    description: s.description().unwrap_or_default().to_string(),
+                    sharing: Sharing::default(),
+                });
+            }
+        },
+    )
+    .await?;
 
-    let mut pages = ec2
-        .describe_instances()
-        .max_results(1000)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        calls.count("ec2:DescribeInstances");
-        let page = page.map_err(|e| aws_error(format!("listing instances in {region}"), &e, ep))?;
-        for r in page.reservations() {
-            for i in r.instances() {
+    let pages = ec2.describe_instances().max_results(1000);
+    let what = format!("listing instances in {region}");
+    each_page(
+        pages.into_paginator().send(),
+        calls,
+        "ec2:DescribeInstances",
+        &what,
+        ep,
+        |page| {
+            for i in page.reservations().iter().flat_map(|r| r.instances()) {
                 let Some(id) = i.instance_id() else { continue };
                 let state = i
                     .state()
@@ -125,71 +163,68 @@ pub async fn gather(aws: &Aws, region: &str, calls: &ApiCalls) -> Result<Invento
                     tags: tags(i.tags()),
                 });
                 if let Some(img) = i.image_id() {
-                    inv.usage.push(Usage {
-                        region: region.to_string(),
-                        image_id: img.to_string(),
-                        by: UsedBy::Instance {
-                            id: id.to_string(),
-                            state,
-                        },
-                    });
+                    let by = UsedBy::Instance {
+                        id: id.to_string(),
+                        state,
+                    };
+                    inv.usage.push(uses(img, by));
                 }
             }
-        }
-    }
+        },
+    )
+    .await?;
 
     // Every version of every launch template (`$Latest` and `$Default` are not enough).
     let mut templates: Vec<Template> = Vec::new();
-    let mut pages = ec2
-        .describe_launch_templates()
-        .max_results(200)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        calls.count("ec2:DescribeLaunchTemplates");
-        let page =
-            page.map_err(|e| aws_error(format!("listing launch templates in {region}"), &e, ep))?;
-        templates.extend(page.launch_templates().iter().filter_map(|t| {
-            Some(Template {
-                id: t.launch_template_id()?.to_string(),
-                name: t.launch_template_name().unwrap_or_default().to_string(),
-                default_version: t.default_version_number().unwrap_or(1),
-                latest_version: t.latest_version_number().unwrap_or(1),
-                images: BTreeMap::new(),
-            })
-        }));
-    }
+    let pages = ec2.describe_launch_templates().max_results(200);
+    let what = format!("listing launch templates in {region}");
+    each_page(
+        pages.into_paginator().send(),
+        calls,
+        "ec2:DescribeLaunchTemplates",
+        &what,
+        ep,
+        |page| {
+            templates.extend(page.launch_templates().iter().filter_map(|t| {
+                Some(Template {
+                    id: t.launch_template_id()?.to_string(),
+                    name: t.launch_template_name().unwrap_or_default().to_string(),
+                    default_version: t.default_version_number().unwrap_or(1),
+                    latest_version: t.latest_version_number().unwrap_or(1),
+                    images: BTreeMap::new(),
+                })
+            }));
+        },
+    )
+    .await?;
     for t in &mut templates {
-        let mut pages = ec2
+        let pages = ec2
             .describe_launch_template_versions()
             .launch_template_id(&t.id)
-            .max_results(200)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            calls.count("ec2:DescribeLaunchTemplateVersions");
-            let page = page.map_err(|e| {
-                aws_error(
-                    format!("listing versions of launch template {} in {region}", t.id),
-                    &e,
-                    ep,
-                )
-            })?;
-            for v in page.launch_template_versions() {
-                if let Some(img) = v.launch_template_data().and_then(|d| d.image_id()) {
-                    let version = v.version_number().unwrap_or(0);
-                    t.images.insert(version, img.to_string());
-                    inv.usage.push(Usage {
-                        region: region.to_string(),
-                        image_id: img.to_string(),
-                        by: UsedBy::LaunchTemplate {
+            .max_results(200);
+        let what = format!("listing versions of launch template {} in {region}", t.id);
+        let op = "ec2:DescribeLaunchTemplateVersions";
+        each_page(
+            pages.into_paginator().send(),
+            calls,
+            op,
+            &what,
+            ep,
+            |page| {
+                for v in page.launch_template_versions() {
+                    if let Some(img) = v.launch_template_data().and_then(|d| d.image_id()) {
+                        let version = v.version_number().unwrap_or(0);
+                        t.images.insert(version, img.to_string());
+                        let by = UsedBy::LaunchTemplate {
                             id: t.id.clone(),
                             version,
-                        },
-                    });
+                        };
+                        inv.usage.push(uses(img, by));
+                    }
                 }
-            }
-        }
+            },
+        )
+        .await?;
     }
 
     let asg = aws_sdk_autoscaling::Client::from_conf(
@@ -198,107 +233,82 @@ pub async fn gather(aws: &Aws, region: &str, calls: &ApiCalls) -> Result<Invento
             .build(),
     );
     let mut configurations: HashMap<String, String> = HashMap::new();
-    let mut pages = asg
-        .describe_launch_configurations()
-        .max_records(100)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        calls.count("autoscaling:DescribeLaunchConfigurations");
-        let page = page
-            .map_err(|e| aws_error(format!("listing launch configurations in {region}"), &e, ep))?;
-        for lc in page.launch_configurations() {
-            if let (Some(img), Some(name)) = (lc.image_id(), lc.launch_configuration_name()) {
-                configurations.insert(name.to_string(), img.to_string());
-                inv.usage.push(Usage {
-                    region: region.to_string(),
-                    image_id: img.to_string(),
-                    by: UsedBy::LaunchConfiguration {
+    let pages = asg.describe_launch_configurations().max_records(100);
+    let what = format!("listing launch configurations in {region}");
+    let op = "autoscaling:DescribeLaunchConfigurations";
+    each_page(
+        pages.into_paginator().send(),
+        calls,
+        op,
+        &what,
+        ep,
+        |page| {
+            for lc in page.launch_configurations() {
+                if let (Some(img), Some(name)) = (lc.image_id(), lc.launch_configuration_name()) {
+                    configurations.insert(name.to_string(), img.to_string());
+                    let by = UsedBy::LaunchConfiguration {
                         name: name.to_string(),
-                    },
-                });
+                    };
+                    inv.usage.push(uses(img, by));
+                }
             }
-        }
-    }
+        },
+    )
+    .await?;
 
     // Auto Scaling groups, through the launch configuration or the launch
     // template versions they launch from (the versions protect already; this
     // names the group in the reason).
-    let mut pages = asg
-        .describe_auto_scaling_groups()
-        .max_records(100)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        calls.count("autoscaling:DescribeAutoScalingGroups");
-        let page = page
-            .map_err(|e| aws_error(format!("listing Auto Scaling groups in {region}"), &e, ep))?;
-        for g in page.auto_scaling_groups() {
-            let Some(name) = g.auto_scaling_group_name() else {
-                continue;
+    let mut groups: Vec<Group> = Vec::new();
+    let pages = asg.describe_auto_scaling_groups().max_records(100);
+    let what = format!("listing Auto Scaling groups in {region}");
+    let op = "autoscaling:DescribeAutoScalingGroups";
+    each_page(
+        pages.into_paginator().send(),
+        calls,
+        op,
+        &what,
+        ep,
+        |page| {
+            groups.extend(page.auto_scaling_groups().iter().filter_map(group_facts));
+        },
+    )
+    .await?;
+    for g in &groups {
+        for img in group_images(g, &templates, &configurations) {
+            let by = UsedBy::AutoScalingGroup {
+                name: g.name.clone(),
             };
-            let mut images: Vec<&str> = Vec::new();
-            if let Some(img) = g
-                .launch_configuration_name()
-                .and_then(|lc| configurations.get(lc))
-            {
-                images.push(img);
-            }
-            let mut specs: Vec<&LaunchTemplateSpecification> = Vec::new();
-            specs.extend(g.launch_template());
-            if let Some(lt) = g.mixed_instances_policy().and_then(|p| p.launch_template()) {
-                specs.extend(lt.launch_template_specification());
-                specs.extend(
-                    lt.overrides()
-                        .iter()
-                        .filter_map(|o| o.launch_template_specification()),
-                );
-            }
-            for spec in specs {
-                images.extend(template_image(&templates, spec));
-            }
-            images.sort_unstable();
-            images.dedup();
-            for img in images {
-                inv.usage.push(Usage {
-                    region: region.to_string(),
-                    image_id: img.to_string(),
-                    by: UsedBy::AutoScalingGroup {
-                        name: name.to_string(),
-                    },
-                });
-            }
+            inv.usage.push(uses(img, by));
         }
     }
     Ok(inv)
 }
 
-/// A launch template and the image of each of its versions.
-struct Template {
-    id: String,
-    name: String,
-    default_version: i64,
-    latest_version: i64,
-    images: BTreeMap<i64, String>,
-}
-
-/// The image a group's launch template specification launches: by id or
-/// name, at `$Default` (also when no version is given), `$Latest` or a
-/// version number.
-fn template_image<'t>(
-    templates: &'t [Template],
-    spec: &LaunchTemplateSpecification,
-) -> Option<&'t str> {
-    let t = templates.iter().find(|t| {
-        spec.launch_template_id() == Some(t.id.as_str())
-            || spec.launch_template_name() == Some(t.name.as_str())
-    })?;
-    let version = match spec.version().unwrap_or("$Default") {
-        "$Default" => t.default_version,
-        "$Latest" => t.latest_version,
-        n => n.parse().ok()?,
+/// A group as `retention::fleet` reads it: its launch configuration and
+/// every launch template it names (its own, its mixed-instances policy's
+/// and the overrides').
+fn group_facts(g: &aws_sdk_autoscaling::types::AutoScalingGroup) -> Option<Group> {
+    let spec = |s: &LaunchTemplateSpecification| TemplateRef {
+        id: s.launch_template_id().map(str::to_string),
+        name: s.launch_template_name().map(str::to_string),
+        version: s.version().map(str::to_string),
     };
-    t.images.get(&version).map(String::as_str)
+    let mut templates: Vec<TemplateRef> = g.launch_template().map(spec).into_iter().collect();
+    if let Some(lt) = g.mixed_instances_policy().and_then(|p| p.launch_template()) {
+        templates.extend(lt.launch_template_specification().map(spec));
+        templates.extend(
+            lt.overrides()
+                .iter()
+                .filter_map(|o| o.launch_template_specification())
+                .map(spec),
+        );
+    }
+    Some(Group {
+        name: g.auto_scaling_group_name()?.to_string(),
+        launch_configuration: g.launch_configuration_name().map(str::to_string),
+        templates,
+    })
 }
 
 /// Fill in who an image is shared with (launch permissions).
@@ -373,58 +383,4 @@ pub async fn snapshot_sharing(
 /// Ids of a set, for lookups.
 pub fn id_set<'a>(ids: impl Iterator<Item = &'a str>) -> HashSet<&'a str> {
     ids.collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn template(id: &str, name: &str, default: i64, latest: i64) -> Template {
-        Template {
-            id: id.into(),
-            name: name.into(),
-            default_version: default,
-            latest_version: latest,
-            images: (1..=latest).map(|v| (v, format!("ami-{id}-{v}"))).collect(),
-        }
-    }
-
-    fn spec(
-        id: Option<&str>,
-        name: Option<&str>,
-        version: Option<&str>,
-    ) -> LaunchTemplateSpecification {
-        LaunchTemplateSpecification::builder()
-            .set_launch_template_id(id.map(str::to_string))
-            .set_launch_template_name(name.map(str::to_string))
-            .set_version(version.map(str::to_string))
-            .build()
-    }
-
-    #[test]
-    fn a_group_launches_the_version_its_specification_names() {
-        let all = [template("lt-a", "web", 2, 3), template("lt-b", "db", 1, 1)];
-        let image = |s| template_image(&all, &s);
-        // no version is $Default
-        assert_eq!(image(spec(Some("lt-a"), None, None)), Some("ami-lt-a-2"));
-        assert_eq!(
-            image(spec(Some("lt-a"), None, Some("$Default"))),
-            Some("ami-lt-a-2")
-        );
-        assert_eq!(
-            image(spec(Some("lt-a"), None, Some("$Latest"))),
-            Some("ami-lt-a-3")
-        );
-        assert_eq!(
-            image(spec(Some("lt-a"), None, Some("1"))),
-            Some("ami-lt-a-1")
-        );
-        // by name
-        assert_eq!(image(spec(None, Some("db"), None)), Some("ami-lt-b-1"));
-        // unknown template, version or a garbled version: nothing (the template's
-        // versions protect their images anyway)
-        assert_eq!(image(spec(Some("lt-zz"), None, None)), None);
-        assert_eq!(image(spec(Some("lt-a"), None, Some("9"))), None);
-        assert_eq!(image(spec(Some("lt-a"), None, Some("latest"))), None);
-    }
 }

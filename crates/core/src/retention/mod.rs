@@ -15,6 +15,7 @@
 //! environment, no I/O. The EC2 adapter gathers the [`Inventory`]; the
 //! `prune` command applies the [`Plan`].
 
+pub mod fleet;
 pub mod grammar;
 pub mod lint;
 pub mod plan;
