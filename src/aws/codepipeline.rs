@@ -9,7 +9,7 @@ pub async fn execution_revisions(
     pipeline: &str,
     execution_id: &str,
 ) -> Result<Vec<String>> {
-    let client = aws_sdk_codepipeline::Client::new(aws.sdk());
+    let client = aws.codepipeline();
     let out = client
         .get_pipeline_execution()
         .pipeline_name(pipeline)

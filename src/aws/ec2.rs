@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::{aws_error, error_code, ApiCalls, Aws};
+use super::{aws_error, error_code, Aws};
 use crate::error::{Error, Result};
 
 /// What EC2 says about one image.
@@ -209,21 +209,10 @@ pub enum Deleted {
 
 /// Deregister an image or delete a snapshot, retrying throttling
 /// (`RequestLimitExceeded`) with backoff and treating NotFound as done.
-pub async fn delete_resource(
-    aws: &Aws,
-    region: &str,
-    kind_image: bool,
-    id: &str,
-    calls: &ApiCalls,
-) -> Deleted {
+pub async fn delete_resource(aws: &Aws, region: &str, kind_image: bool, id: &str) -> Deleted {
     let client = aws.ec2(region);
     let endpoint = aws.endpoint().map(str::to_string);
     let call = || {
-        calls.count(if kind_image {
-            "ec2:DeregisterImage"
-        } else {
-            "ec2:DeleteSnapshot"
-        });
         let client = client.clone();
         let endpoint = endpoint.clone();
         let id = id.to_string();
@@ -305,12 +294,10 @@ pub async fn dry_run_permissions(
     region: &str,
     image: Option<&str>,
     snapshot: Option<&str>,
-    calls: &ApiCalls,
 ) -> Vec<String> {
     let client = aws.ec2(region);
     let mut missing = Vec::new();
     if let Some(i) = image {
-        calls.count("ec2:DeregisterImage (dry run)");
         if let Err(e) = client
             .deregister_image()
             .image_id(i)
@@ -324,7 +311,6 @@ pub async fn dry_run_permissions(
         }
     }
     if let Some(s) = snapshot {
-        calls.count("ec2:DeleteSnapshot (dry run)");
         if let Err(e) = client
             .delete_snapshot()
             .snapshot_id(s)

@@ -25,10 +25,7 @@ pub struct EntryResult {
 }
 
 fn client(aws: &Aws, region: &str) -> aws_sdk_eventbridge::Client {
-    let conf = aws_sdk_eventbridge::config::Builder::from(aws.sdk())
-        .region(aws_config::Region::new(region.to_string()))
-        .build();
-    aws_sdk_eventbridge::Client::from_conf(conf)
+    aws.eventbridge(region)
 }
 
 /// Fail with exit 7 unless the bus exists.

@@ -1,7 +1,7 @@
 //! Gathering what `prune` plans over: images, snapshots, instances and every
 //! use of an image (instances, launch template versions, launch configurations,
-//! Auto Scaling groups), per region, with paginated listing calls counted by
-//! operation. Also the sharing state of images and snapshots (one attribute call
+//! Auto Scaling groups), per region, through one page walker (every request
+//! is counted by the clients: `Aws::api_calls`). Also the sharing state of images and snapshots (one attribute call
 //! each, made only for deletion candidates and newest-ranked images).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_async::future::pagination_stream::PaginationStream;
 
-use super::{aws_error, ApiCalls, Aws};
+use super::{aws_error, Aws};
 use crate::error::Result;
 use crate::retention::fleet::{group_images, Group, Template, TemplateRef};
 use crate::retention::{Image, Instance, Inventory, Sharing, Snapshot, Usage, UsedBy};
@@ -39,13 +39,11 @@ fn smithy_time(t: Option<&aws_smithy_types::DateTime>) -> DateTime<Utc> {
         .unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
 }
 
-/// Walk every page of a listing: count each page request as `op`, name
-/// `what` was being listed in an error, and hand each page to `each`. The
-/// one pagination loop of the adapter.
+/// Walk every page of a listing: name `what` was being listed in an error,
+/// and hand each page to `each`. The one pagination loop of the adapter.
+/// (Requests are counted by the clients themselves: `Aws::api_calls`.)
 async fn each_page<T, E, R>(
     mut pages: PaginationStream<std::result::Result<T, SdkError<E, R>>>,
-    calls: &ApiCalls,
-    op: &str,
     what: &str,
     ep: Option<&str>,
     mut each: impl FnMut(T),
@@ -55,7 +53,6 @@ where
     R: std::fmt::Debug,
 {
     while let Some(page) = pages.next().await {
-        calls.count(op);
         each(page.map_err(|e| aws_error(what, &e, ep))?);
     }
     Ok(())
@@ -65,7 +62,7 @@ where
 /// use of an image the fleet makes (instances, launch template versions,
 /// launch configurations, Auto Scaling groups, resolved by
 /// `retention::fleet`).
-pub async fn gather(aws: &Aws, region: &str, calls: &ApiCalls) -> Result<Inventory> {
+pub async fn gather(aws: &Aws, region: &str) -> Result<Inventory> {
     let ec2 = aws.ec2(region);
     let ep = aws.endpoint();
     let mut inv = Inventory::default();
@@ -77,125 +74,97 @@ pub async fn gather(aws: &Aws, region: &str, calls: &ApiCalls) -> Result<Invento
 
     let pages = ec2.describe_images().owners("self").max_results(1000);
     let what = format!("listing images in {region}");
-    each_page(
-        pages.into_paginator().send(),
-        calls,
-        "ec2:DescribeImages",
-        &what,
-        ep,
-        |page| {
-            for i in page.images() {
-                let Some(id) = i.image_id() else { continue };
-                if inv.account_id.is_none() {
-                    inv.account_id = i.owner_id().map(str::to_string);
-                }
-                inv.images.push(Image {
-                    region: region.to_string(),
-                    id: id.to_string(),
-                    name: i.name().unwrap_or_default().to_string(),
-                    owner_id: i.owner_id().unwrap_or_default().to_string(),
-                    creation_date: parse_time(i.creation_date()),
-                    tags: tags(i.tags()),
-                    snapshot_ids: i
-                        .block_device_mappings()
-                        .iter()
-                        .filter_map(|m| m.ebs().and_then(|e| e.snapshot_id()).map(str::to_string))
-                        .collect(),
-                    deregistration_protection: i
-                        .deregistration_protection()
-                        .is_some_and(|p| p.starts_with("enabled")),
-                    sharing: Sharing {
-                        public: i.public().unwrap_or(false),
-                        ..Sharing::default()
-                    },
-                });
+    each_page(pages.into_paginator().send(), &what, ep, |page| {
+        for i in page.images() {
+            let Some(id) = i.image_id() else { continue };
+            if inv.account_id.is_none() {
+                inv.account_id = i.owner_id().map(str::to_string);
             }
-        },
-    )
+            inv.images.push(Image {
+                region: region.to_string(),
+                id: id.to_string(),
+                name: i.name().unwrap_or_default().to_string(),
+                owner_id: i.owner_id().unwrap_or_default().to_string(),
+                creation_date: parse_time(i.creation_date()),
+                tags: tags(i.tags()),
+                snapshot_ids: i
+                    .block_device_mappings()
+                    .iter()
+                    .filter_map(|m| m.ebs().and_then(|e| e.snapshot_id()).map(str::to_string))
+                    .collect(),
+                deregistration_protection: i
+                    .deregistration_protection()
+                    .is_some_and(|p| p.starts_with("enabled")),
+                sharing: Sharing {
+                    public: i.public().unwrap_or(false),
+                    ..Sharing::default()
+                },
+            });
+        }
+    })
     .await?;
 
     let pages = ec2.describe_snapshots().owner_ids("self").max_results(1000);
     let what = format!("listing snapshots in {region}");
-    each_page(
-        pages.into_paginator().send(),
-        calls,
-        "ec2:DescribeSnapshots",
-        &what,
-        ep,
-        |page| {
-            for s in page.snapshots() {
-                let Some(id) = s.snapshot_id() else { continue };
-                inv.snapshots.push(Snapshot {
-                    region: region.to_string(),
-                    id: id.to_string(),
-                    volume_id: s.volume_id().map(str::to_string),
-                    volume_size_gib: i64::from(s.volume_size().unwrap_or(0)),
-                    start_time: smithy_time(s.start_time()),
-                    tags: tags(s.tags()),
-                    description: s.description().unwrap_or_default().to_string(),
-                    sharing: Sharing::default(),
-                });
-            }
-        },
-    )
+    each_page(pages.into_paginator().send(), &what, ep, |page| {
+        for s in page.snapshots() {
+            let Some(id) = s.snapshot_id() else { continue };
+            inv.snapshots.push(Snapshot {
+                region: region.to_string(),
+                id: id.to_string(),
+                volume_id: s.volume_id().map(str::to_string),
+                volume_size_gib: i64::from(s.volume_size().unwrap_or(0)),
+                start_time: smithy_time(s.start_time()),
+                tags: tags(s.tags()),
+                description: s.description().unwrap_or_default().to_string(),
+                sharing: Sharing::default(),
+            });
+        }
+    })
     .await?;
 
     let pages = ec2.describe_instances().max_results(1000);
     let what = format!("listing instances in {region}");
-    each_page(
-        pages.into_paginator().send(),
-        calls,
-        "ec2:DescribeInstances",
-        &what,
-        ep,
-        |page| {
-            for i in page.reservations().iter().flat_map(|r| r.instances()) {
-                let Some(id) = i.instance_id() else { continue };
-                let state = i
-                    .state()
-                    .and_then(|s| s.name())
-                    .map_or("unknown", |n| n.as_str())
-                    .to_string();
-                inv.instances.push(Instance {
-                    region: region.to_string(),
+    each_page(pages.into_paginator().send(), &what, ep, |page| {
+        for i in page.reservations().iter().flat_map(|r| r.instances()) {
+            let Some(id) = i.instance_id() else { continue };
+            let state = i
+                .state()
+                .and_then(|s| s.name())
+                .map_or("unknown", |n| n.as_str())
+                .to_string();
+            inv.instances.push(Instance {
+                region: region.to_string(),
+                id: id.to_string(),
+                state: state.clone(),
+                tags: tags(i.tags()),
+            });
+            if let Some(img) = i.image_id() {
+                let by = UsedBy::Instance {
                     id: id.to_string(),
-                    state: state.clone(),
-                    tags: tags(i.tags()),
-                });
-                if let Some(img) = i.image_id() {
-                    let by = UsedBy::Instance {
-                        id: id.to_string(),
-                        state,
-                    };
-                    inv.usage.push(uses(img, by));
-                }
+                    state,
+                };
+                inv.usage.push(uses(img, by));
             }
-        },
-    )
+        }
+    })
     .await?;
 
     // Every version of every launch template (`$Latest` and `$Default` are not enough).
     let mut templates: Vec<Template> = Vec::new();
     let pages = ec2.describe_launch_templates().max_results(200);
     let what = format!("listing launch templates in {region}");
-    each_page(
-        pages.into_paginator().send(),
-        calls,
-        "ec2:DescribeLaunchTemplates",
-        &what,
-        ep,
-        |page| {
-            templates.extend(page.launch_templates().iter().filter_map(|t| {
-                Some(Template {
-                    id: t.launch_template_id()?.to_string(),
-                    name: t.launch_template_name().unwrap_or_default().to_string(),
-                    default_version: t.default_version_number().unwrap_or(1),
-                    latest_version: t.latest_version_number().unwrap_or(1),
-                    images: BTreeMap::new(),
-                })
-            }));
-        },
-    )
+    each_page(pages.into_paginator().send(), &what, ep, |page| {
+        templates.extend(page.launch_templates().iter().filter_map(|t| {
+            Some(Template {
+                id: t.launch_template_id()?.to_string(),
+                name: t.launch_template_name().unwrap_or_default().to_string(),
+                default_version: t.default_version_number().unwrap_or(1),
+                latest_version: t.latest_version_number().unwrap_or(1),
+                images: BTreeMap::new(),
+            })
+        }));
+    })
     .await?;
     for t in &mut templates {
         let pages = ec2
@@ -203,57 +172,37 @@ pub async fn gather(aws: &Aws, region: &str, calls: &ApiCalls) -> Result<Invento
             .launch_template_id(&t.id)
             .max_results(200);
         let what = format!("listing versions of launch template {} in {region}", t.id);
-        let op = "ec2:DescribeLaunchTemplateVersions";
-        each_page(
-            pages.into_paginator().send(),
-            calls,
-            op,
-            &what,
-            ep,
-            |page| {
-                for v in page.launch_template_versions() {
-                    if let Some(img) = v.launch_template_data().and_then(|d| d.image_id()) {
-                        let version = v.version_number().unwrap_or(0);
-                        t.images.insert(version, img.to_string());
-                        let by = UsedBy::LaunchTemplate {
-                            id: t.id.clone(),
-                            version,
-                        };
-                        inv.usage.push(uses(img, by));
-                    }
-                }
-            },
-        )
-        .await?;
-    }
-
-    let asg = aws_sdk_autoscaling::Client::from_conf(
-        aws_sdk_autoscaling::config::Builder::from(aws.sdk())
-            .region(aws_config::Region::new(region.to_string()))
-            .build(),
-    );
-    let mut configurations: HashMap<String, String> = HashMap::new();
-    let pages = asg.describe_launch_configurations().max_records(100);
-    let what = format!("listing launch configurations in {region}");
-    let op = "autoscaling:DescribeLaunchConfigurations";
-    each_page(
-        pages.into_paginator().send(),
-        calls,
-        op,
-        &what,
-        ep,
-        |page| {
-            for lc in page.launch_configurations() {
-                if let (Some(img), Some(name)) = (lc.image_id(), lc.launch_configuration_name()) {
-                    configurations.insert(name.to_string(), img.to_string());
-                    let by = UsedBy::LaunchConfiguration {
-                        name: name.to_string(),
+        each_page(pages.into_paginator().send(), &what, ep, |page| {
+            for v in page.launch_template_versions() {
+                if let Some(img) = v.launch_template_data().and_then(|d| d.image_id()) {
+                    let version = v.version_number().unwrap_or(0);
+                    t.images.insert(version, img.to_string());
+                    let by = UsedBy::LaunchTemplate {
+                        id: t.id.clone(),
+                        version,
                     };
                     inv.usage.push(uses(img, by));
                 }
             }
-        },
-    )
+        })
+        .await?;
+    }
+
+    let asg = aws.autoscaling(region);
+    let mut configurations: HashMap<String, String> = HashMap::new();
+    let pages = asg.describe_launch_configurations().max_records(100);
+    let what = format!("listing launch configurations in {region}");
+    each_page(pages.into_paginator().send(), &what, ep, |page| {
+        for lc in page.launch_configurations() {
+            if let (Some(img), Some(name)) = (lc.image_id(), lc.launch_configuration_name()) {
+                configurations.insert(name.to_string(), img.to_string());
+                let by = UsedBy::LaunchConfiguration {
+                    name: name.to_string(),
+                };
+                inv.usage.push(uses(img, by));
+            }
+        }
+    })
     .await?;
 
     // Auto Scaling groups, through the launch configuration or the launch
@@ -262,17 +211,9 @@ pub async fn gather(aws: &Aws, region: &str, calls: &ApiCalls) -> Result<Invento
     let mut groups: Vec<Group> = Vec::new();
     let pages = asg.describe_auto_scaling_groups().max_records(100);
     let what = format!("listing Auto Scaling groups in {region}");
-    let op = "autoscaling:DescribeAutoScalingGroups";
-    each_page(
-        pages.into_paginator().send(),
-        calls,
-        op,
-        &what,
-        ep,
-        |page| {
-            groups.extend(page.auto_scaling_groups().iter().filter_map(group_facts));
-        },
-    )
+    each_page(pages.into_paginator().send(), &what, ep, |page| {
+        groups.extend(page.auto_scaling_groups().iter().filter_map(group_facts));
+    })
     .await?;
     for g in &groups {
         for img in group_images(g, &templates, &configurations) {
@@ -312,8 +253,7 @@ fn group_facts(g: &aws_sdk_autoscaling::types::AutoScalingGroup) -> Option<Group
 }
 
 /// Fill in who an image is shared with (launch permissions).
-pub async fn image_sharing(aws: &Aws, region: &str, id: &str, calls: &ApiCalls) -> Result<Sharing> {
-    calls.count("ec2:DescribeImageAttribute");
+pub async fn image_sharing(aws: &Aws, region: &str, id: &str) -> Result<Sharing> {
     let out = aws
         .ec2(region)
         .describe_image_attribute()
@@ -347,13 +287,7 @@ pub async fn image_sharing(aws: &Aws, region: &str, id: &str, calls: &ApiCalls) 
 }
 
 /// Fill in who a snapshot is shared with (create-volume permissions).
-pub async fn snapshot_sharing(
-    aws: &Aws,
-    region: &str,
-    id: &str,
-    calls: &ApiCalls,
-) -> Result<Sharing> {
-    calls.count("ec2:DescribeSnapshotAttribute");
+pub async fn snapshot_sharing(aws: &Aws, region: &str, id: &str) -> Result<Sharing> {
     let out = aws
         .ec2(region)
         .describe_snapshot_attribute()

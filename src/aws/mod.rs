@@ -11,10 +11,17 @@ pub mod eventbridge;
 pub mod inventory;
 pub mod s3;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
 
 use crate::error::Error;
 
@@ -31,11 +38,13 @@ pub struct AwsOptions {
     pub timeout: Option<Duration>,
 }
 
-/// A loaded SDK configuration.
+/// A loaded SDK configuration, and the count of the HTTP requests every
+/// client built from it sends.
 #[derive(Debug, Clone)]
 pub struct Aws {
     sdk: SdkConfig,
     endpoint: Option<String>,
+    calls: Arc<ApiCalls>,
 }
 
 impl Aws {
@@ -67,7 +76,54 @@ impl Aws {
         Aws {
             sdk,
             endpoint: opts.endpoint_url.clone(),
+            calls: Arc::new(ApiCalls::default()),
         }
+    }
+
+    /// Every HTTP request sent so far by the clients of this configuration,
+    /// by `service:Operation` (each attempt: retries count).
+    pub fn api_calls(&self) -> std::collections::BTreeMap<String, u64> {
+        self.calls.snapshot()
+    }
+
+    fn counting(&self) -> CountAttempts {
+        CountAttempts(Arc::clone(&self.calls))
+    }
+
+    /// An Auto Scaling client for `region`.
+    pub fn autoscaling(&self, region: &str) -> aws_sdk_autoscaling::Client {
+        let conf = aws_sdk_autoscaling::config::Builder::from(&self.sdk)
+            .region(Region::new(region.to_string()))
+            .interceptor(self.counting())
+            .build();
+        aws_sdk_autoscaling::Client::from_conf(conf)
+    }
+
+    /// An EventBridge client for `region`.
+    pub fn eventbridge(&self, region: &str) -> aws_sdk_eventbridge::Client {
+        let conf = aws_sdk_eventbridge::config::Builder::from(&self.sdk)
+            .region(Region::new(region.to_string()))
+            .interceptor(self.counting())
+            .build();
+        aws_sdk_eventbridge::Client::from_conf(conf)
+    }
+
+    /// An S3 client (path-style addressing when an endpoint override is set:
+    /// local emulators).
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        let conf = aws_sdk_s3::config::Builder::from(&self.sdk)
+            .force_path_style(self.endpoint.is_some())
+            .interceptor(self.counting())
+            .build();
+        aws_sdk_s3::Client::from_conf(conf)
+    }
+
+    /// A CodePipeline client.
+    pub fn codepipeline(&self) -> aws_sdk_codepipeline::Client {
+        let conf = aws_sdk_codepipeline::config::Builder::from(&self.sdk)
+            .interceptor(self.counting())
+            .build();
+        aws_sdk_codepipeline::Client::from_conf(conf)
     }
 
     /// The region the SDK resolved: `--region`, then `AWS_REGION`, then the
@@ -101,6 +157,7 @@ impl Aws {
     pub async fn account_id(&self, region: &str) -> Result<String, Error> {
         let conf = aws_sdk_sts::config::Builder::from(&self.sdk)
             .region(Region::new(region.to_string()))
+            .interceptor(self.counting())
             .build();
         let out = aws_sdk_sts::Client::from_conf(conf)
             .get_caller_identity()
@@ -122,6 +179,7 @@ impl Aws {
     pub fn ec2(&self, region: &str) -> aws_sdk_ec2::Client {
         let conf = aws_sdk_ec2::config::Builder::from(&self.sdk)
             .region(Region::new(region.to_string()))
+            .interceptor(self.counting())
             .build();
         aws_sdk_ec2::Client::from_conf(conf)
     }
@@ -181,8 +239,51 @@ where
     }
 }
 
-/// API calls made, by operation (`--verbose` logs them; prune's JSON report
-/// carries them). Each attempt counts, retries included.
+/// Counts every HTTP request a client sends, by `service:Operation`, just
+/// before it goes on the wire: every attempt, retries included, so the
+/// figure is what AWS saw. An EC2 request with `DryRun=true` counts as
+/// `ec2:Operation (dry run)`.
+#[derive(Debug, Clone)]
+struct CountAttempts(Arc<ApiCalls>);
+
+impl Intercept for CountAttempts {
+    fn name(&self) -> &'static str {
+        "ami-builder::CountAttempts"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(m) = cfg.load::<Metadata>() {
+            let dry_run = context
+                .request()
+                .body()
+                .bytes()
+                .is_some_and(|b| memchr::memmem::find(b, b"DryRun=true").is_some());
+            self.0
+                .count(&operation_label(m.service(), m.name(), dry_run));
+        }
+        Ok(())
+    }
+}
+
+/// `ec2:DeregisterImage`: the IAM prefix of the SDK's service name and the
+/// operation (`EventBridge` is `events`), `(dry run)` appended for DryRun.
+pub fn operation_label(service: &str, operation: &str, dry_run: bool) -> String {
+    let prefix = match service {
+        "EventBridge" => "events".to_string(),
+        other => other.to_ascii_lowercase().replace(' ', ""),
+    };
+    let dry = if dry_run { " (dry run)" } else { "" };
+    format!("{prefix}:{operation}{dry}")
+}
+
+/// HTTP requests sent, by operation (`-v` logs them; prune's JSON report
+/// carries them), counted by [`CountAttempts`] on every client [`Aws`]
+/// builds.
 #[derive(Debug, Default)]
 pub struct ApiCalls(std::sync::Mutex<std::collections::BTreeMap<String, u64>>);
 
@@ -196,5 +297,34 @@ impl ApiCalls {
     /// A snapshot of the counts.
     pub fn snapshot(&self) -> std::collections::BTreeMap<String, u64> {
         self.0.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operations_are_labelled_like_iam_actions() {
+        assert_eq!(
+            operation_label("EC2", "DeregisterImage", false),
+            "ec2:DeregisterImage"
+        );
+        assert_eq!(
+            operation_label("EC2", "DeleteSnapshot", true),
+            "ec2:DeleteSnapshot (dry run)"
+        );
+        assert_eq!(
+            operation_label("EventBridge", "PutEvents", false),
+            "events:PutEvents"
+        );
+        assert_eq!(
+            operation_label("Auto Scaling", "DescribeAutoScalingGroups", false),
+            "autoscaling:DescribeAutoScalingGroups"
+        );
+        assert_eq!(
+            operation_label("STS", "GetCallerIdentity", false),
+            "sts:GetCallerIdentity"
+        );
     }
 }

@@ -27,11 +27,7 @@ pub fn parse_url(url: &str) -> Result<(String, String)> {
 /// Upload files under `s3://bucket/prefix/<file name>`; returns the object URLs.
 pub async fn upload(aws: &Aws, url: &str, files: &[&Path]) -> Result<Vec<String>> {
     let (bucket, prefix) = parse_url(url)?;
-    // Path-style addressing when an endpoint override is set (local emulators).
-    let conf = aws_sdk_s3::config::Builder::from(aws.sdk())
-        .force_path_style(aws.endpoint().is_some())
-        .build();
-    let client = aws_sdk_s3::Client::from_conf(conf);
+    let client = aws.s3();
     let mut done = Vec::new();
     for f in files {
         let name = f

@@ -8,7 +8,6 @@ use std::process::ExitCode;
 use chrono::Utc;
 use serde::Serialize;
 
-use crate::aws::ApiCalls;
 use crate::cli::{Global, RetentionCommand};
 use crate::error::{Error, Result};
 use crate::output;
@@ -50,7 +49,7 @@ pub async fn run(global: &Global, cmd: RetentionCommand) -> Result<ExitCode> {
                 tag_prefix: a.retention.retention_tag.clone(),
                 ..RetentionConfig::default()
             };
-            let inv = gather_all(&aws, &regions, None, &ApiCalls::default()).await?;
+            let inv = gather_all(&aws, &regions, None).await?;
             let mut findings = Vec::new();
             for i in &inv.instances {
                 findings.extend(retention::lint_resource(

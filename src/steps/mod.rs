@@ -10,7 +10,7 @@ pub mod tagging;
 use std::path::Path;
 
 use crate::artifacts::BuildRecord;
-use crate::aws::{inventory, ApiCalls, Aws};
+use crate::aws::{inventory, Aws};
 use crate::error::{Error, Result};
 use crate::retention::Inventory;
 
@@ -57,19 +57,14 @@ pub fn regions_or_default(given: &[String], aws: &Aws) -> Result<Vec<String>> {
     Ok(vec![aws.require_region("listing images (or --in-region)")?])
 }
 
-pub async fn gather_all(
-    aws: &Aws,
-    regions: &[String],
-    account: Option<&str>,
-    calls: &ApiCalls,
-) -> Result<Inventory> {
+pub async fn gather_all(aws: &Aws, regions: &[String], account: Option<&str>) -> Result<Inventory> {
     let mut inv = Inventory {
         account_id: account.map(str::to_string),
         regions: regions.to_vec(),
         ..Inventory::default()
     };
     for r in regions {
-        let part = inventory::gather(aws, r, calls).await?;
+        let part = inventory::gather(aws, r).await?;
         inv.account_id = inv.account_id.or(part.account_id);
         inv.images.extend(part.images);
         inv.snapshots.extend(part.snapshots);

@@ -1059,3 +1059,53 @@ fn two_applies_at_once_converge_and_both_succeed() {
     assert!(!snap_left.contains(&w.snaps["app1"].as_str()));
     assert!(!snap_left.contains(&w.snaps["orphan"].as_str()));
 }
+
+/// What EC2, Auto Scaling and STS call a read: the only kind of request a
+/// plan may send.
+fn is_read(op: &str) -> bool {
+    let name = op.split_once(':').map_or(op, |(_, n)| n);
+    ["Describe", "Get", "List"]
+        .iter()
+        .any(|p| name.starts_with(p))
+}
+
+#[test]
+fn a_plan_sends_no_mutating_request_and_an_apply_counts_its_writes() {
+    let m = moto();
+    let _w = build_world_with(&m.url, "0900;0");
+    // every HTTP request the clients send is counted, by operation
+    let plan = plan_json(&m.url, &[]);
+    let calls = plan["api_calls"].as_object().expect("api_calls");
+    assert!(calls.contains_key("ec2:DescribeImages"), "{calls:?}");
+    assert!(calls.contains_key("sts:GetCallerIdentity"), "{calls:?}");
+    let writes: Vec<&String> = calls.keys().filter(|op| !is_read(op)).collect();
+    assert!(
+        writes.is_empty(),
+        "a plan sent mutating requests: {writes:?}"
+    );
+    // the same counter sees an apply's writes
+    let out = ami_builder(&m.url)
+        .args([
+            "--output",
+            "json",
+            "prune",
+            "--in-region",
+            "us-east-1",
+            "--keep",
+            "2",
+            "--apply",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let applied: serde_json::Value = serde_json::from_slice(&out).expect("json");
+    let calls = applied["api_calls"].as_object().expect("api_calls");
+    assert!(calls.contains_key("ec2:DeregisterImage"), "{calls:?}");
+    assert!(
+        calls.contains_key("ec2:DeregisterImage (dry run)"),
+        "{calls:?}"
+    );
+    assert!(calls.keys().any(|op| !is_read(op)));
+}

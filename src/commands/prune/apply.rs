@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::aws::ec2::{self, Deleted};
-use crate::aws::{ApiCalls, Aws};
+use crate::aws::Aws;
 use crate::retention::{ItemKind, PlanItem};
 
 use super::report::{Applied, AppliedResult};
@@ -17,18 +17,16 @@ pub(super) async fn apply(
     aws: &Aws,
     todo: &[PlanItem],
     concurrency: usize,
-    calls: &Arc<ApiCalls>,
     deadline: tokio::time::Instant,
 ) -> Vec<Applied> {
     let aws = aws.clone();
-    let calls = Arc::clone(calls);
     apply_with(
         todo,
         concurrency,
         deadline,
         move |region: Arc<str>, image: bool, id: Arc<str>| {
-            let (aws, calls) = (aws.clone(), Arc::clone(&calls));
-            async move { ec2::delete_resource(&aws, &region, image, &id, &calls).await }
+            let aws = aws.clone();
+            async move { ec2::delete_resource(&aws, &region, image, &id).await }
         },
     )
     .await

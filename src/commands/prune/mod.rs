@@ -14,12 +14,11 @@ mod sharing;
 
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::aws::ec2::{self, Deleted};
-use crate::aws::{ApiCalls, Aws};
+use crate::aws::Aws;
 use crate::cli::{Global, PruneArgs};
 use crate::error::{Error, Result};
 use crate::events::entry::{build_entry, EventFacts};
@@ -118,7 +117,6 @@ pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
     if let Some(u) = &args.report {
         crate::aws::s3::parse_url(u)?;
     }
-    let calls = Arc::new(ApiCalls::default());
     let concurrency = args.concurrency.max(1);
     let rules = rules_from(&args);
     // Bad input first (the saved plan, --as-of, the report file), before
@@ -172,7 +170,7 @@ pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
         global,
         deadline,
         "listing images, snapshots and their users",
-        crate::steps::gather_all(&aws, &regions, Some(&account), &calls),
+        crate::steps::gather_all(&aws, &regions, Some(&account)),
     )
     .await?;
     let listed_owned: Vec<(ItemKind, String, String)> = inv
@@ -189,7 +187,7 @@ pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
         global,
         deadline,
         "reading sharing for the plan",
-        sharing::plan_with_sharing(&aws, inv, &rules, now, concurrency, &calls),
+        sharing::plan_with_sharing(&aws, inv, &rules, now, concurrency),
     )
     .await?;
     let shown = saved.clone().unwrap_or_else(|| plan.clone());
@@ -263,7 +261,7 @@ pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
             as_of,
             applied: false,
             results: Vec::new(),
-            api_calls: calls.snapshot(),
+            api_calls: aws.api_calls(),
         };
         tracing::info!(api_calls = ?report.api_calls, "prune planned");
         output::emit(&report, global.output)?;
@@ -282,7 +280,7 @@ pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
             .map(|i| &*i.id);
         let missing =
             super::within_until(global, deadline, "the DryRun permission checks", async {
-                Ok(ec2::dry_run_permissions(&aws, r, img, snap, &calls).await)
+                Ok(ec2::dry_run_permissions(&aws, r, img, snap).await)
             })
             .await?;
         if !missing.is_empty() {
@@ -293,7 +291,7 @@ pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
         }
     }
 
-    let applied = apply::apply(&aws, &todo, concurrency, &calls, deadline).await;
+    let applied = apply::apply(&aws, &todo, concurrency, deadline).await;
     results.extend(applied);
     let report = PruneReport {
         schema_version: PLAN_SCHEMA_VERSION,
@@ -301,7 +299,7 @@ pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
         as_of,
         applied: true,
         results,
-        api_calls: calls.snapshot(),
+        api_calls: aws.api_calls(),
     };
     tracing::info!(api_calls = ?report.api_calls, "prune applied");
     let report_file = report_file.unwrap_or_default();

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::aws::inventory;
-use crate::aws::{ApiCalls, Aws};
+use crate::aws::Aws;
 use crate::error::{Error, Result};
 use crate::retention::sharing::{merge_sharing, needing_sharing, ItemKey, SharingFacts};
 use crate::retention::{self, Inventory, ItemKind, Plan, PlanRules};
@@ -23,7 +23,6 @@ pub(super) async fn plan_with_sharing(
     rules: &PlanRules,
     now: DateTime<Utc>,
     concurrency: usize,
-    calls: &Arc<ApiCalls>,
 ) -> Result<Plan> {
     let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     let mut plan = retention::plan_on(&inv, rules, now, threads);
@@ -37,7 +36,7 @@ pub(super) async fn plan_with_sharing(
             return Ok(plan);
         }
         known.extend(need.iter().cloned());
-        let facts = read_sharing(aws, need, concurrency, calls).await?;
+        let facts = read_sharing(aws, need, concurrency).await?;
         merge_sharing(&mut inv, &facts);
         plan = retention::plan_on(&inv, rules, now, threads);
     }
@@ -47,21 +46,16 @@ pub(super) async fn plan_with_sharing(
 /// create-volume permissions of a snapshot), up to `concurrency` calls at
 /// once. The first failure ends the reading (the calls still running are
 /// dropped).
-async fn read_sharing(
-    aws: &Aws,
-    need: Vec<ItemKey>,
-    concurrency: usize,
-    calls: &Arc<ApiCalls>,
-) -> Result<SharingFacts> {
+async fn read_sharing(aws: &Aws, need: Vec<ItemKey>, concurrency: usize) -> Result<SharingFacts> {
     let sem = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
     let mut set = tokio::task::JoinSet::new();
     for (kind, region, id) in need {
-        let (aws, calls, sem) = (aws.clone(), Arc::clone(calls), Arc::clone(&sem));
+        let (aws, sem) = (aws.clone(), Arc::clone(&sem));
         set.spawn(async move {
             let _permit = sem.acquire_owned().await;
             let sharing = match kind {
-                ItemKind::Image => inventory::image_sharing(&aws, &region, &id, &calls).await,
-                ItemKind::Snapshot => inventory::snapshot_sharing(&aws, &region, &id, &calls).await,
+                ItemKind::Image => inventory::image_sharing(&aws, &region, &id).await,
+                ItemKind::Snapshot => inventory::snapshot_sharing(&aws, &region, &id).await,
             };
             sharing.map(|s| ((kind, region.to_string(), id.to_string()), s))
         });
