@@ -55,6 +55,12 @@ pub struct Global {
     /// records what it did.
     #[arg(long, global = true, env = "AMI_BUILDER_TIMEOUT", default_value = "30m", value_name = "AGE", value_parser = parse_age)]
     pub timeout: chrono::TimeDelta,
+    /// Attempts per AWS call, the first included: the SDK retries throttling
+    /// and transient errors with exponential backoff, and only then is a
+    /// call reported as failed.
+    #[arg(long, global = true, env = "AWS_MAX_ATTEMPTS", default_value_t = 5, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub max_attempts: u32,
     /// More logging on stderr (-v info, -vv debug, -vvv trace).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,

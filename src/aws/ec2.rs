@@ -207,27 +207,21 @@ pub enum Deleted {
     },
 }
 
-/// Deregister an image or delete a snapshot, retrying throttling
-/// (`RequestLimitExceeded`) with backoff and treating NotFound as done.
+/// Deregister an image or delete a snapshot: one call, retried by the
+/// SDK's own policy (`--max-attempts`, standard mode: throttling such as
+/// `RequestLimitExceeded` backs off exponentially), and classified
+/// here ([`already_done`] is done, anything else a failure naming AWS's code).
 pub async fn delete_resource(aws: &Aws, region: &str, kind_image: bool, id: &str) -> Deleted {
     let client = aws.ec2(region);
-    let endpoint = aws.endpoint().map(str::to_string);
-    let call = || {
-        let client = client.clone();
-        let endpoint = endpoint.clone();
-        let id = id.to_string();
-        async move {
-            let ep = endpoint.as_deref();
-            if kind_image {
-                let r = client.deregister_image().image_id(&id).send().await;
-                r.map(|_| ()).map_err(|e| code_and_message(&e, ep))
-            } else {
-                let r = client.delete_snapshot().snapshot_id(&id).send().await;
-                r.map(|_| ()).map_err(|e| code_and_message(&e, ep))
-            }
-        }
+    let ep = aws.endpoint();
+    let result = if kind_image {
+        let r = client.deregister_image().image_id(id).send().await;
+        r.map(|_| ()).map_err(|e| code_and_message(&e, ep))
+    } else {
+        let r = client.delete_snapshot().snapshot_id(id).send().await;
+        r.map(|_| ()).map_err(|e| code_and_message(&e, ep))
     };
-    delete_with_retry(call, 6, Duration::from_millis(250)).await
+    classify(result)
 }
 
 /// `(error code, message)` of a failed call.
@@ -245,33 +239,12 @@ where
     )
 }
 
-/// The retry policy of [`delete_resource`], generic over the call so fault
-/// injection can drive it. The call returns `(error code, message)` on failure.
-pub async fn delete_with_retry<F, Fut>(mut call: F, attempts: u32, base_delay: Duration) -> Deleted
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = std::result::Result<(), (String, String)>>,
-{
-    let mut delay = base_delay;
-    for attempt in 0..attempts.max(1) {
-        match call().await {
-            Ok(()) => return Deleted::Deleted,
-            Err((code, _)) if already_done(&code) => return Deleted::AlreadyGone,
-            Err((code, msg)) if code == "RequestLimitExceeded" || code == "Throttling" => {
-                if attempt + 1 >= attempts {
-                    return Deleted::Failed {
-                        error: format!("still throttled after {attempts} attempts: {msg}"),
-                    };
-                }
-                tracing::warn!(%msg, "throttled; retrying");
-                tokio::time::sleep(delay).await;
-                delay *= 2;
-            }
-            Err((_, msg)) => return Deleted::Failed { error: msg },
-        }
-    }
-    Deleted::Failed {
-        error: format!("RequestLimitExceeded: still throttled after {attempts} attempts"),
+/// What a deletion's result means for the plan.
+pub fn classify(result: std::result::Result<(), (String, String)>) -> Deleted {
+    match result {
+        Ok(()) => Deleted::Deleted,
+        Err((code, _)) if already_done(&code) => Deleted::AlreadyGone,
+        Err((_, msg)) => Deleted::Failed { error: msg },
     }
 }
 
@@ -328,36 +301,123 @@ pub async fn dry_run_permissions(
 
 #[cfg(test)]
 mod delete_tests {
+    //! The SDK's retries against a loopback EC2 that throttles: a real
+    //! client, real HTTP, a server that answers `RequestLimitExceeded` (no
+    //! emulator produces throttling on demand).
     use super::*;
+    use std::io::{Read, Write};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
 
-    fn rt() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .expect("rt")
+    const OK_IMAGE: &str = r#"<DeregisterImageResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>r</requestId><return>true</return></DeregisterImageResponse>"#;
+
+    fn error(code: &str) -> String {
+        format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>{code}</Code><Message>{code} here</Message></Error></Errors><RequestID>r</RequestID></Response>"#
+        )
     }
 
-    fn err(code: &str) -> std::result::Result<(), (String, String)> {
-        Err((code.to_string(), format!("{code}: message")))
+    /// Answers the `n`th request with `answers(n)`; returns its URL and the count.
+    fn fake_ec2(answers: fn(usize) -> (u16, String)) -> (String, Arc<AtomicUsize>) {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://127.0.0.1:{}", l.local_addr().expect("addr").port());
+        let seen = Arc::new(AtomicUsize::new(0));
+        let count = Arc::clone(&seen);
+        std::thread::spawn(move || {
+            for stream in l.incoming() {
+                let Ok(mut s) = stream else { continue };
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 8192];
+                loop {
+                    let n = s.read(&mut chunk).unwrap_or(0);
+                    if n == 0 {
+                        break;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&buf).to_string();
+                    if let Some((head, rest)) = text.split_once("\r\n\r\n") {
+                        let len = head
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .and_then(|v| v.trim().parse::<usize>().ok())
+                            })
+                            .unwrap_or(0);
+                        if rest.len() >= len {
+                            break;
+                        }
+                    }
+                }
+                let n = count.fetch_add(1, Ordering::SeqCst);
+                let (status, body) = answers(n);
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 {status} X\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        (url, seen)
+    }
+
+    fn delete(url: &str, max_attempts: u32) -> Deleted {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("rt");
+        rt.block_on(async {
+            std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
+            std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
+            std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
+            let aws = Aws::load(&super::super::AwsOptions {
+                region: Some("us-east-1".into()),
+                endpoint_url: Some(url.to_string()),
+                max_attempts: Some(max_attempts),
+                initial_backoff: Some(Duration::from_millis(5)),
+                ..Default::default()
+            })
+            .await;
+            delete_resource(&aws, "us-east-1", true, "ami-0123456789abcdef0").await
+        })
     }
 
     #[test]
-    fn throttling_is_retried_then_succeeds() {
-        let mut n = 0;
-        let call = || {
-            n += 1;
-            let r = if n < 3 {
-                err("RequestLimitExceeded")
+    fn throttling_is_retried_by_the_sdk_until_it_succeeds() {
+        let (url, seen) = fake_ec2(|n| {
+            if n < 2 {
+                (503, error("RequestLimitExceeded"))
             } else {
-                Ok(())
-            };
-            async move { r }
-        };
+                (200, OK_IMAGE.to_string())
+            }
+        });
+        assert_eq!(delete(&url, 5), Deleted::Deleted);
         assert_eq!(
-            rt().block_on(delete_with_retry(call, 6, Duration::from_millis(1))),
-            Deleted::Deleted
+            seen.load(Ordering::SeqCst),
+            3,
+            "two throttled attempts, then one"
         );
-        assert_eq!(n, 3);
+    }
+
+    #[test]
+    fn persistent_throttling_stops_at_max_attempts_and_names_the_code() {
+        let (url, seen) = fake_ec2(|_| (503, error("RequestLimitExceeded")));
+        let got = delete(&url, 3);
+        assert!(
+            matches!(&got, Deleted::Failed { error } if error.contains("RequestLimitExceeded")),
+            "{got:?}"
+        );
+        assert_eq!(seen.load(Ordering::SeqCst), 3);
+    }
+
+    #[test]
+    fn gone_is_done_and_other_errors_fail_at_once() {
+        let (url, seen) = fake_ec2(|_| (400, error("InvalidAMIID.Unavailable")));
+        assert_eq!(delete(&url, 5), Deleted::AlreadyGone);
+        assert_eq!(seen.load(Ordering::SeqCst), 1, "not retried");
+        let (url, seen) = fake_ec2(|_| (400, error("InvalidAMIID.Malformed")));
+        assert!(matches!(delete(&url, 5), Deleted::Failed { .. }));
+        assert_eq!(seen.load(Ordering::SeqCst), 1, "not retried");
     }
 
     #[test]
@@ -367,71 +427,16 @@ mod delete_tests {
             "InvalidAMIID.Unavailable",
             "InvalidSnapshot.NotFound",
         ] {
-            let call = || async move { err(code) };
             assert_eq!(
-                rt().block_on(delete_with_retry(call, 6, Duration::from_millis(1))),
+                classify(Err((code.into(), "m".into()))),
                 Deleted::AlreadyGone,
                 "{code}"
             );
         }
         // other NotFound codes are not about the resource: a failure
-        let call = || async { err("InvalidRegion.NotFound") };
         assert!(matches!(
-            rt().block_on(delete_with_retry(call, 6, Duration::from_millis(1))),
+            classify(Err(("InvalidRegion.NotFound".into(), "m".into()))),
             Deleted::Failed { .. }
         ));
-    }
-
-    #[test]
-    fn not_found_is_done_and_other_errors_fail_at_once() {
-        let call = || async { err("InvalidAMIID.NotFound") };
-        assert_eq!(
-            rt().block_on(delete_with_retry(call, 6, Duration::from_millis(1))),
-            Deleted::AlreadyGone
-        );
-        let mut n = 0;
-        let call = || {
-            n += 1;
-            async { err("InvalidSnapshot.InUse") }
-        };
-        let got = rt().block_on(delete_with_retry(call, 6, Duration::from_millis(1)));
-        assert!(
-            matches!(got, Deleted::Failed { ref error } if error.contains("InvalidSnapshot.InUse")),
-            "{got:?}"
-        );
-        assert_eq!(n, 1);
-    }
-
-    #[test]
-    fn thirty_percent_throttling_over_many_deletions_all_complete() {
-        // a deterministic 30% of calls throttled (every call whose counter % 10 < 3)
-        let counter = std::cell::Cell::new(0u32);
-        let rt = rt();
-        for _ in 0..200 {
-            let call = || {
-                let c = counter.get();
-                counter.set(c + 1);
-                let r = if c % 10 < 3 {
-                    err("RequestLimitExceeded")
-                } else {
-                    Ok(())
-                };
-                async move { r }
-            };
-            assert_eq!(
-                rt.block_on(delete_with_retry(call, 6, Duration::from_millis(0))),
-                Deleted::Deleted
-            );
-        }
-    }
-
-    #[test]
-    fn persistent_throttling_gives_up_with_a_clear_error() {
-        let call = || async { err("RequestLimitExceeded") };
-        let got = rt().block_on(delete_with_retry(call, 3, Duration::from_millis(1)));
-        assert!(
-            matches!(got, Deleted::Failed { ref error } if error.contains("after 3 attempts")),
-            "{got:?}"
-        );
     }
 }

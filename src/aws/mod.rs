@@ -36,6 +36,11 @@ pub struct AwsOptions {
     pub endpoint_url: Option<String>,
     /// `--timeout`: no single call (its retries included) takes longer.
     pub timeout: Option<Duration>,
+    /// `--max-attempts`: attempts per call, the first included (the SDK's
+    /// standard retry mode; `None` is the SDK's own default).
+    pub max_attempts: Option<u32>,
+    /// The first retry's backoff (tests shorten it; `None` is the SDK's).
+    pub initial_backoff: Option<Duration>,
 }
 
 /// A loaded SDK configuration, and the count of the HTTP requests every
@@ -63,6 +68,21 @@ impl Aws {
                 .operation_timeout(Duration::from_secs(5 * 60).min(limit))
                 .build(),
         );
+        // One retry policy, the SDK's standard mode: throttling (EC2's
+        // RequestLimitExceeded) and transient errors back off exponentially
+        // with jitter. Not adaptive mode: its client-side limiter drops to a
+        // fraction of a request a second after a few throttles, which turns a
+        // short burst into minutes.
+        if opts.max_attempts.is_some() || opts.initial_backoff.is_some() {
+            let mut retry = aws_config::retry::RetryConfig::standard();
+            if let Some(n) = opts.max_attempts {
+                retry = retry.with_max_attempts(n.max(1));
+            }
+            if let Some(b) = opts.initial_backoff {
+                retry = retry.with_initial_backoff(b);
+            }
+            loader = loader.retry_config(retry);
+        }
         if let Some(r) = &opts.region {
             loader = loader.region(Region::new(r.clone()));
         }

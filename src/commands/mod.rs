@@ -54,6 +54,8 @@ pub async fn load_aws(global: &Global) -> Aws {
         profile: global.profile.clone(),
         endpoint_url: global.endpoint_url.clone(),
         timeout: Some(timeout(global)),
+        max_attempts: Some(global.max_attempts),
+        initial_backoff: None,
     })
     .await
 }
