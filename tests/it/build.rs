@@ -40,11 +40,7 @@ fn image_state(url: &str, region: &str, ami: &str) -> Option<String> {
 fn one_region_success() {
     let m = moto();
     let out = tempfile::tempdir().expect("tmp");
-    let assert = ami_builder(&m.url)
-        .args(["build", &template("one-region.pkr.hcl"), "--var"])
-        .arg(format!("endpoint={}", m.url))
-        .arg("--out-dir")
-        .arg(out.path())
+    let assert = crate::harness::build_in_moto(&m.url, "one-region.pkr.hcl", out.path())
         .assert()
         .success();
     // the console showed Packer's progress as text, not machine-readable records
@@ -85,21 +81,9 @@ fn one_region_success() {
 fn multi_region_success_confirms_every_copy() {
     let m = moto();
     let out = tempfile::tempdir().expect("tmp");
-    ami_builder(&m.url)
-        .args([
-            "--output",
-            "json",
-            "build",
-            &template("multi-region.pkr.hcl"),
-        ])
-        .args([
-            "--var",
-            &format!("endpoint={}", m.url),
-            "--var",
-            r#"copy_regions=["us-west-2","eu-west-1"]"#,
-        ])
-        .arg("--out-dir")
-        .arg(out.path())
+    crate::harness::build_in_moto(&m.url, "multi-region.pkr.hcl", out.path())
+        .args(["--output", "json"])
+        .args(["--var", r#"copy_regions=["us-west-2","eu-west-1"]"#])
         .assert()
         .success();
     let arts = artifacts(out.path());
@@ -133,17 +117,8 @@ fn multi_region_success_confirms_every_copy() {
 fn two_builds_in_one_template() {
     let m = moto();
     let out = tempfile::tempdir().expect("tmp");
-    ami_builder(&m.url)
-        .args(["build", &template("two-builds.pkr.hcl")])
-        .args([
-            "--var",
-            &format!("endpoint={}", m.url),
-            "--var",
-            r#"copy_regions=["us-west-2"]"#,
-        ])
-        .arg("--out-dir")
-        .arg(out.path())
-        .arg("--quiet")
+    crate::harness::build_in_moto(&m.url, "two-builds.pkr.hcl", out.path())
+        .args(["--var", r#"copy_regions=["us-west-2"]"#, "--quiet"])
         .assert()
         .success()
         .stdout(predicate::str::contains("amazon-ebs.first"))
@@ -180,11 +155,8 @@ fn two_builds_in_one_template() {
 fn packer_failure_is_exit_4_and_still_reports_the_good_ami() {
     let m = moto();
     let out = tempfile::tempdir().expect("tmp");
-    ami_builder(&m.url)
-        .args(["build", &template("one-fails.pkr.hcl"), "--quiet"])
-        .args(["--var", &format!("endpoint={}", m.url)])
-        .arg("--out-dir")
-        .arg(out.path())
+    crate::harness::build_in_moto(&m.url, "one-fails.pkr.hcl", out.path())
+        .arg("--quiet")
         .assert()
         .code(4)
         .stderr(predicate::str::contains(

@@ -186,6 +186,19 @@ pub fn ami_builder(url: &str) -> assert_cmd::Command {
     c
 }
 
+/// `ami-builder build` of the fixture template `template`
+/// (`tests/fixtures/templates/`) against moto at `url`, its outputs in
+/// `out`: the invocation every end-to-end build test starts from.
+pub fn build_in_moto(url: &str, template: &str, out: &Path) -> assert_cmd::Command {
+    let mut c = ami_builder(url);
+    c.arg("build")
+        .arg(fixture(&format!("templates/{template}")))
+        .args(["--var", &format!("endpoint={url}")])
+        .arg("--out-dir")
+        .arg(out);
+    c
+}
+
 /// The binary under test with no AWS endpoint (for offline commands).
 pub fn offline() -> assert_cmd::Command {
     ami_builder("http://127.0.0.1:1")

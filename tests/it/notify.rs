@@ -26,22 +26,9 @@ fn build_tags_everything_sends_the_event_and_uploads() {
     let q = queue_for_pattern(&m.url, "default", SAMPLE_PATTERN);
     create_bucket(&m.url, "artifacts");
     let out = tempfile::tempdir().expect("tmp");
-    ami_builder(&m.url)
-        .args([
-            "build",
-            &template("multi-region.pkr.hcl"),
-            "--quiet",
-            "--commit",
-            SHA,
-            "--retention-days",
-            "30",
-        ])
-        .args([
-            "--var",
-            &format!("endpoint={}", m.url),
-            "--var",
-            r#"copy_regions=["us-west-2"]"#,
-        ])
+    crate::harness::build_in_moto(&m.url, "multi-region.pkr.hcl", out.path())
+        .args(["--quiet", "--commit", SHA, "--retention-days", "30"])
+        .args(["--var", r#"copy_regions=["us-west-2"]"#])
         .args([
             "--family",
             "web",
@@ -50,8 +37,6 @@ fn build_tags_everything_sends_the_event_and_uploads() {
             "--upload",
             "s3://artifacts/builds/7/",
         ])
-        .arg("--out-dir")
-        .arg(out.path())
         .env("CODEBUILD_BUILD_ID", "ami-build:1234")
         .assert()
         .success()
@@ -137,18 +122,8 @@ fn tagging_failure_sends_no_event_and_force_completes() {
     let m = moto();
     let q = queue_for_pattern(&m.url, "default", SAMPLE_PATTERN);
     let out = tempfile::tempdir().expect("tmp");
-    ami_builder(&m.url)
-        .args([
-            "build",
-            &template("one-region.pkr.hcl"),
-            "--quiet",
-            "--commit",
-            SHA,
-            "--no-event",
-        ])
-        .args(["--var", &format!("endpoint={}", m.url)])
-        .arg("--out-dir")
-        .arg(out.path())
+    crate::harness::build_in_moto(&m.url, "one-region.pkr.hcl", out.path())
+        .args(["--quiet", "--commit", SHA, "--no-event"])
         .assert()
         .success();
     assert!(
@@ -186,19 +161,8 @@ fn missing_bus_is_exit_7_and_a_no_build_rerun_completes() {
     let m = moto();
     let q = queue_for_pattern(&m.url, "default", SAMPLE_PATTERN);
     let out = tempfile::tempdir().expect("tmp");
-    ami_builder(&m.url)
-        .args([
-            "build",
-            &template("one-region.pkr.hcl"),
-            "--quiet",
-            "--commit",
-            SHA,
-            "--event-bus",
-            "no-such-bus",
-        ])
-        .args(["--var", &format!("endpoint={}", m.url)])
-        .arg("--out-dir")
-        .arg(out.path())
+    crate::harness::build_in_moto(&m.url, "one-region.pkr.hcl", out.path())
+        .args(["--quiet", "--commit", SHA, "--event-bus", "no-such-bus"])
         .assert()
         .code(7)
         .stderr(predicate::str::contains(
@@ -234,23 +198,14 @@ fn tag_command_finds_copies_and_event_send_delivers() {
     let m = moto();
     let q = queue_for_pattern(&m.url, "default", SAMPLE_PATTERN);
     let out = tempfile::tempdir().expect("tmp");
-    ami_builder(&m.url)
+    crate::harness::build_in_moto(&m.url, "multi-region.pkr.hcl", out.path())
         .args([
-            "build",
-            &template("multi-region.pkr.hcl"),
             "--quiet",
             "--no-tag",
             "--no-event",
             "--allow-unknown-commit",
         ])
-        .args([
-            "--var",
-            &format!("endpoint={}", m.url),
-            "--var",
-            r#"copy_regions=["us-west-2"]"#,
-        ])
-        .arg("--out-dir")
-        .arg(out.path())
+        .args(["--var", r#"copy_regions=["us-west-2"]"#])
         .assert()
         .success();
     let rec = read_json(&out.path().join("artifacts.json"));
