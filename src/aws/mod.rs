@@ -302,7 +302,7 @@ pub fn operation_label(service: &str, operation: &str, dry_run: bool) -> String 
 }
 
 /// HTTP requests sent, by operation (`-v` logs them; prune's JSON report
-/// carries them), counted by [`CountAttempts`] on every client [`Aws`]
+/// carries them), counted by the `CountAttempts` interceptor on every client [`Aws`]
 /// builds.
 #[derive(Debug, Default)]
 pub struct ApiCalls(std::sync::Mutex<std::collections::BTreeMap<String, u64>>);
