@@ -6,6 +6,21 @@ use predicates::prelude::*;
 
 use crate::harness::{fixture, offline};
 
+/// The `.json` files of a fixture directory, with their names.
+fn json_files(rel: &str) -> Vec<(std::path::PathBuf, String)> {
+    let mut out: Vec<_> = std::fs::read_dir(fixture(rel))
+        .expect("fixture dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .map(|p| {
+            let name = p.file_name().expect("name").to_string_lossy().into_owned();
+            (p, name)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
 #[test]
 fn hostile_retention_values_are_read_as_the_scheduler_reads_them() {
     let text = std::fs::read_to_string(fixture("adversarial/retention-values.tsv")).expect("tsv");
@@ -51,18 +66,8 @@ fn hostile_event_patterns_get_the_documented_exit_code() {
         .expect("render");
     assert!(entry.status.success());
     let event = String::from_utf8(entry.stdout).expect("utf8");
-    let dir = fixture("adversarial/patterns");
     let mut n = 0;
-    for e in std::fs::read_dir(&dir).expect("dir") {
-        let path = e.expect("entry").path();
-        let name = path
-            .file_name()
-            .expect("name")
-            .to_string_lossy()
-            .into_owned();
-        if !name.ends_with(".json") {
-            continue;
-        }
+    for (path, name) in json_files("adversarial/patterns") {
         let want = if name.starts_with("match-") {
             0
         } else if name.starts_with("no-match-") {
@@ -84,18 +89,8 @@ fn hostile_event_patterns_get_the_documented_exit_code() {
 
 #[test]
 fn hostile_saved_plans_are_refused_before_any_call() {
-    let dir = fixture("adversarial/plans");
     let mut n = 0;
-    for e in std::fs::read_dir(&dir).expect("dir") {
-        let path = e.expect("entry").path();
-        let name = path
-            .file_name()
-            .expect("name")
-            .to_string_lossy()
-            .into_owned();
-        if !name.ends_with(".json") {
-            continue;
-        }
+    for (path, name) in json_files("adversarial/plans") {
         let code: i32 = name[4..5].parse().expect("exitN- prefix");
         // offline: the endpoint does not answer, so any AWS call would fail
         // with "could not reach"; the refusal must come first

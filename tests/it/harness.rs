@@ -461,10 +461,27 @@ pub const SAMPLE_PATTERN: &str = r#"{"source":["com.ami.builder"],"detail-type":
 /// response, for API paths moto cannot produce. Returns its URL; it serves
 /// `max` requests, then stops.
 pub fn replay_server(body: &'static str, max: usize) -> String {
+    let (url, _) = loopback_server(Some(max), move |_| {
+        (200, "application/x-amz-json-1.1", body.to_string())
+    });
+    url
+}
+
+/// A loopback HTTP server answering the `n`th request (0-based) with
+/// `answer(n)` = (status, content type, body), for at most `max` requests;
+/// returns its URL and the number of requests it has read. For faults no
+/// emulator produces on demand (throttling), and replayed responses.
+pub fn loopback_server(
+    max: Option<usize>,
+    answer: impl Fn(usize) -> (u16, &'static str, String) + Send + 'static,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::Ordering;
     let l = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = l.local_addr().expect("addr").port();
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = std::sync::Arc::clone(&seen);
     std::thread::spawn(move || {
-        for stream in l.incoming().take(max) {
+        for stream in l.incoming().take(max.unwrap_or(usize::MAX)) {
             let Ok(mut s) = stream else { continue };
             let mut buf = Vec::new();
             let mut chunk = [0u8; 4096];
@@ -491,12 +508,13 @@ pub fn replay_server(body: &'static str, max: usize) -> String {
                     }
                 }
             }
+            let (status, content_type, body) = answer(count.fetch_add(1, Ordering::SeqCst));
             let _ = write!(
                 s,
-                "HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                "HTTP/1.1 {status} X\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                 body.len()
             );
         }
     });
-    format!("http://127.0.0.1:{port}")
+    (format!("http://127.0.0.1:{port}"), seen)
 }

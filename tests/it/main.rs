@@ -6,6 +6,7 @@ mod build;
 mod check;
 mod cli;
 mod extract;
+mod faults;
 mod harness;
 mod notify;
 mod prune;
