@@ -418,7 +418,14 @@ fn run(n: usize, runs: usize) -> Result<(), String> {
         ..PlanRules::default()
     };
     // As `ami-builder prune` runs it: on the machine's cores.
-    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    // BENCH_PLAN_THREADS=1 measures the planner on one thread (is the
+    // threading worth its code?); the default is the machine's cores, as prune runs it.
+    let threads = std::env::var("BENCH_PLAN_THREADS")
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        });
     let t = Instant::now();
     let mut g = generate(n, now);
     let gen_s = t.elapsed().as_secs_f64();
