@@ -14,11 +14,8 @@ use crate::error::{Error, Result};
 /// What EC2 says about one image.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImageInfo {
-    /// Region.
     pub region: String,
-    /// AMI id.
     pub ami_id: String,
-    /// Image name.
     pub name: Option<String>,
     /// `available`, `pending`, `failed`, ...
     pub state: String,
@@ -26,9 +23,7 @@ pub struct ImageInfo {
     pub creation_date: Option<String>,
     /// EBS snapshots behind the image's block device mappings.
     pub snapshot_ids: Vec<String>,
-    /// Owner account.
     pub owner_id: Option<String>,
-    /// Tags.
     pub tags: BTreeMap<String, String>,
 }
 

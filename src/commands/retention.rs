@@ -20,7 +20,6 @@ use crate::steps::{gather_all, regions_or_default};
 pub struct LintReport {
     /// Resources looked at.
     pub resources: usize,
-    /// Findings.
     pub findings: Vec<retention::Finding>,
 }
 

@@ -20,9 +20,7 @@ use crate::steps::{parse_ami_ref, read_record};
 /// The result of tagging.
 #[derive(Debug, Clone, Serialize)]
 pub struct TagReport {
-    /// Provenance used.
     pub provenance: Provenance,
-    /// Tagged images.
     pub images: Vec<Tagged>,
 }
 

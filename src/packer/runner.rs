@@ -55,11 +55,9 @@ fn is_executable(p: &Path) -> bool {
 /// How to run Packer.
 #[derive(Debug, Clone)]
 pub struct PackerRun {
-    /// The executable.
     pub program: PathBuf,
     /// Arguments after the program name (`build ...`).
     pub args: Vec<OsString>,
-    /// Working directory.
     pub dir: Option<PathBuf>,
     /// Extra environment variables.
     pub env: Vec<(OsString, OsString)>,

@@ -13,9 +13,7 @@ use crate::provenance::{reconcile_tags, tag_set, Provenance, TagFacts, TagKeys};
 /// One tagged image.
 #[derive(Debug, Clone, Serialize)]
 pub struct Tagged {
-    /// Region.
     pub region: String,
-    /// AMI.
     pub ami_id: String,
     /// Snapshots tagged with it.
     pub snapshot_ids: Vec<String>,

@@ -39,15 +39,12 @@ pub struct BuildRecord {
 pub struct RecordedArtifact {
     /// Build name as Packer printed it.
     pub build: String,
-    /// Region.
     pub region: String,
-    /// AMI id.
     pub ami_id: String,
     /// Confirmed `available` in EC2.
     pub confirmed: bool,
     /// EC2 state when confirmed.
     pub state: Option<String>,
-    /// Image name.
     pub name: Option<String>,
     /// EC2 creation date.
     pub creation_date: Option<String>,

@@ -90,7 +90,6 @@ pub struct Inputs {
     pub codebuild_build_id: Option<String>,
     /// This host's name (for local build ids).
     pub host: String,
-    /// Now.
     pub now: DateTime<Utc>,
 }
 
@@ -260,19 +259,15 @@ pub fn validate_tag(key: &str, value: &str) -> Result<(), String> {
 /// What goes on one image (and its snapshots).
 #[derive(Debug, Clone, Default)]
 pub struct TagFacts<'a> {
-    /// Provenance.
     pub provenance: Option<&'a Provenance>,
     /// Packer run uuid.
     pub run_uuid: Option<&'a str>,
-    /// Family.
     pub family: Option<&'a str>,
     /// `<region>:<ami>` of the build-region AMI, for copies.
     pub source_image: Option<String>,
-    /// Build time.
     pub built_at: Option<DateTime<Utc>>,
     /// Retention days (writes `default;N`).
     pub retention_days: Option<u32>,
-    /// User tags.
     pub extra: &'a [(String, String)],
 }
 

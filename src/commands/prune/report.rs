@@ -15,9 +15,7 @@ use crate::retention::{ItemKind, Plan};
 pub struct Applied {
     /// Image or snapshot.
     pub kind: ItemKind,
-    /// Region.
     pub region: String,
-    /// Id.
     pub id: String,
     /// What happened.
     #[serde(flatten)]
@@ -35,15 +33,9 @@ pub enum AppliedResult {
         outcome: Deleted,
     },
     /// Skipped at apply time (re-check said keep).
-    Skipped {
-        /// Why.
-        why: String,
-    },
+    Skipped { why: String },
     /// Not attempted because its image failed.
-    NotAttempted {
-        /// Why.
-        why: String,
-    },
+    NotAttempted { why: String },
 }
 
 /// The result of `prune`; with `--apply` also the local report file that
@@ -52,7 +44,6 @@ pub enum AppliedResult {
 pub struct PruneReport {
     /// `retention::saved::PLAN_SCHEMA_VERSION`: a report of another version is refused.
     pub schema_version: u32,
-    /// The plan.
     pub plan: Plan,
     /// Set when `--as-of` planned (and with `--apply` deleted) as of that
     /// time instead of now.

@@ -116,7 +116,6 @@ impl fmt::Display for Status {
 pub struct CheckResult {
     /// What was checked, usually the file (e.g. `cloudformation/pipeline.yaml`).
     pub name: String,
-    /// The verdict.
     pub status: Status,
     /// One line saying what was found, e.g. `rule AmiCreatedRule matches the Created event`.
     pub detail: String,
@@ -158,7 +157,6 @@ impl fmt::Display for CheckResult {
 /// Every result of one `ami-builder check` run, in the order checked.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct CheckReport {
-    /// The results.
     pub results: Vec<CheckResult>,
 }
 

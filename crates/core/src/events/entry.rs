@@ -31,11 +31,8 @@ pub struct EventFacts {
     pub amis: BTreeMap<String, String>,
     /// Commit SHA.
     pub commit: Option<String>,
-    /// Build id.
     pub build_id: Option<String>,
-    /// Image name.
     pub name: Option<String>,
-    /// Family.
     pub family: Option<String>,
 }
 

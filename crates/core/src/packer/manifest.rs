@@ -47,9 +47,7 @@ pub struct ManifestEntry {
     pub name: String,
     /// `builder_type` (e.g. `amazon-ebs`).
     pub builder_type: String,
-    /// Region.
     pub region: String,
-    /// AMI id.
     pub ami_id: String,
 }
 

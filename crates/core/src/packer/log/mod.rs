@@ -75,7 +75,6 @@ pub struct Artifact {
 pub struct Extraction {
     /// Every AMI artifact, deduplicated, sorted by build, region, id.
     pub artifacts: Vec<Artifact>,
-    /// Bytes read.
     pub bytes: u64,
     /// How many "Builds finished" lines were seen (one per Packer run).
     pub builds_finished: usize,

@@ -7,7 +7,6 @@ use super::*;
 /// One `-machine-readable` record: `timestamp,target,type,rest`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MachineRecord<'a> {
-    /// Unix timestamp.
     pub timestamp: &'a str,
     /// Build name, or empty for ui records.
     pub target: &'a str,
