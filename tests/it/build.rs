@@ -314,6 +314,32 @@ fn sigterm_waits_for_packer_cleanup_and_leaves_nothing_behind() {
     );
 }
 
+/// An executable `packer` script in `dir` with `body` after its shebang.
+fn script_packer(dir: &Path, name: &str, body: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, format!("#!/usr/bin/env bash\n{body}")).expect("write");
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    path
+}
+
+/// `build` of the one-region template with `packer`, quiet, its outputs in
+/// `out`, against an endpoint that is never reached (Packer's part only).
+fn build_with_packer(packer: &Path, out: &Path) -> assert_cmd::Command {
+    let mut c = ami_builder("http://127.0.0.1:9");
+    c.args([
+        "build",
+        &template("one-region.pkr.hcl"),
+        "--quiet",
+        "--packer",
+    ])
+    .arg(packer)
+    .arg("--out-dir")
+    .arg(out)
+    .timeout(Duration::from_secs(120));
+    c
+}
+
 fn fake_packer() -> PathBuf {
     fixture("fake-packer")
 }
@@ -462,14 +488,11 @@ fn start_stuck_build(
     Pid,
     BufReader<std::process::ChildStderr>,
 ) {
-    let stuck = dir.join("stuck-packer");
-    std::fs::write(
-        &stuck,
-        "#!/usr/bin/env bash\ntrap 'echo got-signal' INT TERM\necho '1700000000,,ui,say,==> stuck: started'\nwhile true; do sleep 0.2; done\n",
-    )
-    .expect("write");
-    std::fs::set_permissions(&stuck, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-        .expect("chmod");
+    let stuck = script_packer(
+        dir,
+        "stuck-packer",
+        "trap 'echo got-signal' INT TERM\necho '1700000000,,ui,say,==> stuck: started'\nwhile true; do sleep 0.2; done\n",
+    );
     let out_s = dir.join("out").to_string_lossy().into_owned();
     let packer = stuck.to_string_lossy().into_owned();
     let tpl = template("one-region.pkr.hcl");
@@ -540,29 +563,16 @@ fn cleanup_deadline_escalates() {
 fn a_straggler_holding_packers_output_does_not_hang_the_build() {
     let dir = tempfile::tempdir().expect("tmp");
     // Packer exits, but a process it started keeps the output pipe open.
-    let fake = dir.path().join("leaky-packer");
-    std::fs::write(
-        &fake,
-        format!(
-            "#!/usr/bin/env bash\ncat '{}'\nsleep 300 &\nexit 0\n",
+    let fake = script_packer(
+        dir.path(),
+        "leaky-packer",
+        &format!(
+            "cat '{}'\nsleep 300 &\nexit 0\n",
             fake_log("ebs-badami.out").display()
         ),
-    )
-    .expect("write");
-    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-        .expect("chmod");
+    );
     // Without the fix the run never ends; the timeout turns that into a failure.
-    ami_builder("http://127.0.0.1:9")
-        .args([
-            "build",
-            &template("one-region.pkr.hcl"),
-            "--quiet",
-            "--packer",
-        ])
-        .arg(&fake)
-        .arg("--out-dir")
-        .arg(dir.path().join("out"))
-        .timeout(Duration::from_secs(120))
+    build_with_packer(&fake, &dir.path().join("out"))
         .assert()
         .code(3)
         .stderr(predicate::str::contains("still hold its output open"));
@@ -647,29 +657,16 @@ fn a_log_that_cannot_be_written_stops_packer_after_its_cleanup() {
     std::os::unix::fs::symlink("/dev/full", out.join("build.log")).expect("symlink");
     let marker = dir.path().join("cleaned-up");
     let pid_file = dir.path().join("pid");
-    let fake = dir.path().join("packer");
-    std::fs::write(
-        &fake,
-        format!(
-            "#!/usr/bin/env bash\necho $$ > '{pid}'\ntrap 'echo done > \"{marker}\"; exit 1' TERM\necho '1700000000,,ui,say,==> x: started'\nwhile true; do sleep 0.1; done\n",
+    let fake = script_packer(
+        dir.path(),
+        "packer",
+        &format!(
+            "echo $$ > '{pid}'\ntrap 'echo done > \"{marker}\"; exit 1' TERM\necho '1700000000,,ui,say,==> x: started'\nwhile true; do sleep 0.1; done\n",
             pid = pid_file.display(),
             marker = marker.display()
         ),
-    )
-    .expect("write");
-    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-        .expect("chmod");
-    ami_builder("http://127.0.0.1:9")
-        .args([
-            "build",
-            &template("one-region.pkr.hcl"),
-            "--quiet",
-            "--packer",
-        ])
-        .arg(&fake)
-        .arg("--out-dir")
-        .arg(&out)
-        .timeout(Duration::from_secs(120))
+    );
+    build_with_packer(&fake, &out)
         .assert()
         .code(1)
         .stderr(predicate::str::contains("writing Packer's output"))
