@@ -309,9 +309,11 @@ pub struct EventRenderArgs {
     /// AMIs as REGION:AMI_ID; the first is the build-region AMI.
     #[arg(long = "ami", value_name = "REGION:AMI", required = true)]
     pub amis: Vec<String>,
-    /// AmiStatus.
+    /// The event's AmiStatus: Created, Promoted, RolledBack, Revoked,
+    /// Deprecated, Disabled, Deregistered or Restored (as written: rules
+    /// match case-sensitively).
     #[arg(long, default_value = "Created", value_name = "STATUS")]
-    pub status: String,
+    pub status: crate::events::entry::AmiStatus,
     /// Image name for the detail.
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,

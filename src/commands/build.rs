@@ -237,7 +237,7 @@ async fn after_confirmation(args: &BuildArgs, aws: &Aws, record: &BuildRecord) -
         record,
         Some(&prov),
         args.tagging.family.as_deref(),
-        "Created",
+        crate::events::entry::AmiStatus::Created,
         &args.event,
     )?;
     let event_path = args.out_dir.join(files::EVENT);

@@ -14,7 +14,7 @@ use crate::steps::parse_ami_ref;
 
 fn render_entry(args: &EventRenderArgs, region: Option<&str>) -> Result<Entry> {
     let mut facts = EventFacts {
-        status: args.status.clone(),
+        status: args.status,
         commit: args.commit.clone(),
         name: args.name.clone(),
         family: args.family.clone(),

@@ -14,14 +14,14 @@ pub fn entries_for(
     record: &BuildRecord,
     prov: Option<&Provenance>,
     family: Option<&str>,
-    status: &str,
+    status: crate::events::entry::AmiStatus,
     ev: &EventArgs,
 ) -> Result<Vec<Entry>> {
     let mut out = Vec::new();
     for build in record.builds() {
         let primary = record.primary(build);
         let facts = EventFacts {
-            status: status.to_string(),
+            status,
             primary: primary.map(|p| (p.region.clone(), p.ami_id.clone())),
             amis: record
                 .artifacts

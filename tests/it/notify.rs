@@ -282,11 +282,24 @@ fn tag_command_finds_copies_and_event_send_delivers() {
             "--ami",
             &format!("us-east-1:{pid}"),
             "--status",
-            "Testing",
+            "Deregistered",
         ])
         .assert()
         .success();
     assert!(drain_queue(&m.url, &q).is_empty());
+    // a status that is not one (a lowercase typo no rule would see) is refused before any call
+    ami_builder(&m.url)
+        .args([
+            "event",
+            "send",
+            "--ami",
+            &format!("us-east-1:{pid}"),
+            "--status",
+            "created",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("`created` is not an AmiStatus"));
 }
 
 #[test]

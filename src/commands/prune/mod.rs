@@ -532,7 +532,7 @@ async fn announce(aws: &Aws, args: &PruneArgs, results: &[Applied]) -> Result<()
     let mut entries = Vec::new();
     for a in deleted_images(results) {
         let mut facts = EventFacts {
-            status: "Deregistered".into(),
+            status: crate::events::entry::AmiStatus::Deregistered,
             primary: Some((a.region.clone(), a.id.clone())),
             ..EventFacts::default()
         };

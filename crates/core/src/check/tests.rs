@@ -18,7 +18,7 @@ fn event_for(status: &str) -> Value {
     let mut amis = BTreeMap::new();
     amis.insert("us-east-1".to_string(), "ami-0123456789abcdef0".to_string());
     let facts = EventFacts {
-        status: status.to_string(),
+        status: status.parse().unwrap_or_default(),
         primary: Some(("us-east-1".into(), "ami-0123456789abcdef0".into())),
         amis,
         commit: Some("0123456789abcdef0123456789abcdef01234567".into()),
@@ -28,13 +28,16 @@ fn event_for(status: &str) -> Value {
     };
     let entry = build_entry(&facts, DEFAULT_SOURCE, DEFAULT_DETAIL_TYPE, "default").unwrap();
     let time = Utc.with_ymd_and_hms(2024, 5, 1, 12, 0, 0).unwrap();
-    envelope(
+    let mut event = envelope(
         &entry,
         "6f1c1f43-0000-4000-8000-000000000000",
         "123456789012",
         "us-east-1",
         time,
-    )
+    );
+    // a status ami-builder never sends stays as the rule wrote it
+    event["detail"]["AmiStatus"] = status.into();
+    event
 }
 
 fn rules(text: &str) -> Vec<CheckResult> {

@@ -20,11 +20,74 @@ pub const MAX_ENTRIES: usize = 10;
 /// PutEvents request size limit (bytes, as AWS computes entry sizes).
 pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
 
+/// The event's `detail.AmiStatus`: what happened to the image (DESIGN.md's
+/// list; `build` sends `Created`, `prune --events` `Deregistered`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum AmiStatus {
+    #[default]
+    Created,
+    Promoted,
+    RolledBack,
+    Revoked,
+    Deprecated,
+    Disabled,
+    Deregistered,
+    Restored,
+}
+
+impl AmiStatus {
+    pub const ALL: [AmiStatus; 8] = [
+        AmiStatus::Created,
+        AmiStatus::Promoted,
+        AmiStatus::RolledBack,
+        AmiStatus::Revoked,
+        AmiStatus::Deprecated,
+        AmiStatus::Disabled,
+        AmiStatus::Deregistered,
+        AmiStatus::Restored,
+    ];
+
+    /// The value as it appears in the event.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AmiStatus::Created => "Created",
+            AmiStatus::Promoted => "Promoted",
+            AmiStatus::RolledBack => "RolledBack",
+            AmiStatus::Revoked => "Revoked",
+            AmiStatus::Deprecated => "Deprecated",
+            AmiStatus::Disabled => "Disabled",
+            AmiStatus::Deregistered => "Deregistered",
+            AmiStatus::Restored => "Restored",
+        }
+    }
+}
+
+impl std::fmt::Display for AmiStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for AmiStatus {
+    type Err = String;
+
+    /// Exactly as written in events (rules match case-sensitively, so a
+    /// `created` would announce what no rule sees).
+    fn from_str(s: &str) -> Result<Self, String> {
+        AmiStatus::ALL
+            .into_iter()
+            .find(|a| a.as_str() == s)
+            .ok_or_else(|| {
+                let all: Vec<&str> = AmiStatus::ALL.iter().map(|a| a.as_str()).collect();
+                format!("`{s}` is not an AmiStatus: one of {}", all.join(", "))
+            })
+    }
+}
+
 /// What the event says.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct EventFacts {
-    /// `AmiStatus` (Created, Deregistered, ...).
-    pub status: String,
+    pub status: AmiStatus,
     /// The build-region AMI as `(region, id)`.
     pub primary: Option<(String, String)>,
     /// Every AMI: region -> id.
@@ -59,7 +122,7 @@ pub struct Entry {
 /// Build the detail object.
 pub fn detail(f: &EventFacts) -> Value {
     let mut d = serde_json::Map::new();
-    d.insert("AmiStatus".into(), json!(f.status));
+    d.insert("AmiStatus".into(), json!(f.status.as_str()));
     if let Some((_, id)) = &f.primary {
         d.insert("AmiId".into(), json!(id));
     }
@@ -86,9 +149,6 @@ pub fn build_entry(
 ) -> Result<Entry, String> {
     if source.is_empty() || detail_type.is_empty() || bus.is_empty() {
         return Err("the event source, detail-type and bus must not be empty".into());
-    }
-    if f.status.is_empty() {
-        return Err("the event status (AmiStatus) must not be empty".into());
     }
     let mut resources: Vec<String> = Vec::new();
     if let Some((_, id)) = &f.primary {
@@ -226,7 +286,7 @@ mod tests {
         amis.insert("us-east-1".to_string(), "ami-11111111".to_string());
         amis.insert("us-west-2".to_string(), "ami-22222222".to_string());
         EventFacts {
-            status: "Created".into(),
+            status: AmiStatus::Created,
             primary: Some(("us-east-1".into(), "ami-11111111".into())),
             amis,
             commit: Some("abc".into()),
@@ -285,5 +345,18 @@ mod tests {
             env
         );
         assert!(as_envelope(&json!({"foo": 1}), DateTime::<Utc>::UNIX_EPOCH).is_err());
+    }
+
+    #[test]
+    fn ami_status_round_trips_and_refuses_near_misses() {
+        for a in AmiStatus::ALL {
+            assert_eq!(a.as_str().parse::<AmiStatus>(), Ok(a));
+        }
+        let e = "created".parse::<AmiStatus>().unwrap_err();
+        assert!(
+            e.contains("`created` is not an AmiStatus") && e.contains("RolledBack"),
+            "{e}"
+        );
+        assert!("".parse::<AmiStatus>().is_err());
     }
 }
