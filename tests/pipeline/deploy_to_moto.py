@@ -52,8 +52,9 @@ import traceback
 import uuid
 
 import boto3
-import yaml
 from botocore.config import Config
+
+import cfn_yaml
 
 REGION = "us-east-1"
 MOTO_CFN_TYPES = {
@@ -78,35 +79,8 @@ SAMPLE_DETAIL = {
 
 
 # --------------------------------------------------------------- template
-class CfnLoader(yaml.SafeLoader):
-    """YAML loader that turns CloudFormation short tags into long-form dicts."""
-
-
-def _construct(tag):
-    name = "Ref" if tag == "Ref" else ("Condition" if tag == "Condition" else "Fn::" + tag)
-
-    def construct(loader, node):
-        if isinstance(node, yaml.ScalarNode):
-            value = loader.construct_scalar(node)
-            if tag == "GetAtt":
-                value = value.split(".", 1)
-        elif isinstance(node, yaml.SequenceNode):
-            value = loader.construct_sequence(node, deep=True)
-        else:
-            value = loader.construct_mapping(node, deep=True)
-        return {name: value}
-
-    return construct
-
-
-for _tag in ("Ref", "Condition", "GetAtt", "Sub", "If", "Equals", "And", "Or", "Not",
-             "Join", "Select", "Split", "Base64", "FindInMap", "ImportValue", "GetAZs"):
-    CfnLoader.add_constructor("!" + _tag, _construct(_tag))
-
-
 def load_template(path):
-    with open(path, encoding="utf-8") as handle:
-        return yaml.load(handle, Loader=CfnLoader)  # noqa: S506 - SafeLoader subclass
+    return cfn_yaml.load_file(path)
 
 
 class Context:
