@@ -659,10 +659,9 @@ pub enum Recheck {
 
 /// Saved items looked up in a fresh plan.
 ///
-/// Approach for `--plan FILE`: re-gather the inventory, plan again with the
-/// saved plan's rules and the saved plan's `generated_at` as `now` (so only
-/// changes in the account can make a difference, not the passage of time),
-/// and delete an item only when both plans delete it. The fresh plan never
+/// For `--plan FILE` (see `retention::saved`): the inventory is gathered
+/// again, planned now with today's rules (which must equal the plan's), and
+/// an item is deleted only when both plans delete it. The fresh plan never
 /// adds deletions: what was not planned is never deleted. A snapshot whose
 /// image is skipped is kept by the fresh plan too (used by that image).
 pub struct PlanIndex<'a> {
