@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use crate::ids::Region;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// The exit-code table shown in `--help` (kept in sync with README.md; tested).
@@ -39,7 +40,7 @@ pub struct Cli {
 pub struct Global {
     /// AWS region for API calls (the build region).
     #[arg(long, global = true, env = "AWS_REGION", value_name = "REGION", value_parser = parse_region)]
-    pub region: Option<String>,
+    pub region: Option<Region>,
     /// Named AWS profile from ~/.aws/config.
     #[arg(long, global = true, env = "AWS_PROFILE", value_name = "NAME")]
     pub profile: Option<String>,
@@ -282,7 +283,7 @@ pub struct TagArgs {
     pub artifacts: Option<PathBuf>,
     /// Also find copies (same image name) in these regions (comma-separated).
     #[arg(long, value_delimiter = ',', value_name = "REGIONS", value_parser = parse_region)]
-    pub copy_regions: Vec<String>,
+    pub copy_regions: Vec<Region>,
     /// Provenance options.
     #[command(flatten)]
     pub provenance: ProvenanceArgs,
@@ -345,7 +346,7 @@ pub struct EventTestArgs {
 pub struct PruneArgs {
     /// Regions to prune (repeatable or comma-separated; default: --region).
     #[arg(long = "in-region", value_delimiter = ',', value_name = "REGION", value_parser = parse_region)]
-    pub regions: Vec<String>,
+    pub regions: Vec<Region>,
     /// Only these families (repeatable; default: all).
     #[arg(long, value_delimiter = ',', value_name = "FAMILY")]
     pub family: Vec<String>,
@@ -436,7 +437,7 @@ pub enum RetentionCommand {
 pub struct RetentionLintArgs {
     /// Regions to lint (repeatable or comma-separated; default: --region).
     #[arg(long = "in-region", value_delimiter = ',', value_name = "REGION", value_parser = parse_region)]
-    pub regions: Vec<String>,
+    pub regions: Vec<Region>,
     /// Retention tag key prefix.
     #[command(flatten)]
     pub retention: RetentionTagArg,
@@ -521,7 +522,7 @@ pub fn parse_key_value(s: &str) -> Result<(String, String), String> {
 /// Check a region name ([`crate::regions::check`]), admitting the names in
 /// `AMI_BUILDER_EXTRA_REGIONS` (comma-separated) for regions newer than
 /// this release.
-pub fn parse_region(s: &str) -> Result<String, String> {
+pub fn parse_region(s: &str) -> Result<Region, String> {
     let extra = std::env::var("AMI_BUILDER_EXTRA_REGIONS").unwrap_or_default();
     let extra: Vec<&str> = extra.split(',').map(str::trim).collect();
     crate::regions::check(s, &extra)

@@ -10,27 +10,36 @@ use serde::{Deserialize, Serialize};
 
 use super::{aws_error, error_code, Aws};
 use crate::error::{Error, Result};
+use crate::ids::{AmiId, Region, SnapshotId};
 
 /// What EC2 says about one image.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImageInfo {
-    pub region: String,
-    pub ami_id: String,
+    pub region: Region,
+    pub ami_id: AmiId,
     pub name: Option<String>,
     /// `available`, `pending`, `failed`, ...
     pub state: String,
     /// As EC2 reports it (ISO 8601).
     pub creation_date: Option<String>,
     /// EBS snapshots behind the image's block device mappings.
-    pub snapshot_ids: Vec<String>,
+    pub snapshot_ids: Vec<SnapshotId>,
     pub owner_id: Option<String>,
     pub tags: BTreeMap<String, String>,
 }
 
 /// Describe one image; `Ok(None)` when EC2 says it does not exist.
-pub async fn describe_image(aws: &Aws, region: &str, ami_id: &str) -> Result<Option<ImageInfo>> {
+pub async fn describe_image(
+    aws: &Aws,
+    region: &Region,
+    ami_id: &AmiId,
+) -> Result<Option<ImageInfo>> {
     let client = aws.ec2(region);
-    let resp = client.describe_images().image_ids(ami_id).send().await;
+    let resp = client
+        .describe_images()
+        .image_ids(ami_id.as_str())
+        .send()
+        .await;
     let out = match resp {
         Ok(o) => o,
         Err(e) => {
@@ -45,14 +54,24 @@ pub async fn describe_image(aws: &Aws, region: &str, ami_id: &str) -> Result<Opt
             ));
         }
     };
-    let Some(img) = out.images().iter().find(|i| i.image_id() == Some(ami_id)) else {
+    let Some(img) = out
+        .images()
+        .iter()
+        .find(|i| i.image_id() == Some(ami_id.as_str()))
+    else {
         return Ok(None);
     };
     let snapshot_ids = img
         .block_device_mappings()
         .iter()
-        .filter_map(|m| m.ebs().and_then(|e| e.snapshot_id()).map(str::to_string))
-        .collect();
+        .filter_map(|m| m.ebs().and_then(|e| e.snapshot_id()))
+        .map(SnapshotId::parse)
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| {
+            Error::Other(format!(
+                "describing image {ami_id} in {region}: EC2 answered with {e}; is the endpoint really EC2?"
+            ))
+        })?;
     let tags = img
         .tags()
         .iter()
@@ -64,8 +83,8 @@ pub async fn describe_image(aws: &Aws, region: &str, ami_id: &str) -> Result<Opt
         })
         .collect();
     Ok(Some(ImageInfo {
-        region: region.to_string(),
-        ami_id: ami_id.to_string(),
+        region: region.clone(),
+        ami_id: ami_id.clone(),
         name: img.name().map(str::to_string),
         state: img
             .state()
@@ -82,8 +101,8 @@ pub async fn describe_image(aws: &Aws, region: &str, ami_id: &str) -> Result<Opt
 /// images that are missing or in a bad state, and [`Error::Aws`] for API failures.
 pub async fn confirm_available(
     aws: &Aws,
-    region: &str,
-    ami_id: &str,
+    region: &Region,
+    ami_id: &AmiId,
     timeout: Duration,
     poll: Duration,
 ) -> Result<ImageInfo> {
@@ -103,7 +122,7 @@ pub async fn confirm_available(
                         timeout.as_secs()
                     )));
                 }
-                tracing::info!(ami_id, region, "image pending; waiting");
+                tracing::info!(%ami_id, %region, "image pending; waiting");
                 tokio::time::sleep(poll).await;
             }
             Some(info) => {
@@ -160,7 +179,7 @@ pub async fn create_tags(
 }
 
 /// Images owned by this account named `name` in `region` (regional copies).
-pub async fn images_named(aws: &Aws, region: &str, name: &str) -> Result<Vec<String>> {
+pub async fn images_named(aws: &Aws, region: &Region, name: &str) -> Result<Vec<AmiId>> {
     let out = aws
         .ec2(region)
         .describe_images()
@@ -180,11 +199,17 @@ pub async fn images_named(aws: &Aws, region: &str, name: &str) -> Result<Vec<Str
                 aws.endpoint(),
             )
         })?;
-    Ok(out
-        .images()
+    out.images()
         .iter()
-        .filter_map(|i| i.image_id().map(str::to_string))
-        .collect())
+        .filter_map(|i| i.image_id())
+        .map(|id| {
+            AmiId::parse(id).map_err(|e| {
+                Error::Other(format!(
+                    "looking for copies of {name} in {region}: EC2 answered with {e}"
+                ))
+            })
+        })
+        .collect()
 }
 
 /// Outcome of one deletion.

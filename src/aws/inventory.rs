@@ -14,7 +14,8 @@ use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_async::future::pagination_stream::PaginationStream;
 
 use super::{aws_error, Aws};
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::ids::{InvalidId, Region};
 use crate::retention::fleet::{group_images, Group, Template, TemplateRef};
 use crate::retention::{Image, Instance, Inventory, Sharing, Snapshot, Usage, UsedBy};
 
@@ -37,6 +38,24 @@ fn parse_time(s: Option<&str>) -> DateTime<Utc> {
 fn smithy_time(t: Option<&aws_smithy_types::DateTime>) -> DateTime<Utc> {
     t.and_then(|t| DateTime::<Utc>::from_timestamp(t.secs(), t.subsec_nanos()))
         .unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
+}
+
+/// An id from an EC2 answer, checked; a malformed one is remembered in
+/// `bad`, and [`refuse_malformed`] then fails the whole listing.
+fn checked<T>(parsed: std::result::Result<T, InvalidId>, bad: &mut Vec<InvalidId>) -> Option<T> {
+    parsed.map_err(|e| bad.push(e)).ok()
+}
+
+/// Nothing is planned from a listing with an id ami-builder cannot read:
+/// skipping the resource could make its snapshots look orphaned.
+fn refuse_malformed(bad: &[InvalidId], what: &str) -> Result<()> {
+    match bad.first() {
+        None => Ok(()),
+        Some(e) => Err(Error::Other(format!(
+            "{what}: the answer has {} malformed id(s), first {e}; nothing is planned from a listing that cannot be read (is the endpoint really EC2?)",
+            bad.len()
+        ))),
+    }
 }
 
 /// Walk every page of a listing: name `what` was being listed in an error,
@@ -62,8 +81,9 @@ where
 /// use of an image the fleet makes (instances, launch template versions,
 /// launch configurations, Auto Scaling groups, resolved by
 /// `retention::fleet`).
-pub async fn gather(aws: &Aws, region: &str) -> Result<Inventory> {
+pub async fn gather(aws: &Aws, region: &Region) -> Result<Inventory> {
     let ec2 = aws.ec2(region);
+    let mut bad = Vec::new();
     let ep = aws.endpoint();
     let mut inv = Inventory::default();
     let uses = |image_id: &str, by: UsedBy| Usage {
@@ -77,12 +97,15 @@ pub async fn gather(aws: &Aws, region: &str) -> Result<Inventory> {
     each_page(pages.into_paginator().send(), &what, ep, |page| {
         for i in page.images() {
             let Some(id) = i.image_id() else { continue };
+            let Some(id) = checked(id.parse(), &mut bad) else {
+                continue;
+            };
             if inv.account_id.is_none() {
-                inv.account_id = i.owner_id().map(str::to_string);
+                inv.account_id = i.owner_id().and_then(|o| checked(o.parse(), &mut bad));
             }
             inv.images.push(Image {
-                region: region.to_string(),
-                id: id.to_string(),
+                region: region.clone(),
+                id,
                 name: i.name().unwrap_or_default().to_string(),
                 owner_id: i.owner_id().unwrap_or_default().to_string(),
                 creation_date: parse_time(i.creation_date()),
@@ -90,7 +113,8 @@ pub async fn gather(aws: &Aws, region: &str) -> Result<Inventory> {
                 snapshot_ids: i
                     .block_device_mappings()
                     .iter()
-                    .filter_map(|m| m.ebs().and_then(|e| e.snapshot_id()).map(str::to_string))
+                    .filter_map(|m| m.ebs().and_then(|e| e.snapshot_id()))
+                    .filter_map(|s| checked(s.parse(), &mut bad))
                     .collect(),
                 deregistration_protection: i
                     .deregistration_protection()
@@ -103,15 +127,19 @@ pub async fn gather(aws: &Aws, region: &str) -> Result<Inventory> {
         }
     })
     .await?;
+    refuse_malformed(&bad, &what)?;
 
     let pages = ec2.describe_snapshots().owner_ids("self").max_results(1000);
     let what = format!("listing snapshots in {region}");
     each_page(pages.into_paginator().send(), &what, ep, |page| {
         for s in page.snapshots() {
             let Some(id) = s.snapshot_id() else { continue };
+            let Some(id) = checked(id.parse(), &mut bad) else {
+                continue;
+            };
             inv.snapshots.push(Snapshot {
-                region: region.to_string(),
-                id: id.to_string(),
+                region: region.clone(),
+                id,
                 volume_id: s.volume_id().map(str::to_string),
                 volume_size_gib: i64::from(s.volume_size().unwrap_or(0)),
                 start_time: smithy_time(s.start_time()),
@@ -122,6 +150,7 @@ pub async fn gather(aws: &Aws, region: &str) -> Result<Inventory> {
         }
     })
     .await?;
+    refuse_malformed(&bad, &what)?;
 
     let pages = ec2.describe_instances().max_results(1000);
     let what = format!("listing instances in {region}");

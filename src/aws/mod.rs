@@ -24,12 +24,13 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 
 use crate::error::Error;
+use crate::ids;
 
 /// The global AWS options, as given on the command line or in the environment.
 #[derive(Debug, Clone, Default)]
 pub struct AwsOptions {
     /// `--region` / `AWS_REGION`.
-    pub region: Option<String>,
+    pub region: Option<ids::Region>,
     /// `--profile` / `AWS_PROFILE`.
     pub profile: Option<String>,
     /// `--endpoint-url` / `AWS_ENDPOINT_URL`.
@@ -84,7 +85,7 @@ impl Aws {
             loader = loader.retry_config(retry);
         }
         if let Some(r) = &opts.region {
-            loader = loader.region(Region::new(r.clone()));
+            loader = loader.region(Region::new(r.to_string()));
         }
         if let Some(p) = &opts.profile {
             loader = loader.profile_name(p);
@@ -148,18 +149,27 @@ impl Aws {
 
     /// The region the SDK resolved: `--region`, then `AWS_REGION`, then the
     /// profile's. The one place that fallback lives.
-    pub fn default_region(&self) -> Option<String> {
-        self.sdk.region().map(|r| r.to_string())
+    /// A name from the profile that is not a region name counts as none
+    /// here; [`Aws::require_region`] says which.
+    pub fn default_region(&self) -> Option<ids::Region> {
+        self.sdk
+            .region()
+            .and_then(|r| ids::Region::parse(r.as_ref()).ok())
     }
 
     /// [`Aws::default_region`], or a usage error saying that `what` needs
     /// one and how to give it.
-    pub fn require_region(&self, what: &str) -> Result<String, Error> {
-        self.default_region().ok_or_else(|| {
-            Error::Usage(format!(
+    pub fn require_region(&self, what: &str) -> Result<ids::Region, Error> {
+        match self.sdk.region() {
+            Some(r) => ids::Region::parse(r.as_ref()).map_err(|e| {
+                Error::Usage(format!(
+                    "{what}: the configured region {e}; fix the profile's region or pass --region"
+                ))
+            }),
+            None => Err(Error::Usage(format!(
                 "{what} needs a region: pass --region, set AWS_REGION, or give the profile a region"
-            ))
-        })
+            ))),
+        }
     }
 
     /// The endpoint override, if any (for messages).
@@ -174,7 +184,7 @@ impl Aws {
 
     /// The account these credentials act in (`sts:GetCallerIdentity`, which
     /// needs no permission), asked in `region`.
-    pub async fn account_id(&self, region: &str) -> Result<String, Error> {
+    pub async fn account_id(&self, region: &str) -> Result<ids::AccountId, Error> {
         let conf = aws_sdk_sts::config::Builder::from(&self.sdk)
             .region(Region::new(region.to_string()))
             .interceptor(self.counting())
@@ -190,9 +200,11 @@ impl Aws {
                     self.endpoint(),
                 )
             })?;
-        out.account()
-            .map(str::to_string)
-            .ok_or_else(|| Error::Other("sts:GetCallerIdentity named no account".into()))
+        let account = out
+            .account()
+            .ok_or_else(|| Error::Other("sts:GetCallerIdentity named no account".into()))?;
+        ids::AccountId::parse(account)
+            .map_err(|e| Error::Other(format!("sts:GetCallerIdentity answered {e}")))
     }
 
     /// An EC2 client for `region`.

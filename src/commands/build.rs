@@ -106,16 +106,8 @@ pub async fn run(global: &Global, args: BuildArgs) -> Result<ExitCode> {
         artifacts: ex
             .artifacts
             .iter()
-            .map(|a| RecordedArtifact {
-                build: a.build.clone(),
-                region: a.region.clone(),
-                ami_id: a.ami_id.clone(),
-                confirmed: false,
-                state: None,
-                name: None,
-                creation_date: None,
-                snapshot_ids: Vec::new(),
-            })
+            .cloned()
+            .map(RecordedArtifact::unconfirmed)
             .collect(),
     };
 
@@ -193,8 +185,8 @@ async fn finish_existing(global: &Global, args: &BuildArgs) -> Result<ExitCode> 
         return Err(Error::NotConfirmed(format!(
             "{} lists AMI {} in {} as unconfirmed (Packer failed or confirmation did not finish): rebuild instead of --no-build",
             path.display(),
-            a.ami_id,
-            a.region
+            a.ami_id(),
+            a.region()
         )));
     }
     super::within(global, "tagging, the event and the uploads", async {
@@ -348,9 +340,8 @@ fn read_manifest(path: &Path, ex: &Extraction) -> Result<(Option<String>, Vec<St
 async fn confirm_all(aws: &Aws, record: &mut BuildRecord, timeout: Duration) -> Result<()> {
     let mut failures = Vec::new();
     for a in &mut record.artifacts {
-        match ec2::confirm_available(aws, &a.region, &a.ami_id, timeout, Duration::from_secs(5))
-            .await
-        {
+        let (region, ami) = (&a.artifact.region, &a.artifact.ami_id);
+        match ec2::confirm_available(aws, region, ami, timeout, Duration::from_secs(5)).await {
             Ok(info) => {
                 a.confirmed = true;
                 a.state = Some(info.state);

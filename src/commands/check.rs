@@ -35,16 +35,15 @@ fn files_in(dir: &Path, pred: impl Fn(&str) -> bool) -> Vec<PathBuf> {
 fn event_for(source: &str, status: &str) -> serde_json::Value {
     let mut facts = EventFacts {
         status: status.parse().unwrap_or_default(),
-        primary: Some(("us-east-1".into(), "ami-0123456789abcdef0".into())),
         commit: Some("0123456789abcdef0123456789abcdef01234567".into()),
         build_id: Some("local:check".into()),
         name: Some("example".into()),
         family: Some("example".into()),
         ..EventFacts::default()
     };
-    facts
-        .amis
-        .insert("us-east-1".into(), "ami-0123456789abcdef0".into());
+    if let (Ok(r), Ok(a)) = ("us-east-1".parse(), "ami-0123456789abcdef0".parse()) {
+        facts.add(r, a);
+    }
     match build_entry(&facts, source, DEFAULT_DETAIL_TYPE, "default") {
         Ok(e) => {
             let mut event = envelope(

@@ -9,10 +9,11 @@ use crate::cli::{EventCommand, EventRenderArgs, EventTestArgs, Global, OutputFor
 use crate::error::{Error, Result};
 use crate::events::entry::{build_entry, Entry, EventFacts};
 use crate::events::pattern::Pattern;
+use crate::ids::Region;
 use crate::steps::announce::send;
 use crate::steps::parse_ami_ref;
 
-fn render_entry(args: &EventRenderArgs, region: Option<&str>) -> Result<Entry> {
+fn render_entry(args: &EventRenderArgs, region: Option<&Region>) -> Result<Entry> {
     let mut facts = EventFacts {
         status: args.status,
         commit: args.commit.clone(),
@@ -22,10 +23,7 @@ fn render_entry(args: &EventRenderArgs, region: Option<&str>) -> Result<Entry> {
     };
     for s in &args.amis {
         let (r, a) = parse_ami_ref(s, region)?;
-        if facts.primary.is_none() {
-            facts.primary = Some((r.clone(), a.clone()));
-        }
-        facts.amis.insert(r, a);
+        facts.add(r, a);
     }
     build_entry(
         &facts,
@@ -40,7 +38,7 @@ fn render_entry(args: &EventRenderArgs, region: Option<&str>) -> Result<Entry> {
 pub async fn run(global: &Global, cmd: EventCommand) -> Result<ExitCode> {
     match cmd {
         EventCommand::Render(args) => {
-            let e = render_entry(&args, global.region.as_deref())?;
+            let e = render_entry(&args, global.region.as_ref())?;
             print_json(&serde_json::to_value(&e).map_err(|e| Error::Other(e.to_string()))?)?;
             Ok(ExitCode::SUCCESS)
         }

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use serde::Serialize;
 
 use super::resolve_provenance;
-use crate::artifacts::{BuildRecord, RecordedArtifact, SCHEMA_VERSION};
+use crate::artifacts::{Artifact, BuildRecord, RecordedArtifact, SCHEMA_VERSION};
 use crate::aws::ec2;
 use crate::cli::{Global, TagArgs};
 use crate::error::{Error, Result};
@@ -64,17 +64,19 @@ pub async fn run(global: &Global, args: TagArgs) -> Result<ExitCode> {
             let default_region = aws.default_region();
             let mut artifacts = Vec::new();
             for s in &args.amis {
-                let (region, ami) = parse_ami_ref(s, default_region.as_deref())?;
+                let (region, ami) = parse_ami_ref(s, default_region.as_ref())?;
                 let info = ec2::describe_image(&aws, &region, &ami)
                     .await?
                     .ok_or_else(|| {
                         Error::Tagging(format!("AMI {ami} does not exist in {region}"))
                     })?;
-                let build = info.name.clone().unwrap_or_else(|| ami.clone());
+                let build = info.name.clone().unwrap_or_else(|| ami.to_string());
                 artifacts.push(RecordedArtifact {
-                    build: build.clone(),
-                    region: region.clone(),
-                    ami_id: ami.clone(),
+                    artifact: Artifact {
+                        build: build.clone(),
+                        region: region.clone(),
+                        ami_id: ami.clone(),
+                    },
                     confirmed: true,
                     state: Some(info.state.clone()),
                     name: info.name.clone(),
@@ -85,9 +87,11 @@ pub async fn run(global: &Global, args: TagArgs) -> Result<ExitCode> {
                     for r in args.copy_regions.iter().filter(|r| **r != region) {
                         for copy in ec2::images_named(&aws, r, name).await? {
                             artifacts.push(RecordedArtifact {
-                                build: build.clone(),
-                                region: r.clone(),
-                                ami_id: copy,
+                                artifact: Artifact {
+                                    build: build.clone(),
+                                    region: r.clone(),
+                                    ami_id: copy,
+                                },
                                 confirmed: true,
                                 state: None,
                                 name: info.name.clone(),

@@ -22,12 +22,12 @@ pub fn entries_for(
         let primary = record.primary(build);
         let facts = EventFacts {
             status,
-            primary: primary.map(|p| (p.region.clone(), p.ami_id.clone())),
+            primary: primary.map(|p| (p.region().clone(), p.ami_id().clone())),
             amis: record
                 .artifacts
                 .iter()
-                .filter(|a| a.build == build)
-                .map(|a| (a.region.clone(), a.ami_id.clone()))
+                .filter(|a| a.build() == build)
+                .map(|a| (a.region().clone(), a.ami_id().clone()))
                 .collect(),
             commit: prov.and_then(|p| p.commit.clone()),
             build_id: prov.map(|p| p.build_id.clone()),

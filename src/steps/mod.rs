@@ -12,12 +12,14 @@ use std::path::Path;
 use crate::artifacts::BuildRecord;
 use crate::aws::{inventory, Aws};
 use crate::error::{Error, Result};
+use crate::ids::{AccountId, AmiId, Region};
 use crate::retention::Inventory;
 
-/// Parse `REGION:AMI` or `AMI` (in `default_region`).
-pub fn parse_ami_ref(s: &str, default_region: Option<&str>) -> Result<(String, String)> {
+/// Parse `REGION:AMI` or `AMI` (in `default_region`). The region must be
+/// one AWS has ([`crate::cli::parse_region`]), the id an AMI id.
+pub fn parse_ami_ref(s: &str, default_region: Option<&Region>) -> Result<(Region, AmiId)> {
     let (region, ami) = match s.split_once(':') {
-        Some((r, a)) => (r.to_string(), a.to_string()),
+        Some((r, a)) => (crate::cli::parse_region(r).map_err(Error::Usage)?, a),
         None => (
             default_region
                 .ok_or_else(|| {
@@ -25,15 +27,15 @@ pub fn parse_ami_ref(s: &str, default_region: Option<&str>) -> Result<(String, S
                         "`{s}` has no region: write REGION:{s} or pass --region"
                     ))
                 })?
-                .to_string(),
-            s.to_string(),
+                .clone(),
+            s,
         ),
     };
-    if !crate::packer::log::is_region(&region) || !crate::packer::log::is_ami_id(&ami) {
-        return Err(Error::Usage(format!(
+    let ami = AmiId::parse(ami).map_err(|_| {
+        Error::Usage(format!(
             "`{s}` is not REGION:AMI_ID (e.g. us-east-1:ami-0123456789abcdef0)"
-        )));
-    }
+        ))
+    })?;
     Ok((region, ami))
 }
 
@@ -50,16 +52,20 @@ pub fn read_record(p: &Path) -> Result<BuildRecord> {
 }
 
 /// `--in-region` values, or the one region from `--region` / the SDK.
-pub fn regions_or_default(given: &[String], aws: &Aws) -> Result<Vec<String>> {
+pub fn regions_or_default(given: &[Region], aws: &Aws) -> Result<Vec<Region>> {
     if !given.is_empty() {
         return Ok(given.to_vec());
     }
     Ok(vec![aws.require_region("listing images (or --in-region)")?])
 }
 
-pub async fn gather_all(aws: &Aws, regions: &[String], account: Option<&str>) -> Result<Inventory> {
+pub async fn gather_all(
+    aws: &Aws,
+    regions: &[Region],
+    account: Option<&AccountId>,
+) -> Result<Inventory> {
     let mut inv = Inventory {
-        account_id: account.map(str::to_string),
+        account_id: account.cloned(),
         regions: regions.to_vec(),
         ..Inventory::default()
     };

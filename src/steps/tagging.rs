@@ -4,19 +4,20 @@
 
 use serde::Serialize;
 
-use crate::artifacts::{BuildRecord, RecordedArtifact};
+use crate::artifacts::{Artifact, BuildRecord};
 use crate::aws::{ec2, Aws};
 use crate::cli::TaggingArgs;
 use crate::error::{Error, Result};
+use crate::ids::{AmiId, Region, SnapshotId};
 use crate::provenance::{reconcile_tags, tag_set, Provenance, TagFacts, TagKeys};
 
 /// One tagged image.
 #[derive(Debug, Clone, Serialize)]
 pub struct Tagged {
-    pub region: String,
-    pub ami_id: String,
+    pub region: Region,
+    pub ami_id: AmiId,
     /// Snapshots tagged with it.
-    pub snapshot_ids: Vec<String>,
+    pub snapshot_ids: Vec<SnapshotId>,
     /// The tags written.
     pub tags: Vec<(String, String)>,
     /// Provenance it already had with another value, kept (`key`, `existing`,
@@ -49,17 +50,22 @@ pub async fn tag_record(
     let mut failures = Vec::new();
     // (image, what to write, what was kept, its snapshots)
     type Planned = (
-        RecordedArtifact,
+        Artifact,
         Vec<(String, String)>,
         Vec<(String, String, String)>,
-        Vec<String>,
+        Vec<SnapshotId>,
     );
     let mut planned: Vec<Planned> = Vec::new();
     let mut conflicts: Vec<String> = Vec::new();
     for build in record.builds() {
-        let primary = record.primary(build).cloned();
+        let primary = record.primary(build).map(|p| p.artifact.clone());
         let mut infos = Vec::new();
-        for a in record.artifacts.iter().filter(|a| a.build == build) {
+        for a in record
+            .artifacts
+            .iter()
+            .filter(|a| a.build() == build)
+            .map(|a| &a.artifact)
+        {
             let info = ec2::describe_image(aws, &a.region, &a.ami_id)
                 .await?
                 .ok_or_else(|| {
@@ -121,8 +127,8 @@ pub async fn tag_record(
         )));
     }
     for (a, tags, kept, snaps) in planned {
-        let mut resources = vec![a.ami_id.clone()];
-        resources.extend(snaps.iter().cloned());
+        let mut resources = vec![a.ami_id.to_string()];
+        resources.extend(snaps.iter().map(SnapshotId::to_string));
         let failed = if tags.is_empty() {
             Vec::new()
         } else {
@@ -165,11 +171,11 @@ async fn source_family(aws: &Aws, info: &ec2::ImageInfo, keys: &TagKeys) -> Resu
         .tags
         .get(&keys.source_image)
         .and_then(|s| s.split_once(':'))
-        .filter(|(r, a)| crate::packer::log::is_region(r) && crate::packer::log::is_ami_id(a))
+        .and_then(|(r, a)| Some((Region::parse(r).ok()?, AmiId::parse(a).ok()?)))
     else {
         return Ok(None);
     };
-    Ok(ec2::describe_image(aws, region, ami)
+    Ok(ec2::describe_image(aws, &region, &ami)
         .await?
         .and_then(|src| src.tags.get(&keys.family).cloned()))
 }

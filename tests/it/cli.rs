@@ -207,6 +207,19 @@ fn region_lists_reject_empty_items_and_unknown_names_before_any_call() {
             ][..],
             "empty region name",
         ),
+        (
+            &[
+                "event",
+                "render",
+                "--ami",
+                "us-east-9:ami-0123456789abcdef0",
+            ][..],
+            "`us-east-9` is not an AWS region",
+        ),
+        (
+            &["tag", "eu-west-10:ami-0123456789abcdef0"][..],
+            "`eu-west-10` is not an AWS region",
+        ),
     ] {
         offline()
             .args(args)

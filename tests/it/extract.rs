@@ -97,12 +97,12 @@ const EXPECTED: &[(&str, &[Triple])] = &[
     ),
 ];
 
+fn triple(a: &ami_builder::artifacts::Artifact) -> (String, String, String) {
+    (a.build.clone(), a.region.to_string(), a.ami_id.to_string())
+}
+
 fn triples(data: &[u8]) -> Vec<(String, String, String)> {
-    extract_bytes(data)
-        .artifacts
-        .into_iter()
-        .map(|a| (a.build, a.region, a.ami_id))
-        .collect()
+    extract_bytes(data).artifacts.iter().map(triple).collect()
 }
 
 fn want(exp: &[(&str, &str, &str)]) -> Vec<(String, String, String)> {
@@ -339,10 +339,11 @@ proptest! {
 
     #[test]
     fn never_panics_and_only_valid_ids(data in proptest::collection::vec(any::<u8>(), 0..4096)) {
+        // the ids are checked types now; their text must still parse back
         let x = extract_bytes(&data);
         for a in x.artifacts {
-            prop_assert!(ami_builder::packer::log::is_ami_id(&a.ami_id));
-            prop_assert!(ami_builder::packer::log::is_region(&a.region));
+            prop_assert!(ami_builder::ids::AmiId::is_valid(a.ami_id.as_str()));
+            prop_assert!(ami_builder::ids::Region::is_valid(a.region.as_str()));
         }
     }
 
@@ -383,7 +384,7 @@ proptest! {
         for c in fancy.chunks(chunk) {
             x.feed(c);
         }
-        let got: Vec<_> = x.finish().artifacts.into_iter().map(|a| (a.build, a.region, a.ami_id)).collect();
+        let got: Vec<_> = x.finish().artifacts.iter().map(triple).collect();
         prop_assert_eq!(got, want);
     }
 }
@@ -423,10 +424,7 @@ fn adversarial_logs_name_only_what_packer_named() {
         let x = extract_bytes(&log);
         let usable = !x.truncated_artifact_line && x.summary_disagreements().is_empty();
         let got: Vec<_> = if usable {
-            x.artifacts
-                .iter()
-                .map(|a| (a.build.clone(), a.region.clone(), a.ami_id.clone()))
-                .collect()
+            x.artifacts.iter().map(triple).collect()
         } else {
             Vec::new()
         };
@@ -540,7 +538,7 @@ proptest! {
             x.feed(c);
         }
         let x = x.finish();
-        let got: Vec<_> = x.artifacts.iter().map(|a| (a.build.clone(), a.region.clone(), a.ami_id.clone())).collect();
+        let got: Vec<_> = x.artifacts.iter().map(triple).collect();
         prop_assert_eq!(got, want, "{}", log);
         prop_assert!(!x.truncated_artifact_line);
         prop_assert!(x.summary_disagreements().is_empty());

@@ -1,6 +1,6 @@
 //! Faults no emulator produces on demand, against a loopback server: the
 //! SDK's retries of a deletion that EC2 throttles (`RequestLimitExceeded`),
-//! and how each outcome counts for the plan.
+//! how each outcome counts for the plan, and answers whose ids are not ids.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -8,7 +8,7 @@ use std::time::Duration;
 use ami_builder::aws::ec2::{classify, delete_resource, Deleted};
 use ami_builder::aws::{Aws, AwsOptions};
 
-use crate::harness::{block_on, loopback_server};
+use crate::harness::{ami_builder, block_on, loopback_server};
 
 const OK_IMAGE: &str = r#"<DeregisterImageResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>r</requestId><return>true</return></DeregisterImageResponse>"#;
 
@@ -26,7 +26,7 @@ fn delete(url: &str, max_attempts: u32) -> Deleted {
     std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
     block_on(async {
         let aws = Aws::load(&AwsOptions {
-            region: Some("us-east-1".into()),
+            region: "us-east-1".parse().ok(),
             endpoint_url: Some(url.to_string()),
             max_attempts: Some(max_attempts),
             initial_backoff: Some(Duration::from_millis(5)),
@@ -95,4 +95,52 @@ fn what_a_concurrent_deletion_leaves_counts_as_done() {
         classify(Err(("InvalidRegion.NotFound".into(), "m".into()))),
         Deleted::Failed { .. }
     ));
+}
+
+const CALLER: &str = r#"<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><GetCallerIdentityResult><Arn>arn:aws:iam::ACCOUNT:user/t</Arn><UserId>AIDAT</UserId><Account>ACCOUNT</Account></GetCallerIdentityResult><ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></GetCallerIdentityResponse>"#;
+
+fn images_answer(image_id: &str, snapshot_id: &str) -> String {
+    format!(
+        r#"<DescribeImagesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>r</requestId><imagesSet><item><imageId>{image_id}</imageId><imageState>available</imageState><imageOwnerId>123456789012</imageOwnerId><creationDate>2024-01-01T00:00:00.000Z</creationDate><name>n</name><blockDeviceMapping><item><deviceName>/dev/xvda</deviceName><ebs><snapshotId>{snapshot_id}</snapshotId></ebs></item></blockDeviceMapping></item></imagesSet></DescribeImagesResponse>"#
+    )
+}
+
+/// `prune` (a plan) against an endpoint whose first answer is
+/// GetCallerIdentity with `account` and whose next is `images`.
+fn plan_against(account: &'static str, images: String) -> (Option<i32>, String) {
+    let (url, _) = loopback_server(None, move |n| {
+        if n == 0 {
+            (200, "text/xml", CALLER.replace("ACCOUNT", account))
+        } else {
+            (200, "text/xml", images.clone())
+        }
+    });
+    let out = ami_builder(&url)
+        .args(["prune", "--in-region", "us-east-1", "--max-attempts", "1"])
+        .output()
+        .expect("runs");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+#[test]
+fn an_ec2_answer_with_an_id_that_is_not_one_plans_nothing() {
+    for (image, snapshot, bad) in [
+        ("ami-12345678;rm", "snap-12345678", "ami-12345678;rm"),
+        ("ami-12345678", "vol-12345678", "vol-12345678"),
+    ] {
+        let (code, err) = plan_against("123456789012", images_answer(image, snapshot));
+        assert_eq!(code, Some(1), "{err}");
+        assert!(err.contains("malformed id") && err.contains(bad), "{err}");
+        assert!(!err.contains("DELETE") && !err.contains("delete "), "{err}");
+    }
+}
+
+#[test]
+fn an_account_id_that_is_not_one_is_refused() {
+    let (code, err) = plan_against("12345", images_answer("ami-12345678", "snap-12345678"));
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("`12345` is not an account id"), "{err}");
 }

@@ -75,6 +75,12 @@ fn snap(k: usize) -> String {
     )
 }
 
+/// The generator only makes well-formed ids; a malformed one is its bug.
+#[allow(clippy::expect_used)]
+fn valid<T: std::str::FromStr>(s: &str) -> T {
+    s.parse().ok().expect("the generator makes well-formed ids")
+}
+
 fn gcd(a: usize, b: usize) -> usize {
     if b == 0 {
         a
@@ -196,13 +202,13 @@ fn generate(n: usize, now: DateTime<Utc>) -> Generated {
             },
         );
         images.push(Image {
-            region: region.to_string(),
-            id,
+            region: valid(region),
+            id: valid(&id),
             name: format!("{family}-{build}-{}", if copy { "copy" } else { "src" }),
             owner_id: ACCOUNT.to_string(),
             creation_date: created,
             tags,
-            snapshot_ids: vec![snap_id.clone()],
+            snapshot_ids: vec![valid(&snap_id)],
             deregistration_protection: dereg,
             sharing: Sharing {
                 accounts: if shared {
@@ -220,8 +226,8 @@ fn generate(n: usize, now: DateTime<Utc>) -> Generated {
             st.insert(RETENTION_TAG.to_string(), v.to_string());
         }
         snapshots.push(Snapshot {
-            region: region.to_string(),
-            id: snap_id,
+            region: valid(region),
+            id: valid(&snap_id),
             volume_id: Some(format!("vol-{:017x}", k)),
             volume_size_gib: 8 + (k % 4) as i64 * 8,
             start_time: created,
@@ -238,8 +244,8 @@ fn generate(n: usize, now: DateTime<Utc>) -> Generated {
                 ot.insert(RETENTION_TAG.to_string(), "0900;1".to_string());
             }
             snapshots.push(Snapshot {
-                region: region.to_string(),
-                id: snap(o),
+                region: valid(region),
+                id: valid(&snap(o)),
                 volume_id: None,
                 volume_size_gib: 8,
                 start_time: created,
@@ -251,7 +257,7 @@ fn generate(n: usize, now: DateTime<Utc>) -> Generated {
     }
     Generated {
         inv: Inventory {
-            account_id: Some(ACCOUNT.to_string()),
+            account_id: Some(valid(ACCOUNT)),
             images,
             snapshots,
             instances,

@@ -1,8 +1,11 @@
-//! The build record written to `DIR/artifacts.json` and `DIR/ami_id.txt` (pure).
+//! The artifact, and the build record written to `DIR/artifacts.json` and
+//! `DIR/ami_id.txt` (pure).
 //!
-//! Owns: the on-disk shape that `build` writes and that later steps (tagging,
-//! the event, a `--no-build` re-run) read back. No I/O here: callers read and
-//! write the text.
+//! Owns: [`Artifact`], the one shape an AMI has from the log to the event
+//! (the extractor makes it, the record adds what EC2 confirmed, tagging and
+//! the event read it), and the on-disk record that `build` writes and that
+//! later steps (tagging, the event, a `--no-build` re-run) read back. No I/O
+//! here: callers read and write the text.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -10,8 +13,30 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::ids::{AmiId, Region, SnapshotId};
+
 /// Version of the artifacts.json layout.
 pub const SCHEMA_VERSION: u32 = 1;
+
+/// One AMI that Packer reported as an artifact.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Artifact {
+    /// The build name exactly as Packer printed it (`amazon-ebs`, `amazon-ebs.base`).
+    pub build: String,
+    pub region: Region,
+    pub ami_id: AmiId,
+}
+
+impl Artifact {
+    /// The artifact, when `region` and `ami` are a region name and an AMI id.
+    pub fn new(build: &str, region: &str, ami: &str) -> Option<Artifact> {
+        Some(Artifact {
+            build: build.to_string(),
+            region: Region::parse(region).ok()?,
+            ami_id: AmiId::parse(ami).ok()?,
+        })
+    }
+}
 
 /// Everything one `ami-builder build` learned.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -29,18 +54,18 @@ pub struct BuildRecord {
     /// When the record was written.
     pub finished_at: DateTime<Utc>,
     /// The build region (the `--region` ami-builder ran with).
-    pub build_region: Option<String>,
+    pub build_region: Option<Region>,
     /// Every AMI, sorted by build, region.
     pub artifacts: Vec<RecordedArtifact>,
 }
 
-/// One AMI in the record.
+/// One AMI in the record: the artifact and what EC2 said of it. In the
+/// file the artifact's fields sit beside the others (`build`, `region`,
+/// `ami_id`, `confirmed`, ...), as they always have.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordedArtifact {
-    /// Build name as Packer printed it.
-    pub build: String,
-    pub region: String,
-    pub ami_id: String,
+    #[serde(flatten)]
+    pub artifact: Artifact,
     /// Confirmed `available` in EC2.
     pub confirmed: bool,
     /// EC2 state when confirmed.
@@ -49,23 +74,52 @@ pub struct RecordedArtifact {
     /// EC2 creation date.
     pub creation_date: Option<String>,
     /// Snapshots behind the image.
-    pub snapshot_ids: Vec<String>,
+    pub snapshot_ids: Vec<SnapshotId>,
+}
+
+impl RecordedArtifact {
+    /// An artifact not yet confirmed in EC2.
+    pub fn unconfirmed(artifact: Artifact) -> RecordedArtifact {
+        RecordedArtifact {
+            artifact,
+            confirmed: false,
+            state: None,
+            name: None,
+            creation_date: None,
+            snapshot_ids: Vec::new(),
+        }
+    }
+
+    pub fn build(&self) -> &str {
+        &self.artifact.build
+    }
+
+    pub fn region(&self) -> &Region {
+        &self.artifact.region
+    }
+
+    pub fn ami_id(&self) -> &AmiId {
+        &self.artifact.ami_id
+    }
 }
 
 impl BuildRecord {
     /// Distinct build names.
     pub fn builds(&self) -> Vec<&str> {
-        let set: BTreeSet<&str> = self.artifacts.iter().map(|a| a.build.as_str()).collect();
+        let set: BTreeSet<&str> = self.artifacts.iter().map(RecordedArtifact::build).collect();
         set.into_iter().collect()
     }
 
     /// The build-region AMI of a build: the one in `build_region`, else (when the
     /// build made a single AMI) that one, else the first region in sort order.
     pub fn primary<'a>(&'a self, build: &str) -> Option<&'a RecordedArtifact> {
-        let mine: Vec<&RecordedArtifact> =
-            self.artifacts.iter().filter(|a| a.build == build).collect();
+        let mine: Vec<&RecordedArtifact> = self
+            .artifacts
+            .iter()
+            .filter(|a| a.build() == build)
+            .collect();
         if let Some(r) = &self.build_region {
-            if let Some(a) = mine.iter().find(|a| &a.region == r) {
+            if let Some(a) = mine.iter().find(|a| a.region() == r) {
                 return Some(a);
             }
         }
@@ -80,9 +134,9 @@ impl BuildRecord {
         for b in &builds {
             if let Some(a) = self.primary(b) {
                 if builds.len() == 1 {
-                    out.push_str(&a.ami_id);
+                    out.push_str(a.ami_id());
                 } else {
-                    out.push_str(&format!("{b} {}", a.ami_id));
+                    out.push_str(&format!("{b} {}", a.ami_id()));
                 }
                 out.push('\n');
             }
@@ -102,9 +156,9 @@ impl fmt::Display for BuildRecord {
             writeln!(
                 f,
                 "{:<24} {:<16} {:<22} {:<10} {}",
-                a.build,
-                a.region,
-                a.ami_id,
+                a.build(),
+                a.region(),
+                a.ami_id(),
                 a.state.as_deref().unwrap_or(if a.confirmed {
                     "available"
                 } else {
@@ -113,7 +167,11 @@ impl fmt::Display for BuildRecord {
                 if a.snapshot_ids.is_empty() {
                     "-".to_string()
                 } else {
-                    a.snapshot_ids.join(",")
+                    a.snapshot_ids
+                        .iter()
+                        .map(SnapshotId::as_str)
+                        .collect::<Vec<_>>()
+                        .join(",")
                 }
             )?;
         }
@@ -127,9 +185,7 @@ mod tests {
 
     fn art(b: &str, r: &str, id: &str) -> RecordedArtifact {
         RecordedArtifact {
-            build: b.into(),
-            region: r.into(),
-            ami_id: id.into(),
+            artifact: Artifact::new(b, r, id).expect("valid"),
             confirmed: true,
             state: Some("available".into()),
             name: None,
@@ -146,7 +202,7 @@ mod tests {
             packer_run_uuid: None,
             started_at: DateTime::<Utc>::MIN_UTC,
             finished_at: DateTime::<Utc>::MIN_UTC,
-            build_region: region.map(str::to_string),
+            build_region: region.map(|r| Region::parse(r).expect("valid")),
             artifacts: arts,
         }
     }
@@ -182,5 +238,33 @@ mod tests {
         let back: BuildRecord = serde_json::from_str(&text).expect("parses");
         assert_eq!(back, r);
         assert_eq!(r.ami_id_txt(), "ami-11111111\n");
+    }
+
+    #[test]
+    fn the_file_keeps_its_flat_shape() {
+        let r = rec(None, vec![art("a", "eu-west-1", "ami-11111111")]);
+        let v = serde_json::to_value(&r).expect("serialises");
+        let a = &v["artifacts"][0];
+        assert_eq!(a["build"], "a");
+        assert_eq!(a["region"], "eu-west-1");
+        assert_eq!(a["ami_id"], "ami-11111111");
+        assert_eq!(a["confirmed"], true);
+        assert!(a.get("artifact").is_none(), "{a}");
+    }
+
+    #[test]
+    fn a_record_with_a_bad_id_is_refused_when_read() {
+        let r = rec(None, vec![art("a", "eu-west-1", "ami-11111111")]);
+        let good = serde_json::to_string(&r).expect("serialises");
+        for (from, to) in [
+            ("ami-11111111", "ami-1111111; rm -rf /"),
+            ("eu-west-1", "eu west 1"),
+        ] {
+            let bad = good.replace(from, to);
+            let err = serde_json::from_str::<BuildRecord>(&bad).expect_err("refused");
+            assert!(err.to_string().contains("is not"), "{err}");
+        }
+        let snap = good.replace("\"snapshot_ids\":[]", "\"snapshot_ids\":[\"vol-12345678\"]");
+        assert!(serde_json::from_str::<BuildRecord>(&snap).is_err());
     }
 }

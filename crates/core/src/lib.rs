@@ -7,6 +7,7 @@
 //! * [`events`]: the PutEvents entry and EventBridge's event patterns;
 //! * [`provenance`]: commit and build id resolution, the provenance tags;
 //! * [`check`]: the pre-commit checks over pipeline files;
+//! * [`ids`]: AMI, snapshot, region and account ids, checked where they enter;
 //! * [`regions`]: the AWS regions accepted by name;
 //! * [`tags`]: every tag key ami-builder writes or reads.
 //!
@@ -18,6 +19,7 @@
 pub mod artifacts;
 pub mod check;
 pub mod events;
+pub mod ids;
 pub mod packer;
 pub mod provenance;
 pub mod regions;

@@ -8,6 +8,8 @@
 //! and a region AWS opens after this release is admitted by the caller's
 //! `extra` list (the `AMI_BUILDER_EXTRA_REGIONS` environment variable).
 
+use crate::ids::Region;
+
 /// Regions as of this release (docs.aws.amazon.com, "Regions and Zones").
 pub const KNOWN: &[&str] = &[
     "af-south-1",
@@ -54,7 +56,7 @@ pub const KNOWN: &[&str] = &[
 /// Check one region name given by the user: `Ok` with the name, or a
 /// message that says what is wrong and what to do. `extra` are names the
 /// user admits on top of [`KNOWN`].
-pub fn check(name: &str, extra: &[&str]) -> Result<String, String> {
+pub fn check(name: &str, extra: &[&str]) -> Result<Region, String> {
     if name.is_empty() {
         return Err(
             "an empty region name (two commas in a row, or a comma at the end of the list?)".into(),
@@ -64,7 +66,8 @@ pub fn check(name: &str, extra: &[&str]) -> Result<String, String> {
         return Err(format!("the region `{name}` has spaces around it"));
     }
     if KNOWN.contains(&name) || extra.contains(&name) {
-        return Ok(name.to_string());
+        // an admitted name must still look like one
+        return Region::parse(name).map_err(|e| e.to_string());
     }
     let close: Vec<&str> = KNOWN.iter().copied().filter(|k| similar(k, name)).collect();
     let hint = if close.is_empty() {
@@ -95,6 +98,9 @@ mod tests {
     #[test]
     fn known_names_pass_and_typos_are_named() {
         assert_eq!(check("us-east-1", &[]).as_deref(), Ok("us-east-1"));
+        assert!(check("us_east_1", &["us_east_1"])
+            .unwrap_err()
+            .contains("not a region name"));
         let e = check("us-east-9", &[]).unwrap_err();
         assert!(
             e.contains("not an AWS region") && e.contains("us-east-1"),
@@ -117,7 +123,7 @@ mod tests {
     #[test]
     fn every_known_name_is_well_formed() {
         for r in KNOWN {
-            assert!(crate::packer::log::is_region(r), "{r}");
+            assert!(crate::ids::Region::is_valid(r), "{r}");
         }
     }
 }

@@ -22,6 +22,7 @@ use crate::aws::Aws;
 use crate::cli::{Global, PruneArgs};
 use crate::error::{Error, Result};
 use crate::events::entry::{build_entry, EventFacts};
+use crate::ids::{AccountId, AmiId, Region, SnapshotId};
 use crate::output;
 use crate::retention::saved::{self, Present, Refusal, Verdict, PLAN_SCHEMA_VERSION};
 use crate::retention::{ItemKind, Plan, PlanItem, PlanRules, RetentionConfig};
@@ -126,13 +127,13 @@ pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
         Some(path) => Some(read_saved(path)?),
         None => None,
     };
-    let check = |saved: &Plan, account: Option<&str>| {
+    let check = |saved: &Plan, account: Option<&AccountId>| {
         saved::check_saved(
             saved,
             &Present {
                 rules: &rules,
                 regions: &regions,
-                account_id: account,
+                account_id: account.map(AccountId::as_str),
                 now: Utc::now(),
                 max_age: args.max_plan_age,
             },
@@ -176,11 +177,11 @@ pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
     let listed_owned: Vec<(ItemKind, String, String)> = inv
         .images
         .iter()
-        .map(|i| (ItemKind::Image, i.region.clone(), i.id.clone()))
+        .map(|i| (ItemKind::Image, i.region.to_string(), i.id.to_string()))
         .chain(
             inv.snapshots
                 .iter()
-                .map(|s| (ItemKind::Snapshot, s.region.clone(), s.id.clone())),
+                .map(|s| (ItemKind::Snapshot, s.region.to_string(), s.id.to_string())),
         )
         .collect();
     let plan = super::within_until(
@@ -481,15 +482,11 @@ async fn resend(global: &Global, args: &PruneArgs, path: &Path) -> Result<ExitCo
         .results
         .iter()
         .filter(|a| {
-            !crate::packer::log::is_region(&a.region)
-                || !saved::is_ec2_id(
-                    &a.id,
-                    if a.kind == ItemKind::Image {
-                        "ami-"
-                    } else {
-                        "snap-"
-                    },
-                )
+            !Region::is_valid(&a.region)
+                || !match a.kind {
+                    ItemKind::Image => AmiId::is_valid(&a.id),
+                    ItemKind::Snapshot => SnapshotId::is_valid(&a.id),
+                }
         })
         .map(|a| format!("{} {}", a.region, a.id))
         .collect();
@@ -533,10 +530,14 @@ async fn announce(aws: &Aws, args: &PruneArgs, results: &[Applied]) -> Result<()
     for a in deleted_images(results) {
         let mut facts = EventFacts {
             status: crate::events::entry::AmiStatus::Deregistered,
-            primary: Some((a.region.clone(), a.id.clone())),
             ..EventFacts::default()
         };
-        facts.amis.insert(a.region.clone(), a.id.clone());
+        // the ids were checked when listed (or, for --resend, when read)
+        let (region, ami) = match (Region::parse(&a.region), AmiId::parse(&a.id)) {
+            (Ok(r), Ok(i)) => (r, i),
+            (Err(e), _) | (_, Err(e)) => return Err(Error::Other(format!("the event: {e}"))),
+        };
+        facts.add(region, ami);
         entries.push(
             build_entry(
                 &facts,

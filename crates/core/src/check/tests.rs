@@ -4,7 +4,6 @@ use crate::events::entry::{
 };
 use chrono::{TimeZone, Utc};
 use proptest::prelude::*;
-use std::collections::BTreeMap;
 
 fn repo_file(rel: &str) -> String {
     // the repository's own pipeline files, two levels above this crate
@@ -15,17 +14,18 @@ fn repo_file(rel: &str) -> String {
 /// The event `build` (Created) or `prune --events` (Deregistered) sends,
 /// built by the same code.
 fn event_for(status: &str) -> Value {
-    let mut amis = BTreeMap::new();
-    amis.insert("us-east-1".to_string(), "ami-0123456789abcdef0".to_string());
-    let facts = EventFacts {
+    let mut facts = EventFacts {
         status: status.parse().unwrap_or_default(),
-        primary: Some(("us-east-1".into(), "ami-0123456789abcdef0".into())),
-        amis,
         commit: Some("0123456789abcdef0123456789abcdef01234567".into()),
         build_id: Some("ami-builder:1234".into()),
         name: Some("al2023-hardened-2024".into()),
         family: Some("amazon-ebs.al2023".into()),
+        ..EventFacts::default()
     };
+    facts.add(
+        "us-east-1".parse().expect("valid"),
+        "ami-0123456789abcdef0".parse().expect("valid"),
+    );
     let entry = build_entry(&facts, DEFAULT_SOURCE, DEFAULT_DETAIL_TYPE, "default").unwrap();
     let time = Utc.with_ymd_and_hms(2024, 5, 1, 12, 0, 0).unwrap();
     let mut event = envelope(

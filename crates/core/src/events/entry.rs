@@ -11,6 +11,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::ids::{AmiId, Region};
+
 /// Default `source`.
 pub const DEFAULT_SOURCE: &str = "com.ami.builder";
 /// Default `detail-type`.
@@ -89,14 +91,24 @@ impl std::str::FromStr for AmiStatus {
 pub struct EventFacts {
     pub status: AmiStatus,
     /// The build-region AMI as `(region, id)`.
-    pub primary: Option<(String, String)>,
+    pub primary: Option<(Region, AmiId)>,
     /// Every AMI: region -> id.
-    pub amis: BTreeMap<String, String>,
+    pub amis: BTreeMap<Region, AmiId>,
     /// Commit SHA.
     pub commit: Option<String>,
     pub build_id: Option<String>,
     pub name: Option<String>,
     pub family: Option<String>,
+}
+
+impl EventFacts {
+    /// Add one AMI; the first added is the primary unless one was set.
+    pub fn add(&mut self, region: Region, ami: AmiId) {
+        if self.primary.is_none() {
+            self.primary = Some((region.clone(), ami.clone()));
+        }
+        self.amis.insert(region, ami);
+    }
 }
 
 /// One PutEvents request entry, serialised with the API's field names.
@@ -152,11 +164,11 @@ pub fn build_entry(
     }
     let mut resources: Vec<String> = Vec::new();
     if let Some((_, id)) = &f.primary {
-        resources.push(id.clone());
+        resources.push(id.to_string());
     }
     for id in f.amis.values() {
-        if !resources.contains(id) {
-            resources.push(id.clone());
+        if !resources.iter().any(|r| id == r) {
+            resources.push(id.to_string());
         }
     }
     let entry = Entry {
@@ -282,18 +294,21 @@ mod tests {
     use super::*;
 
     fn facts() -> EventFacts {
-        let mut amis = BTreeMap::new();
-        amis.insert("us-east-1".to_string(), "ami-11111111".to_string());
-        amis.insert("us-west-2".to_string(), "ami-22222222".to_string());
-        EventFacts {
+        let mut f = EventFacts {
             status: AmiStatus::Created,
-            primary: Some(("us-east-1".into(), "ami-11111111".into())),
-            amis,
             commit: Some("abc".into()),
             build_id: Some("b".into()),
             name: Some("n".into()),
             family: Some("f".into()),
+            ..EventFacts::default()
+        };
+        for (r, a) in [("us-east-1", "ami-11111111"), ("us-west-2", "ami-22222222")] {
+            f.add(
+                Region::parse(r).expect("valid"),
+                AmiId::parse(a).expect("valid"),
+            );
         }
+        f
     }
 
     #[test]

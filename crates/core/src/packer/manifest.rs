@@ -8,7 +8,8 @@ use std::collections::BTreeSet;
 
 use serde::Deserialize;
 
-use super::log::{is_ami_id, is_region, Artifact};
+use super::log::Artifact;
+use crate::ids::{AmiId, Region};
 
 #[derive(Debug, Deserialize)]
 struct RawManifest {
@@ -47,8 +48,8 @@ pub struct ManifestEntry {
     pub name: String,
     /// `builder_type` (e.g. `amazon-ebs`).
     pub builder_type: String,
-    pub region: String,
-    pub ami_id: String,
+    pub region: Region,
+    pub ami_id: AmiId,
 }
 
 impl ManifestEntry {
@@ -77,12 +78,12 @@ pub fn parse(text: &str) -> Result<Manifest, String> {
         }
         for pair in b.artifact_id.split(',') {
             if let Some((region, ami)) = pair.trim().split_once(':') {
-                if is_region(region) && is_ami_id(ami) {
+                if let (Ok(region), Ok(ami_id)) = (Region::parse(region), AmiId::parse(ami)) {
                     entries.push(ManifestEntry {
                         name: b.name.clone(),
                         builder_type: b.builder_type.clone(),
-                        region: region.to_string(),
-                        ami_id: ami.to_string(),
+                        region,
+                        ami_id,
                     });
                 }
             }
@@ -140,11 +141,7 @@ mod tests {
     ],"last_run_uuid":"new"}"#;
 
     fn art(b: &str, r: &str, a: &str) -> Artifact {
-        Artifact {
-            build: b.into(),
-            region: r.into(),
-            ami_id: a.into(),
-        }
+        Artifact::new(b, r, a).expect("a valid artifact")
     }
 
     #[test]

@@ -51,6 +51,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::grammar::{Issue, RetentionConfig};
+use crate::ids::{AccountId, AmiId, Region, SnapshotId};
 
 // ----------------------------------------------------------------- inputs
 
@@ -60,7 +61,7 @@ use super::grammar::{Issue, RetentionConfig};
 pub struct Inventory {
     /// This account's id. Images whose `owner_id` differs are out of scope.
     /// `None` takes every image as the account's own.
-    pub account_id: Option<String>,
+    pub account_id: Option<AccountId>,
     pub images: Vec<Image>,
     pub snapshots: Vec<Snapshot>,
     /// Instances, for the scheduler tags behind scheduler snapshots.
@@ -68,14 +69,14 @@ pub struct Inventory {
     /// What uses which image (or snapshot).
     pub usage: Vec<Usage>,
     /// The regions that were listed (the plan's scope).
-    pub regions: Vec<String>,
+    pub regions: Vec<Region>,
 }
 
 /// One AMI (`DescribeImages`, `DescribeImageAttribute`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Image {
-    pub region: String,
-    pub id: String,
+    pub region: Region,
+    pub id: AmiId,
     #[serde(default)]
     pub name: String,
     #[serde(default)]
@@ -85,7 +86,7 @@ pub struct Image {
     pub tags: BTreeMap<String, String>,
     /// Snapshots in its block device mappings.
     #[serde(default)]
-    pub snapshot_ids: Vec<String>,
+    pub snapshot_ids: Vec<SnapshotId>,
     #[serde(default)]
     pub deregistration_protection: bool,
     /// Launch permissions beyond the owner.
@@ -136,8 +137,8 @@ impl Sharing {
 /// One EBS snapshot (`DescribeSnapshots`, owner self).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
-    pub region: String,
-    pub id: String,
+    pub region: Region,
+    pub id: SnapshotId,
     #[serde(default)]
     pub volume_id: Option<String>,
     /// The source volume's size: an upper bound of the stored data.
@@ -517,8 +518,8 @@ pub struct Summary {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Scope {
-    pub account_id: Option<String>,
-    pub regions: Vec<String>,
+    pub account_id: Option<AccountId>,
+    pub regions: Vec<Region>,
 }
 
 /// A prune plan: saved with `--plan-out`, re-applied with `--plan`.

@@ -25,6 +25,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::Value;
 
 use super::plan::{ItemKind, Plan, PlanIndex, PlanItem, PlanRules, Reason, Recheck};
+use crate::ids::{AmiId, Region, SnapshotId};
 
 /// The `schema_version` of plans and reports this build writes and reads.
 pub const PLAN_SCHEMA_VERSION: u32 = 1;
@@ -64,7 +65,7 @@ pub fn check_schema(doc: &Value, what: &str) -> Result<(), String> {
 #[derive(Debug, Clone)]
 pub struct Present<'a> {
     pub rules: &'a PlanRules,
-    pub regions: &'a [String],
+    pub regions: &'a [Region],
     /// The account the credentials act in; `None` before it is known (the
     /// account is then not checked: call again once it is).
     pub account_id: Option<&'a str>,
@@ -76,8 +77,8 @@ pub struct Present<'a> {
 /// Mismatches come first (all of them, each named), then the plan's age.
 pub fn check_saved(saved: &Plan, present: &Present<'_>) -> Result<(), Refusal> {
     let mut problems = rule_differences(&saved.rules, present.rules);
-    let saved_regions: BTreeSet<&str> = saved.scope.regions.iter().map(String::as_str).collect();
-    let now_regions: BTreeSet<&str> = present.regions.iter().map(String::as_str).collect();
+    let saved_regions: BTreeSet<&str> = saved.scope.regions.iter().map(Region::as_str).collect();
+    let now_regions: BTreeSet<&str> = present.regions.iter().map(Region::as_str).collect();
     if saved_regions != now_regions {
         problems.push(format!(
             "regions: the plan is for {}, this run acts in {}",
@@ -173,23 +174,23 @@ fn diff_objects(prefix: &str, a: &Value, b: &Value, out: &mut Vec<String>) {
 /// Items that no plan of ours contains: ids that are not EC2 ids, regions
 /// outside the plan's own scope, dependencies that are not image ids.
 pub fn malformed_items(saved: &Plan) -> Vec<String> {
-    let scope: HashSet<&str> = saved.scope.regions.iter().map(String::as_str).collect();
+    let scope: HashSet<&str> = saved.scope.regions.iter().map(Region::as_str).collect();
     let mut out = Vec::new();
     for i in &saved.items {
         let id_ok = match i.kind {
-            ItemKind::Image => is_ec2_id(&i.id, "ami-"),
-            ItemKind::Snapshot => is_ec2_id(&i.id, "snap-"),
+            ItemKind::Image => AmiId::is_valid(&i.id),
+            ItemKind::Snapshot => SnapshotId::is_valid(&i.id),
         };
         if !id_ok {
             out.push(format!("item {:?}: not a valid {} id", &*i.id, i.kind));
         }
-        if !scope.contains(&*i.region) {
+        if !Region::is_valid(&i.region) || !scope.contains(&*i.region) {
             out.push(format!(
                 "item {}: region {:?} is not one of the plan's regions",
                 &*i.id, &*i.region
             ));
         }
-        if let Some(bad) = i.depends_on.iter().find(|d| !is_ec2_id(d, "ami-")) {
+        if let Some(bad) = i.depends_on.iter().find(|d| !AmiId::is_valid(d)) {
             out.push(format!(
                 "item {}: depends on {:?}, not an image id",
                 &*i.id, &**bad
@@ -201,16 +202,6 @@ pub fn malformed_items(saved: &Plan) -> Vec<String> {
         }
     }
     out
-}
-
-/// `prefix` then 8 or 17 lowercase hex digits, nothing else.
-pub fn is_ec2_id(s: &str, prefix: &str) -> bool {
-    s.strip_prefix(prefix).is_some_and(|hex| {
-        (hex.len() == 8 || hex.len() == 17)
-            && hex
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    })
 }
 
 /// What one saved deletion becomes.

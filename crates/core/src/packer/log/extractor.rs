@@ -55,20 +55,8 @@ re!(
     REGION_LINE,
     r"^\s*([a-z]{2,4}(?:-[a-z]+)+-[0-9]{1,2}): (ami-[0-9a-f]{8}(?:[0-9a-f]{9})?)\s*$"
 );
-re!(REGION, r"^[a-z]{2,4}(?:-[a-z]+)+-[0-9]{1,2}$");
-re!(AMI, r"^ami-[0-9a-f]{8}(?:[0-9a-f]{9})?$");
 re!(ERRORED, r"Build '([^']+)' errored(?: after [^:]*)?: (.*)$");
 re!(SUMMARY_ERROR, r"^--> ([^:\s]+): (.+)$");
-
-/// True when `s` is a syntactically valid AWS region name.
-pub fn is_region(s: &str) -> bool {
-    REGION.is_match(s)
-}
-
-/// True when `s` is a syntactically valid AMI id.
-pub fn is_ami_id(s: &str) -> bool {
-    AMI.is_match(s)
-}
 
 /// Builder ids whose artifacts are never AMIs.
 pub(super) const NON_AMI_BUILDERS: &[&str] = &["mitchellh.amazon.ebsvolume"];
@@ -332,12 +320,8 @@ impl Extractor {
                         let value = value.replace("%!(PACKER_COMMA)", ",");
                         for pair in value.split(',') {
                             if let Some((region, ami)) = pair.trim().split_once(':') {
-                                if is_region(region) && is_ami_id(ami) {
-                                    self.records.insert(Artifact {
-                                        build: target.to_string(),
-                                        region: region.to_string(),
-                                        ami_id: ami.to_string(),
-                                    });
+                                if let Some(a) = Artifact::new(target, region, ami) {
+                                    self.records.insert(a);
                                 }
                             }
                         }
@@ -381,14 +365,9 @@ impl Extractor {
                     {
                         *seen = true;
                         let (build, block_origin) = (build.clone(), *block_origin);
-                        self.take(
-                            block_origin,
-                            Artifact {
-                                build,
-                                region: c[1].to_string(),
-                                ami_id: c[2].to_string(),
-                            },
-                        );
+                        if let Some(a) = Artifact::new(&build, &c[1], &c[2]) {
+                            self.take(block_origin, a);
+                        }
                     }
                     return;
                 }
@@ -429,12 +408,9 @@ impl Extractor {
                 let tail = c.get(2).map_or("", |m| m.as_str());
                 let seen = match REGION_LINE.captures(tail) {
                     Some(r) => {
-                        let a = Artifact {
-                            build: build.clone(),
-                            region: r[1].to_string(),
-                            ami_id: r[2].to_string(),
-                        };
-                        self.take(origin, a);
+                        if let Some(a) = Artifact::new(&build, &r[1], &r[2]) {
+                            self.take(origin, a);
+                        }
                         true
                     }
                     None => false,

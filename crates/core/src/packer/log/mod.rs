@@ -27,7 +27,7 @@
 //! * a log that ends inside an artifact line (no newline) is truncated input,
 //!   and [`Extraction::truncated_artifact_line`] makes every caller refuse it.
 //!
-//! Layout: this file holds the model ([`Artifact`], [`Extraction`] and its
+//! Layout: this file holds the model ([`Extraction`] and its
 //! explanations); `extractor` is the state machine, `text` the line formats
 //! (machine-readable records, CI prefixes, ANSI, HTML escapes); `tests`.
 //!
@@ -41,7 +41,9 @@ use std::sync::LazyLock;
 
 use aho_corasick::AhoCorasick;
 use regex::Regex;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+
+pub use crate::artifacts::Artifact;
 
 mod extractor;
 mod text;
@@ -58,17 +60,6 @@ pub const MAX_LINE: usize = 1 << 20;
 pub const MAX_ERRORS: usize = 50;
 /// Longest error-summary line kept.
 pub const MAX_ERROR_LEN: usize = 1000;
-
-/// One AMI that Packer reported as an artifact.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct Artifact {
-    /// The build name exactly as Packer printed it (`amazon-ebs`, `amazon-ebs.base`).
-    pub build: String,
-    /// AWS region of this AMI.
-    pub region: String,
-    /// The AMI id.
-    pub ami_id: String,
-}
 
 /// What a log said, once it has been read to the end.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

@@ -3,7 +3,7 @@ use super::*;
 fn amis(x: &Extraction) -> Vec<(String, String, String)> {
     x.artifacts
         .iter()
-        .map(|a| (a.build.clone(), a.region.clone(), a.ami_id.clone()))
+        .map(|a| (a.build.clone(), a.region.to_string(), a.ami_id.to_string()))
         .collect()
 }
 

@@ -32,7 +32,7 @@ fn image(region: &str, id: &str, days: i64, tags: &[(&str, &str)], snaps: &[&str
         owner_id: "111122223333".into(),
         creation_date: ago(days),
         tags: tagmap(tags),
-        snapshot_ids: snaps.iter().map(|s| s.to_string()).collect(),
+        snapshot_ids: snaps.iter().map(|&s| s.into()).collect(),
         deregistration_protection: false,
         sharing: Sharing::default(),
     }
@@ -803,15 +803,19 @@ fn plan_round_trips_through_json_and_reads_as_text() {
         ),
         "{text}"
     );
-    // The inventory is a documented JSON input too.
+    // The inventory is a documented JSON input too, and its ids are checked
+    // when it is read (this test's mnemonic ids are not EC2 ids).
     let inv_json = serde_json::to_string(&inv).unwrap();
-    assert_eq!(serde_json::from_str::<Inventory>(&inv_json).unwrap(), inv);
+    let err = serde_json::from_str::<Inventory>(&inv_json).unwrap_err();
+    assert!(err.to_string().contains("is not an AMI id"), "{err}");
     let minimal: Inventory = serde_json::from_str(
-        r#"{"images":[{"region":"r","id":"ami-1","creation_date":"2024-01-01T00:00:00Z"}],
-            "usage":[{"region":"r","image_id":"ami-1","by":{"type":"launch-template","id":"lt-1","version":2}}]}"#,
+        r#"{"images":[{"region":"us-east-1","id":"ami-00000001","creation_date":"2024-01-01T00:00:00Z"}],
+            "usage":[{"region":"us-east-1","image_id":"ami-00000001","by":{"type":"launch-template","id":"lt-1","version":2}}]}"#,
     )
     .unwrap();
     assert_eq!(minimal.images[0].snapshot_ids.len(), 0);
+    let back: Inventory = serde_json::from_str(&serde_json::to_string(&minimal).unwrap()).unwrap();
+    assert_eq!(back, minimal);
 }
 
 #[test]

@@ -137,7 +137,7 @@ impl<'a> SnapshotContext<'_, 'a> {
                 let kept: Vec<String> = users
                     .iter()
                     .filter(|&&i| !self.deleted[i as usize])
-                    .map(|&i| self.images[i as usize].id.clone())
+                    .map(|&i| self.images[i as usize].id.to_string())
                     .collect();
                 (!kept.is_empty()).then_some(Reason::UsedByImage { images: kept })
             })

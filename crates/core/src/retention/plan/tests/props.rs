@@ -130,7 +130,7 @@ fn rules_strategy() -> impl Strategy<Value = PlanRules> {
         )
 }
 
-const REGIONS: [&str; 2] = ["r1", "r2"];
+const REGIONS: [&str; 2] = ["ap-east-1", "eu-west-1"];
 
 fn build(images: &[ImgSpec], snaps: &[SnapSpec]) -> Inventory {
     let hours = |h: i64| now() - TimeDelta::hours(h);
@@ -151,7 +151,7 @@ fn build(images: &[ImgSpec], snaps: &[SnapSpec]) -> Inventory {
         }
         if let Some(src) = s.source {
             let value = if src < i {
-                format!("{}:ami-{src:03}", REGIONS[images[src].region as usize])
+                format!("{}:ami-{src:08x}", REGIONS[images[src].region as usize])
             } else {
                 format!("r1:ami-gone{}", src % 3)
             };
@@ -166,19 +166,23 @@ fn build(images: &[ImgSpec], snaps: &[SnapSpec]) -> Inventory {
             }
             _ => {}
         }
-        let id = format!("ami-{i:03}");
+        let id = format!("ami-{i:08x}");
         let mut sharing = Sharing::default();
         if s.shared {
             sharing.accounts.push("444455556666".into());
         }
         inv.images.push(Image {
             region: REGIONS[s.region as usize].into(),
-            id: id.clone(),
+            id: id.as_str().into(),
             name: id.clone(),
             owner_id: "111122223333".into(),
             creation_date: hours(s.hours_ago),
             tags,
-            snapshot_ids: s.snaps.iter().map(|k| format!("snap-{k:02}")).collect(),
+            snapshot_ids: s
+                .snaps
+                .iter()
+                .map(|k| format!("snap-{k:08x}").as_str().into())
+                .collect(),
             deregistration_protection: s.dereg,
             sharing,
         });
@@ -204,7 +208,7 @@ fn build(images: &[ImgSpec], snaps: &[SnapSpec]) -> Inventory {
         };
         if let Some(by) = by {
             inv.usage.push(Usage {
-                region: "r1".into(),
+                region: "ap-east-1".into(),
                 image_id: id,
                 by,
             });
@@ -235,8 +239,8 @@ fn build(images: &[ImgSpec], snaps: &[SnapSpec]) -> Inventory {
             ..Sharing::default()
         };
         inv.snapshots.push(Snapshot {
-            region: "r1".into(),
-            id: format!("snap-{k:02}"),
+            region: "ap-east-1".into(),
+            id: format!("snap-{k:08x}").as_str().into(),
             volume_id: None,
             volume_size_gib: 8,
             start_time: hours(s.hours_ago),
@@ -247,19 +251,19 @@ fn build(images: &[ImgSpec], snaps: &[SnapSpec]) -> Inventory {
     }
     inv.instances = vec![
         Instance {
-            region: "r1".into(),
+            region: "ap-east-1".into(),
             id: "i-0".into(),
             state: "running".into(),
             tags: tagmap(&[(RET, "default;40")]),
         },
         Instance {
-            region: "r1".into(),
+            region: "ap-east-1".into(),
             id: "i-2".into(),
             state: "running".into(),
             tags: tagmap(&[(RET, "none")]),
         },
         Instance {
-            region: "r1".into(),
+            region: "ap-east-1".into(),
             id: "i-3".into(),
             state: "stopped".into(),
             tags: tagmap(&[(RET, "0900; 3")]),
@@ -289,7 +293,7 @@ fn in_scope(img: &Image, rules: &PlanRules) -> bool {
 /// Independent restatement of rule 1 for images.
 fn protected(img: &Image, inv: &Inventory, rules: &PlanRules) -> bool {
     let used = inv.usage.iter().any(|u| {
-        u.image_id == img.id
+        img.id == u.image_id
             && !matches!(&u.by, UsedBy::Instance { state, .. } if state == "terminated")
     });
     let pinned = img
@@ -354,7 +358,7 @@ fn newest(inv: &Inventory, rules: &PlanRules) -> HashSet<String> {
     let mut builds: BTreeMap<(String, usize), Build> = BTreeMap::new();
     for i in 0..n {
         let fam = tag(i, &rules.family_tag).unwrap_or_default();
-        let key = (imgs[i].region.clone(), imgs[i].id.clone());
+        let key = (imgs[i].region.to_string(), imgs[i].id.to_string());
         let e = builds.entry((fam, group[i])).or_insert((
             imgs[i].creation_date,
             key.clone(),
@@ -362,7 +366,7 @@ fn newest(inv: &Inventory, rules: &PlanRules) -> HashSet<String> {
         ));
         e.0 = e.0.max(imgs[i].creation_date);
         e.1 = e.1.clone().min(key);
-        e.2.push(imgs[i].id.clone());
+        e.2.push(imgs[i].id.to_string());
     }
     let families: BTreeSet<String> = builds.keys().map(|(f, _)| f.clone()).collect();
     let mut out = HashSet::new();
@@ -387,9 +391,9 @@ fn deleted_ids(p: &Plan) -> BTreeSet<(ItemKind, String)> {
 fn without(inv: &Inventory, gone: &BTreeSet<(ItemKind, String)>) -> Inventory {
     let mut next = inv.clone();
     next.images
-        .retain(|i| !gone.contains(&(ItemKind::Image, i.id.clone())));
+        .retain(|i| !gone.contains(&(ItemKind::Image, i.id.to_string())));
     next.snapshots
-        .retain(|s| !gone.contains(&(ItemKind::Snapshot, s.id.clone())));
+        .retain(|s| !gone.contains(&(ItemKind::Snapshot, s.id.to_string())));
     next
 }
 
@@ -417,9 +421,9 @@ proptest! {
         let deleted = deleted_ids(&p);
         for item in p.deletions().filter(|i| i.kind == ItemKind::Snapshot) {
             for img in inv.images.iter().filter(|i| i.snapshot_ids.iter().any(|s| *s == *item.id)) {
-                prop_assert!(deleted.contains(&(ItemKind::Image, img.id.clone())),
+                prop_assert!(deleted.contains(&(ItemKind::Image, img.id.to_string())),
                     "{} deleted while {} stays\n{}", item.id, img.id, p);
-                prop_assert!(item.depends_on.iter().any(|d| **d == img.id));
+                prop_assert!(item.depends_on.iter().any(|d| img.id == **d));
             }
             let snap = inv.snapshots.iter().find(|s| *s.id == *item.id).unwrap();
             prop_assert!(rules.scheduler_snapshots
@@ -441,7 +445,7 @@ proptest! {
         sorted.sort();
         prop_assert_eq!(keys, sorted);
         for img in inv.images.iter().filter(|i| in_scope(i, &rules)) {
-            prop_assert!(seen.contains(&(ItemKind::Image, img.id.clone())), "missing {}", img.id);
+            prop_assert!(seen.contains(&(ItemKind::Image, img.id.to_string())), "missing {}", img.id);
         }
         let s = &p.summary;
         prop_assert_eq!(s.images_to_delete + s.images_to_keep + s.snapshots_to_delete + s.snapshots_to_keep, p.items.len());
