@@ -124,14 +124,8 @@ pub struct BuildArgs {
     /// Build only these builds (comma-separated), passed as `-only`.
     #[arg(long, env = "AMI_BUILDER_ONLY", value_name = "NAMES")]
     pub only: Option<String>,
-    /// Directory for build.log, build.machine.log, artifacts.json and ami_id.txt.
-    #[arg(
-        long,
-        env = "AMI_BUILDER_OUT_DIR",
-        default_value = "out",
-        value_name = "DIR"
-    )]
-    pub out_dir: PathBuf,
+    #[command(flatten)]
+    pub out: OutDir,
     /// The Packer executable (path, or a name looked up on PATH).
     #[arg(long, env = "AMI_BUILDER_PACKER", value_name = "PATH")]
     pub packer: Option<PathBuf>,
@@ -402,14 +396,8 @@ pub struct PruneArgs {
     /// overwritten: an existing file is a usage error.
     #[arg(long, value_name = "FILE")]
     pub report_file: Option<PathBuf>,
-    /// Directory for the local report of --apply.
-    #[arg(
-        long,
-        env = "AMI_BUILDER_OUT_DIR",
-        default_value = "out",
-        value_name = "DIR"
-    )]
-    pub out_dir: PathBuf,
+    #[command(flatten)]
+    pub out: OutDir,
     /// Send the events (--events) and upload the report (--report) of an
     /// earlier --apply from its local report, deleting and listing nothing:
     /// finishes a run whose events or upload failed.
@@ -501,6 +489,21 @@ pub struct CompletionsArgs {
     /// The shell.
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
+}
+
+/// Where a command writes its files: `build` its logs, `artifacts.json`,
+/// `ami_id.txt` and event; `prune --apply` its report.
+#[derive(Debug, Args)]
+pub struct OutDir {
+    /// Directory for the files this command writes (build: build.log,
+    /// build.machine.log, artifacts.json, ami_id.txt; prune --apply: its report).
+    #[arg(
+        long = "out-dir",
+        env = "AMI_BUILDER_OUT_DIR",
+        default_value = "out",
+        value_name = "DIR"
+    )]
+    pub dir: PathBuf,
 }
 
 /// `ami-builder man`.

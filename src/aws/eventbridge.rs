@@ -225,21 +225,28 @@ mod tests {
         assert_eq!(calls[1], vec!["{\"n\":2}".to_string()]);
     }
 
-    #[test]
-    fn permanent_errors_are_not_retried_and_name_the_code() {
+    /// One entry that EventBridge rejects with `code` on every attempt:
+    /// the error, and how many times it was sent.
+    fn always_rejected(code: &'static str, max_attempts: u32) -> (Error, usize) {
         let mut n = 0;
         let send = |_: Vec<Entry>| {
             n += 1;
-            async { Ok(vec![err("AccessDeniedException")]) }
+            async move { Ok(vec![err(code)]) }
         };
         let e = rt()
             .block_on(put_with_retry(
                 vec![entry(1)],
                 send,
-                5,
+                max_attempts,
                 Duration::from_millis(1),
             ))
             .unwrap_err();
+        (e, n)
+    }
+
+    #[test]
+    fn permanent_errors_are_not_retried_and_name_the_code() {
+        let (e, n) = always_rejected("AccessDeniedException", 5);
         assert_eq!(e.exit_code(), 7);
         assert!(e.to_string().contains("AccessDeniedException"), "{e}");
         assert_eq!(n, 1);
@@ -247,19 +254,7 @@ mod tests {
 
     #[test]
     fn persistent_throttling_gives_up_after_max_attempts() {
-        let mut n = 0;
-        let send = |_: Vec<Entry>| {
-            n += 1;
-            async { Ok(vec![err("ThrottlingException")]) }
-        };
-        let e = rt()
-            .block_on(put_with_retry(
-                vec![entry(1)],
-                send,
-                3,
-                Duration::from_millis(1),
-            ))
-            .unwrap_err();
+        let (e, n) = always_rejected("ThrottlingException", 3);
         assert!(e.to_string().contains("after 3 attempts"), "{e}");
         assert!(e.to_string().contains("ThrottlingException"), "{e}");
         assert_eq!(n, 3);

@@ -8,14 +8,27 @@ use super::{aws_error, Aws};
 use crate::error::{Error, Result};
 
 /// Split `s3://bucket/prefix/` into (bucket, prefix ending in `/` or empty).
-pub fn parse_url(url: &str) -> Result<(String, String)> {
-    let rest = url
-        .strip_prefix("s3://")
-        .ok_or_else(|| Error::Usage(format!("`{url}` is not an s3://bucket/prefix/ URL")))?;
-    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-    if bucket.is_empty() {
-        return Err(Error::Usage(format!("`{url}` names no bucket")));
+/// The URL is read by the `url` crate (the WHATWG rules the AWS CLI's users
+/// meet in browsers), then held to what an S3 location is: scheme `s3`, a
+/// bucket, no user, port, query or fragment.
+pub fn parse_url(text: &str) -> Result<(String, String)> {
+    let bad =
+        |why: &str| Error::Usage(format!("`{text}` is not an s3://bucket/prefix/ URL: {why}"));
+    let u = url::Url::parse(text).map_err(|e| bad(&e.to_string()))?;
+    if u.scheme() != "s3" {
+        return Err(bad(&format!("the scheme is {}, not s3", u.scheme())));
     }
+    let bucket = u.host_str().unwrap_or_default();
+    if bucket.is_empty() {
+        return Err(Error::Usage(format!("`{text}` names no bucket")));
+    }
+    if !u.username().is_empty() || u.password().is_some() || u.port().is_some() {
+        return Err(bad("it has a user or a port"));
+    }
+    if u.query().is_some() || u.fragment().is_some() {
+        return Err(bad("it has a ? or # part"));
+    }
+    let prefix = u.path().trim_start_matches('/');
     let prefix = if prefix.is_empty() || prefix.ends_with('/') {
         prefix.to_string()
     } else {
@@ -75,7 +88,23 @@ mod tests {
             parse_url("s3://b").expect("ok"),
             ("b".into(), String::new())
         );
+        assert_eq!(
+            parse_url("s3://my.bucket-1/a/b").expect("ok"),
+            ("my.bucket-1".into(), "a/b/".into())
+        );
         assert_eq!(parse_url("https://b/p").unwrap_err().exit_code(), 2);
-        assert!(parse_url("s3:///p").is_err());
+        for bad in [
+            "s3:///p",
+            "s3://",
+            "b/p",
+            "s3://b/p?versionId=1",
+            "s3://b/p#x",
+            "s3://u@b/p",
+            "s3://b:9000/p",
+        ] {
+            let e = parse_url(bad).expect_err(bad);
+            assert_eq!(e.exit_code(), 2, "{bad}");
+            assert!(e.to_string().contains(bad), "{e}");
+        }
     }
 }

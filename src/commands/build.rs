@@ -42,9 +42,9 @@ pub async fn run(global: &Global, args: BuildArgs) -> Result<ExitCode> {
     }
     let program = runner::find_packer(args.packer.as_deref())?;
     preflight(&args)?;
-    std::fs::create_dir_all(&args.out_dir).map_err(|e| {
+    std::fs::create_dir_all(&args.out.dir).map_err(|e| {
         Error::io(
-            format!("creating the output directory {}", args.out_dir.display()),
+            format!("creating the output directory {}", args.out.dir.display()),
             e,
         )
     })?;
@@ -55,8 +55,8 @@ pub async fn run(global: &Global, args: BuildArgs) -> Result<ExitCode> {
         args: packer_args(&args),
         dir: None,
         env: Vec::new(),
-        build_log: args.out_dir.join(files::BUILD_LOG),
-        machine_log: args.out_dir.join(files::MACHINE_LOG),
+        build_log: args.out.dir.join(files::BUILD_LOG),
+        machine_log: args.out.dir.join(files::MACHINE_LOG),
         cleanup_timeout: Duration::from_secs(args.cleanup_timeout),
         echo: !args.quiet,
     };
@@ -72,7 +72,7 @@ pub async fn run(global: &Global, args: BuildArgs) -> Result<ExitCode> {
             format!(
                 "Packer finished its cleanup and stopped ({}); see {}",
                 outcome.exit,
-                args.out_dir.join(files::BUILD_LOG).display()
+                args.out.dir.join(files::BUILD_LOG).display()
             )
         };
         return Err(Error::Interrupted {
@@ -113,7 +113,7 @@ pub async fn run(global: &Global, args: BuildArgs) -> Result<ExitCode> {
 
     if !outcome.exit.success() {
         if !record.artifacts.is_empty() {
-            write_record(&args.out_dir, &record)?;
+            write_record(&args.out.dir, &record)?;
             output::emit(&record, global.output)?;
         }
         return Err(Error::PackerFailed(packer_failure_message(
@@ -137,15 +137,15 @@ pub async fn run(global: &Global, args: BuildArgs) -> Result<ExitCode> {
     }
     let disagree = ex.summary_disagreements();
     if !disagree.is_empty() {
-        write_record(&args.out_dir, &record)?;
+        write_record(&args.out.dir, &record)?;
         return Err(Error::Other(format!(
             "Packer's artifact records and its own summary disagree: {}. Nothing was confirmed, tagged or announced; see {}",
             disagree.join("; "),
-            args.out_dir.join(files::MACHINE_LOG).display()
+            args.out.dir.join(files::MACHINE_LOG).display()
         )));
     }
     if !manifest_problems.is_empty() {
-        write_record(&args.out_dir, &record)?;
+        write_record(&args.out.dir, &record)?;
         return Err(Error::Other(format!(
             "Packer's log and its manifest disagree: {}. Check that --manifest names the file this template's manifest post-processor writes",
             manifest_problems.join("; ")
@@ -160,7 +160,7 @@ pub async fn run(global: &Global, args: BuildArgs) -> Result<ExitCode> {
     )
     .await;
     record.finished_at = Utc::now();
-    write_record(&args.out_dir, &record)?;
+    write_record(&args.out.dir, &record)?;
     confirm_result?;
 
     super::within_until(
@@ -176,7 +176,7 @@ pub async fn run(global: &Global, args: BuildArgs) -> Result<ExitCode> {
 
 /// `--no-build`: tag and announce the AMIs of an existing artifacts.json.
 async fn finish_existing(global: &Global, args: &BuildArgs) -> Result<ExitCode> {
-    let path = args.out_dir.join(files::ARTIFACTS);
+    let path = args.out.dir.join(files::ARTIFACTS);
     let record = crate::steps::read_record(&path)?;
     if record.artifacts.is_empty() {
         return Err(Error::NoAmi(format!("{} lists no AMI", path.display())));
@@ -206,7 +206,7 @@ async fn after_confirmation(args: &BuildArgs, aws: &Aws, record: &BuildRecord) -
     let prov = super::resolve_provenance(aws, &args.provenance, &template_dir).await?;
     let rerun = format!(
         "re-run `ami-builder build --no-build --out-dir {}`",
-        args.out_dir.display()
+        args.out.dir.display()
     );
     if args.no_tag {
         tracing::info!("--no-tag: not tagging");
@@ -232,7 +232,7 @@ async fn after_confirmation(args: &BuildArgs, aws: &Aws, record: &BuildRecord) -
         crate::events::entry::AmiStatus::Created,
         &args.event,
     )?;
-    let event_path = args.out_dir.join(files::EVENT);
+    let event_path = args.out.dir.join(files::EVENT);
     let json = serde_json::to_string_pretty(&entries).map_err(|e| Error::Other(e.to_string()))?;
     write_file(&event_path, &(json + "\n"))?;
     let mut event_result = Ok(());
@@ -261,7 +261,7 @@ async fn after_confirmation(args: &BuildArgs, aws: &Aws, record: &BuildRecord) -
     if let Some(url) = &args.upload {
         let files: Vec<PathBuf> = [files::BUILD_LOG, files::ARTIFACTS, files::EVENT]
             .iter()
-            .map(|f| args.out_dir.join(f))
+            .map(|f| args.out.dir.join(f))
             .filter(|p| p.exists())
             .collect();
         let refs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();

@@ -49,31 +49,7 @@ pub async fn run(global: &Global, cmd: RetentionCommand) -> Result<ExitCode> {
                 ..RetentionConfig::default()
             };
             let inv = gather_all(&aws, &regions, None).await?;
-            let mut findings = Vec::new();
-            for i in &inv.instances {
-                findings.extend(retention::lint_resource(
-                    &format!("{} {}", i.region, i.id),
-                    retention::TagTarget::Instance,
-                    &i.tags,
-                    &cfg,
-                ));
-            }
-            for i in &inv.images {
-                findings.extend(retention::lint_resource(
-                    &format!("{} {}", i.region, i.id),
-                    retention::TagTarget::Image,
-                    &i.tags,
-                    &cfg,
-                ));
-            }
-            for s in &inv.snapshots {
-                findings.extend(retention::lint_resource(
-                    &format!("{} {}", s.region, s.id),
-                    retention::TagTarget::Snapshot,
-                    &s.tags,
-                    &cfg,
-                ));
-            }
+            let findings = retention::lint_inventory(&inv, &cfg);
             let report = LintReport {
                 resources: inv.instances.len() + inv.images.len() + inv.snapshots.len(),
                 findings,

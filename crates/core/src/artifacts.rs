@@ -147,35 +147,33 @@ impl BuildRecord {
 
 impl fmt::Display for BuildRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "{:<24} {:<16} {:<22} {:<10} SNAPSHOTS",
-            "BUILD", "REGION", "AMI", "STATE"
-        )?;
-        for a in &self.artifacts {
-            writeln!(
-                f,
-                "{:<24} {:<16} {:<22} {:<10} {}",
-                a.build(),
-                a.region(),
-                a.ami_id(),
-                a.state.as_deref().unwrap_or(if a.confirmed {
-                    "available"
-                } else {
-                    "unconfirmed"
-                }),
-                if a.snapshot_ids.is_empty() {
-                    "-".to_string()
-                } else {
-                    a.snapshot_ids
-                        .iter()
-                        .map(SnapshotId::as_str)
-                        .collect::<Vec<_>>()
-                        .join(",")
-                }
-            )?;
-        }
-        Ok(())
+        let rows = self.artifacts.iter().map(|a| {
+            let state = a.state.as_deref().unwrap_or(if a.confirmed {
+                "available"
+            } else {
+                "unconfirmed"
+            });
+            let snapshots = if a.snapshot_ids.is_empty() {
+                "-".to_string()
+            } else {
+                a.snapshot_ids
+                    .iter()
+                    .map(SnapshotId::as_str)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            };
+            vec![
+                a.build().to_string(),
+                a.region().to_string(),
+                a.ami_id().to_string(),
+                state.to_string(),
+                snapshots,
+            ]
+        });
+        f.write_str(&crate::table::render(
+            &["BUILD", "REGION", "AMI", "STATE", "SNAPSHOTS"],
+            rows,
+        ))
     }
 }
 

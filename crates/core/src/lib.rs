@@ -9,7 +9,8 @@
 //! * [`check`]: the pre-commit checks over pipeline files;
 //! * [`ids`]: AMI, snapshot, region and account ids, checked where they enter;
 //! * [`regions`]: the AWS regions accepted by name;
-//! * [`tags`]: every tag key ami-builder writes or reads.
+//! * [`tags`]: every tag key ami-builder writes or reads;
+//! * [`table`]: the plain text tables every command prints.
 //!
 //! This crate is the boundary DESIGN.md draws, held by Cargo: it depends on no
 //! AWS SDK, no async runtime, no process or signal crate, and chrono without its
@@ -24,4 +25,5 @@ pub mod packer;
 pub mod provenance;
 pub mod regions;
 pub mod retention;
+pub mod table;
 pub mod tags;

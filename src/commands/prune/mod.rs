@@ -77,22 +77,29 @@ fn refusal_error(r: Refusal, path: &Path) -> Error {
 /// Read a saved plan: unreadable, not a plan, or of an unknown schema is a
 /// usage error before anything is listed.
 fn read_saved(path: &Path) -> Result<Plan> {
+    read_ours(path, "plan", "; nothing was listed or deleted")
+}
+
+/// Read a plan or report that ami-builder wrote: the file, its
+/// `schema_version`, its shape. Each failure is a usage error naming the
+/// file, the `kind` and what was `not_done` because of it.
+fn read_ours<T: serde::de::DeserializeOwned>(path: &Path, kind: &str, not_done: &str) -> Result<T> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         Error::Usage(format!(
-            "cannot read the plan {}: {e}; nothing was listed or deleted",
+            "cannot read the {kind} {}: {e}{not_done}",
             path.display()
         ))
     })?;
-    let not_a_plan = |e: String| {
+    let not_ours = |e: String| {
         Error::Usage(format!(
-            "{} is not an ami-builder prune plan ({e}): nothing was listed or deleted",
+            "{} is not an ami-builder prune {kind} ({e}){not_done}",
             path.display()
         ))
     };
     let doc: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| not_a_plan(e.to_string()))?;
-    saved::check_schema(&doc, "plan").map_err(not_a_plan)?;
-    serde_json::from_value(doc).map_err(|e| not_a_plan(e.to_string()))
+        serde_json::from_str(&text).map_err(|e| not_ours(e.to_string()))?;
+    saved::check_schema(&doc, kind).map_err(not_ours)?;
+    serde_json::from_value(doc).map_err(|e| not_ours(e.to_string()))
 }
 
 /// `2d 3h`, `5h 10m`, `45m`, `30s`.
@@ -412,7 +419,7 @@ async fn finish_apply(
 fn report_path(args: &PruneArgs, started: DateTime<Utc>) -> Result<std::path::PathBuf> {
     let path = match &args.report_file {
         Some(p) => p.clone(),
-        None => args.out_dir.join(format!(
+        None => args.out.dir.join(format!(
             "prune-report-{}.json",
             started.format("%Y%m%dT%H%M%S%.3fZ")
         )),
@@ -462,19 +469,13 @@ async fn resend(global: &Global, args: &PruneArgs, path: &Path) -> Result<ExitCo
     if let Some(u) = &args.report {
         crate::aws::s3::parse_url(u)?;
     }
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::Usage(format!("cannot read the report {}: {e}", path.display())))?;
+    let report: PruneReport = read_ours(path, "report", "; nothing was sent")?;
     let not_a_report = |e: String| {
         Error::Usage(format!(
-            "{} is not an ami-builder prune report: {e}",
+            "{} is not an ami-builder prune report: {e}; nothing was sent",
             path.display()
         ))
     };
-    let doc: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| not_a_report(e.to_string()))?;
-    saved::check_schema(&doc, "report").map_err(not_a_report)?;
-    let report: PruneReport =
-        serde_json::from_value(doc).map_err(|e| not_a_report(e.to_string()))?;
     if !report.applied {
         return Err(not_a_report("it is a plan that was not applied".into()));
     }

@@ -95,7 +95,7 @@ impl fmt::Display for PruneReport {
         }
         if self.applied {
             writeln!(f)?;
-            for a in &self.results {
+            let rows = self.results.iter().map(|a| {
                 let what = match &a.result {
                     AppliedResult::Done {
                         outcome: Deleted::Deleted,
@@ -109,14 +109,10 @@ impl fmt::Display for PruneReport {
                     AppliedResult::Skipped { why } => format!("skipped: {why}"),
                     AppliedResult::NotAttempted { why } => format!("not attempted: {why}"),
                 };
-                writeln!(
-                    f,
-                    "{:<9} {:<14} {:<24} {what}",
-                    a.kind.to_string(),
-                    a.region,
-                    a.id
-                )?;
-            }
+                vec![a.kind.to_string(), a.region.clone(), a.id.clone(), what]
+            });
+            let header = ["KIND", "REGION", "ID", "RESULT"];
+            write!(f, "{}", crate::table::render(&header, rows))?;
         } else {
             writeln!(
                 f,

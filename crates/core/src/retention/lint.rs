@@ -15,6 +15,8 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::plan::Inventory;
+
 use super::grammar::{
     check_value, expiry, is_exclusion, matching_tags, parse_strict, parse_value, Form,
     GrammarError, Issue, Origin, RetentionConfig, ScheduleSpec, SCHEDULER_MARKER,
@@ -54,6 +56,9 @@ pub enum TagTarget {
 /// One lint finding about one tag.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
+    /// The region of the resource, when it was found by listing one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
     /// The resource carrying the tag; `None` when a bare value was linted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource_id: Option<String>,
@@ -71,8 +76,10 @@ pub struct Finding {
 
 impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(id) = &self.resource_id {
-            write!(f, "{id}: ")?;
+        match (&self.region, &self.resource_id) {
+            (Some(r), Some(id)) => write!(f, "{r} {id}: ")?,
+            (None, Some(id)) => write!(f, "{id}: ")?,
+            _ => {}
         }
         write!(
             f,
@@ -117,6 +124,7 @@ fn consequence(issue: &Issue) -> &'static str {
 
 fn finding(key: &str, value: &str, issue: &Issue, suggestion: Option<&String>) -> Finding {
     Finding {
+        region: None,
         resource_id: None,
         key: key.to_string(),
         value: value.to_string(),
@@ -165,6 +173,35 @@ pub fn lint_resource(
         .map(|mut f| {
             f.resource_id = Some(resource_id.to_string());
             f
+        })
+        .collect()
+}
+
+/// Every retention tag of a listing (instances, images, snapshots), each
+/// finding naming its resource's region and id.
+pub fn lint_inventory(inv: &Inventory, cfg: &RetentionConfig) -> Vec<Finding> {
+    let resources = inv
+        .instances
+        .iter()
+        .map(|i| (&i.region[..], &i.id[..], TagTarget::Instance, &i.tags))
+        .chain(
+            inv.images
+                .iter()
+                .map(|i| (&i.region[..], &i.id[..], TagTarget::Image, &i.tags)),
+        )
+        .chain(
+            inv.snapshots
+                .iter()
+                .map(|s| (&s.region[..], &s.id[..], TagTarget::Snapshot, &s.tags)),
+        );
+    resources
+        .flat_map(|(region, id, target, tags)| {
+            lint_resource(id, target, tags, cfg)
+                .into_iter()
+                .map(move |mut f| {
+                    f.region = Some(region.to_string());
+                    f
+                })
         })
         .collect()
 }

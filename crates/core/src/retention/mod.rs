@@ -33,8 +33,8 @@ pub use grammar::{
     RetentionOutcome, ScheduleSpec,
 };
 pub use lint::{
-    explain, lint_resource, lint_value, suggest_fix, Explanation, Finding, Reading, Severity,
-    TagTarget,
+    explain, lint_inventory, lint_resource, lint_value, suggest_fix, Explanation, Finding, Reading,
+    Severity, TagTarget,
 };
 pub use plan::{
     plan, plan_on, recheck, Action, Image, Instance, InvalidTag, Inventory, ItemKind, Plan,

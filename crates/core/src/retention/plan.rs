@@ -609,34 +609,14 @@ impl fmt::Display for Plan {
                 ]
             })
             .collect();
-        let mut widths = header.map(str::len);
-        for row in &rows {
-            for (w, cell) in widths.iter_mut().zip(row) {
-                *w = (*w).max(cell.chars().count());
-            }
-        }
         writeln!(
             f,
             "prune plan at {} UTC (keeping the {} newest build(s) of each family)",
             self.generated_at.format(TIME_FORMAT),
             self.rules.keep
         )?;
-        let last = header.len() - 1;
-        let mut line = |cells: &[&str]| -> fmt::Result {
-            for (col, cell) in cells.iter().enumerate() {
-                if col == last {
-                    writeln!(f, "{cell}")?;
-                } else {
-                    write!(f, "{cell:<w$}  ", w = widths[col])?;
-                }
-            }
-            Ok(())
-        };
-        line(&header)?;
-        for row in &rows {
-            let cells: Vec<&str> = row.iter().map(String::as_str).collect();
-            line(&cells)?;
-        }
+        let rows = rows.into_iter().map(Vec::from);
+        write!(f, "{}", crate::table::render(&header, rows))?;
         write!(f, "{}", self.summary)
     }
 }

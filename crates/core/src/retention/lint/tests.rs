@@ -145,6 +145,48 @@ fn resources_are_linted_per_tag() {
 }
 
 #[test]
+fn an_inventory_is_linted_with_region_and_id_apart() {
+    use crate::retention::plan::{Instance, Inventory, Snapshot};
+    let tags: BTreeMap<String, String> = [(
+        "scheduler:ebs-snapshot".to_string(),
+        "auto_delete".to_string(),
+    )]
+    .into();
+    let inv = Inventory {
+        instances: vec![Instance {
+            region: "eu-west-1".into(),
+            id: "i-1".into(),
+            state: "running".into(),
+            tags: tags.clone(),
+        }],
+        snapshots: vec![Snapshot {
+            region: "us-east-1".into(),
+            id: "snap-1".into(),
+            volume_id: None,
+            volume_size_gib: 8,
+            start_time: Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap(),
+            tags,
+            description: String::new(),
+            sharing: Default::default(),
+        }],
+        ..Inventory::default()
+    };
+    let found = lint_inventory(&inv, &cfg());
+    // the marker is wrong on the instance only
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].region.as_deref(), Some("eu-west-1"));
+    assert_eq!(found[0].resource_id.as_deref(), Some("i-1"));
+    assert!(
+        found[0].to_string().starts_with("eu-west-1 i-1: "),
+        "{}",
+        found[0]
+    );
+    let json = serde_json::to_value(&found[0]).unwrap();
+    assert_eq!(json["region"], "eu-west-1");
+    assert_eq!(json["resource_id"], "i-1");
+}
+
+#[test]
 fn explain_shows_the_reading_and_expiry() {
     let now = Utc.with_ymd_and_hms(2024, 5, 1, 12, 0, 0).unwrap();
     let e = explain("0900;30;Europe/London", &cfg(), now);
