@@ -45,7 +45,7 @@ pub struct Global {
     #[arg(long, global = true, env = "AWS_PROFILE", value_name = "NAME")]
     pub profile: Option<String>,
     /// Send every AWS call to this endpoint (e.g. a local emulator).
-    #[arg(long, global = true, env = "AWS_ENDPOINT_URL", value_name = "URL")]
+    #[arg(long, global = true, env = "AWS_ENDPOINT_URL", value_name = "URL", value_parser = parse_endpoint)]
     pub endpoint_url: Option<String>,
     /// Output format of the result on stdout.
     #[arg(long, global = true, env = "AMI_BUILDER_OUTPUT", value_enum, default_value_t = OutputFormat::Text)]
@@ -62,9 +62,33 @@ pub struct Global {
     #[arg(long, global = true, env = "AWS_MAX_ATTEMPTS", default_value_t = 5, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..=20))]
     pub max_attempts: u32,
+    /// Colour on stderr: auto (a terminal, and NO_COLOR not set), always or never.
+    #[arg(long, global = true, env = "AMI_BUILDER_COLOR", value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub color: ColorChoice,
     /// More logging on stderr (-v info, -vv debug, -vvv trace).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+}
+
+/// `--color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorChoice {
+    /// Whether to colour: `auto` colours a terminal unless `NO_COLOR` is set
+    /// to anything but the empty string (no-color.org); the flag wins over
+    /// `NO_COLOR` because it is the more specific ask.
+    pub fn enabled(self, is_terminal: bool, no_color: Option<&str>) -> bool {
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => is_terminal && no_color.is_none_or(str::is_empty),
+        }
+    }
 }
 
 /// How results are printed.
@@ -275,8 +299,9 @@ pub struct TagArgs {
     /// Tag every AMI of a build's artifacts.json (copies get ami-builder:source-image).
     #[arg(long, value_name = "FILE")]
     pub artifacts: Option<PathBuf>,
-    /// Also find copies (same image name) in these regions (comma-separated).
-    #[arg(long, value_delimiter = ',', value_name = "REGIONS", value_parser = parse_region)]
+    /// Also find copies (same image name) in these regions (repeatable or
+    /// comma-separated).
+    #[arg(long = "regions", alias = "copy-regions", value_delimiter = ',', value_name = "REGION", value_parser = parse_region)]
     pub copy_regions: Vec<Region>,
     /// Provenance options.
     #[command(flatten)]
@@ -339,7 +364,7 @@ pub struct EventTestArgs {
 #[command(after_help = EXIT_CODES)]
 pub struct PruneArgs {
     /// Regions to prune (repeatable or comma-separated; default: --region).
-    #[arg(long = "in-region", value_delimiter = ',', value_name = "REGION", value_parser = parse_region)]
+    #[arg(long = "regions", alias = "in-region", value_delimiter = ',', value_name = "REGION", value_parser = parse_region)]
     pub regions: Vec<Region>,
     /// Only these families (repeatable; default: all).
     #[arg(long, value_delimiter = ',', value_name = "FAMILY")]
@@ -350,6 +375,10 @@ pub struct PruneArgs {
     /// Delete what the plan says (without it, prune only prints the plan).
     #[arg(long)]
     pub apply: bool,
+    /// Print the plan and change nothing: what prune does without --apply,
+    /// under the name the AWS CLI uses.
+    #[arg(long, conflicts_with = "apply")]
+    pub dry_run: bool,
     /// Write the plan as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     pub plan_out: Option<PathBuf>,
@@ -424,7 +453,7 @@ pub enum RetentionCommand {
 #[derive(Debug, Args)]
 pub struct RetentionLintArgs {
     /// Regions to lint (repeatable or comma-separated; default: --region).
-    #[arg(long = "in-region", value_delimiter = ',', value_name = "REGION", value_parser = parse_region)]
+    #[arg(long = "regions", alias = "in-region", value_delimiter = ',', value_name = "REGION", value_parser = parse_region)]
     pub regions: Vec<Region>,
     /// Retention tag key prefix.
     #[command(flatten)]
@@ -531,6 +560,27 @@ pub fn parse_region(s: &str) -> Result<Region, String> {
     crate::regions::check(s, &extra)
 }
 
+/// An endpoint URL as the SDK needs it: `http://` or `https://`, a host, no
+/// query or fragment. The SDK itself would take `localhost:5000` as a URL
+/// with the scheme `localhost` and fail at the first call with a dispatch
+/// error; this says what to write instead, before any call.
+pub fn parse_endpoint(s: &str) -> Result<String, String> {
+    let fix = |why: &str| {
+        format!("`{s}` is not an endpoint URL ({why}): write it with its scheme, e.g. http://127.0.0.1:5000 or https://ec2.us-east-1.amazonaws.com")
+    };
+    let u = url::Url::parse(s).map_err(|e| fix(&e.to_string()))?;
+    if !matches!(u.scheme(), "http" | "https") {
+        return Err(fix("no http:// or https:// scheme"));
+    }
+    if u.host_str().is_none_or(str::is_empty) {
+        return Err(fix("no host"));
+    }
+    if u.query().is_some() || u.fragment().is_some() {
+        return Err(fix("it has a ? or # part"));
+    }
+    Ok(s.to_string())
+}
+
 /// An age as [`parse_age`] reads it: `30m`, `90s`, `2d`.
 pub fn format_age(age: chrono::TimeDelta) -> String {
     let s = age.num_seconds().max(0);
@@ -565,6 +615,36 @@ pub fn parse_age(s: &str) -> Result<chrono::TimeDelta, String> {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn colour_follows_the_flag_then_no_color_then_the_terminal() {
+        use ColorChoice::*;
+        assert!(Auto.enabled(true, None));
+        assert!(Auto.enabled(true, Some("")));
+        assert!(!Auto.enabled(true, Some("1")));
+        assert!(!Auto.enabled(false, None));
+        assert!(Always.enabled(false, Some("1")));
+        assert!(!Never.enabled(true, None));
+    }
+
+    #[test]
+    fn endpoints_need_a_scheme_and_a_host() {
+        assert!(parse_endpoint("http://127.0.0.1:5000").is_ok());
+        assert!(parse_endpoint("https://ec2.us-east-1.amazonaws.com").is_ok());
+        for bad in [
+            "localhost:5000",
+            "127.0.0.1",
+            "ftp://h/",
+            "http://",
+            "http://h/?a=1",
+        ] {
+            let e = parse_endpoint(bad).expect_err(bad);
+            assert!(
+                e.contains(bad) && e.contains("http://127.0.0.1:5000"),
+                "{e}"
+            );
+        }
+    }
 
     #[test]
     fn age_parsing() {

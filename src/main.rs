@@ -24,7 +24,10 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter)),
         )
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_ansi(cli.global.color.enabled(
+            std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            std::env::var("NO_COLOR").ok().as_deref(),
+        ))
         .with_target(false)
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -50,6 +50,7 @@ pub struct AwsOptions {
 pub struct Aws {
     sdk: SdkConfig,
     endpoint: Option<String>,
+    profile: Option<String>,
     calls: Arc<ApiCalls>,
 }
 
@@ -97,8 +98,46 @@ impl Aws {
         Aws {
             sdk,
             endpoint: opts.endpoint_url.clone(),
+            profile: opts.profile.clone(),
             calls: Arc::new(ApiCalls::default()),
         }
+    }
+
+    /// Resolve the credentials once, before any call, and say in the AWS
+    /// CLI's terms what to do when there are none: otherwise the first call
+    /// fails minutes later with a dispatch-failure dump. A usage error (exit
+    /// 2): it is the configuration that is wrong, not AWS.
+    pub async fn require_credentials(&self, now: std::time::SystemTime) -> Result<(), Error> {
+        use aws_credential_types::provider::ProvideCredentials;
+        let Some(provider) = self.sdk.credentials_provider() else {
+            return Err(Error::Usage(no_credentials()));
+        };
+        match provider.provide_credentials().await {
+            Ok(c) => match c.expiry() {
+                Some(t) if t <= now => Err(Error::Usage(format!(
+                    "the AWS session has expired{}: {}",
+                    self.profile_said(),
+                    refresh_hint(self.profile.as_deref())
+                ))),
+                _ => Ok(()),
+            },
+            Err(e) => {
+                Err(Error::Usage(credentials_problem(
+                    &crate::error::render_chain(&e),
+                    matches!(
+                    e,
+                    aws_credential_types::provider::error::CredentialsError::CredentialsNotLoaded(_)
+                ),
+                    self.profile.as_deref(),
+                )))
+            }
+        }
+    }
+
+    fn profile_said(&self) -> String {
+        self.profile
+            .as_deref()
+            .map_or_else(String::new, |p| format!(" (profile `{p}`)"))
     }
 
     /// Every HTTP request sent so far by the clients of this configuration,
@@ -215,6 +254,61 @@ impl Aws {
             .build();
         aws_sdk_ec2::Client::from_conf(conf)
     }
+}
+
+fn no_credentials() -> String {
+    "no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, pass --profile (or set AWS_PROFILE), run `aws configure`, or run where a role is attached (CodeBuild, EC2)".into()
+}
+
+fn refresh_hint(profile: Option<&str>) -> String {
+    match profile {
+        Some(p) => format!("refresh it (`aws sso login --profile {p}` for an SSO profile, or new credentials for `{p}`)"),
+        None => "refresh it (new AWS_SESSION_TOKEN credentials, or `aws sso login`)".into(),
+    }
+}
+
+/// What a credentials-provider error means for the user, from its text:
+/// the SDK's errors name the SSO token, a missing profile or nothing found,
+/// but not as types a caller can match.
+pub fn credentials_problem(chain: &str, not_loaded: bool, profile: Option<&str>) -> String {
+    let lower = chain.to_ascii_lowercase();
+    let named = profile.map_or_else(String::new, |p| format!(" `{p}`"));
+    if lower.contains("sso") {
+        let login = profile.map_or_else(
+            || "aws sso login".to_string(),
+            |p| format!("aws sso login --profile {p}"),
+        );
+        return format!(
+            "the SSO session of profile{named} has expired or was never started: run `{login}`, then try again ({chain})"
+        );
+    }
+    let profile_missing = lower.contains("profile")
+        && [
+            "not defined",
+            "could not find",
+            "not found",
+            "no profiles",
+            "does not exist",
+            "missing",
+        ]
+        .iter()
+        .any(|w| lower.contains(w));
+    if profile_missing {
+        return format!(
+            "the AWS profile{named} does not exist in ~/.aws/config or ~/.aws/credentials (AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE): `aws configure list-profiles` shows the ones that do ({chain})"
+        );
+    }
+    if not_loaded {
+        return no_credentials();
+    }
+    format!(
+        "the AWS credentials could not be loaded{}: {chain}",
+        if named.is_empty() {
+            String::new()
+        } else {
+            format!(" for profile{named}")
+        }
+    )
 }
 
 /// Render an SDK error as `CODE: message` for service errors, or a plain reason

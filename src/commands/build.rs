@@ -49,6 +49,9 @@ pub async fn run(global: &Global, args: BuildArgs) -> Result<ExitCode> {
         )
     })?;
 
+    // Credentials before Packer: a build that cannot be confirmed or tagged
+    // should not take twenty minutes to say so.
+    let aws = super::load_aws(global).await?;
     let started_at = Utc::now();
     let spec = PackerRun {
         program,
@@ -84,7 +87,6 @@ pub async fn run(global: &Global, args: BuildArgs) -> Result<ExitCode> {
 
     // --timeout counts from here: Packer's own run is not time spent on AWS.
     let deadline = tokio::time::Instant::now() + super::timeout(global);
-    let aws = super::load_aws(global).await;
     let build_region = aws.default_region();
 
     let (run_uuid, manifest_problems) = match &args.manifest {
@@ -190,7 +192,7 @@ async fn finish_existing(global: &Global, args: &BuildArgs) -> Result<ExitCode> 
         )));
     }
     super::within(global, "tagging, the event and the uploads", async {
-        let aws = super::load_aws(global).await;
+        let aws = super::load_aws(global).await?;
         after_confirmation(args, &aws, &record).await
     })
     .await?;

@@ -43,7 +43,7 @@ pub async fn run(global: &Global, cmd: EventCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         EventCommand::Send(args) => {
-            let aws = super::load_aws(global).await;
+            let aws = super::load_aws(global).await?;
             let region = aws.require_region("event send")?;
             let e = render_entry(&args, Some(&region))?;
             let ids = send(&aws, &region, vec![e]).await?;

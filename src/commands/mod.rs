@@ -33,7 +33,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Prune(args) => prune::run(g, args).await,
         Command::Provenance(args) => {
             within(g, "resolving provenance", async {
-                let aws = load_aws(g).await;
+                let aws = load_aws(g).await?;
                 let p = resolve_provenance(&aws, &args, Path::new(".")).await?;
                 crate::output::emit(&p, format)?;
                 Ok(ExitCode::SUCCESS)
@@ -47,9 +47,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-/// Load the AWS configuration from the global flags.
-pub async fn load_aws(global: &Global) -> Aws {
-    Aws::load(&AwsOptions {
+/// Load the AWS configuration from the global flags, and resolve the
+/// credentials before any call ([`Aws::require_credentials`]).
+pub async fn load_aws(global: &Global) -> Result<Aws> {
+    let aws = Aws::load(&AwsOptions {
         region: global.region.clone(),
         profile: global.profile.clone(),
         endpoint_url: global.endpoint_url.clone(),
@@ -57,7 +58,10 @@ pub async fn load_aws(global: &Global) -> Aws {
         max_attempts: Some(global.max_attempts),
         initial_backoff: None,
     })
-    .await
+    .await;
+    aws.require_credentials(std::time::SystemTime::now())
+        .await?;
+    Ok(aws)
 }
 
 /// `--timeout` as a duration.

@@ -42,7 +42,7 @@ pub async fn run(global: &Global, cmd: RetentionCommand) -> Result<ExitCode> {
     let format = global.output;
     match cmd {
         RetentionCommand::Lint(a) => {
-            let aws = super::load_aws(global).await;
+            let aws = super::load_aws(global).await?;
             let regions = regions_or_default(&a.regions, &aws)?;
             let cfg = RetentionConfig {
                 tag_prefix: a.retention.retention_tag.clone(),

@@ -55,7 +55,7 @@ impl fmt::Display for TagReport {
 
 /// Run `tag`.
 pub async fn run(global: &Global, args: TagArgs) -> Result<ExitCode> {
-    let aws = super::load_aws(global).await;
+    let aws = super::load_aws(global).await?;
     // Resolve provenance first: fail before touching anything.
     let prov = resolve_provenance(&aws, &args.provenance, Path::new(".")).await?;
     let record = match &args.artifacts {

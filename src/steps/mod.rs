@@ -51,12 +51,12 @@ pub fn read_record(p: &Path) -> Result<BuildRecord> {
     })
 }
 
-/// `--in-region` values, or the one region from `--region` / the SDK.
+/// `--regions` values, or the one region from `--region` / the SDK.
 pub fn regions_or_default(given: &[Region], aws: &Aws) -> Result<Vec<Region>> {
     if !given.is_empty() {
         return Ok(given.to_vec());
     }
-    Ok(vec![aws.require_region("listing images (or --in-region)")?])
+    Ok(vec![aws.require_region("listing images (or --regions)")?])
 }
 
 pub async fn gather_all(

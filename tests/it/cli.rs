@@ -236,3 +236,105 @@ fn region_lists_reject_empty_items_and_unknown_names_before_any_call() {
         .code(1)
         .stderr(predicate::str::contains("not an AWS region").not());
 }
+
+/// `retention lint` with the AWS configuration in `dir` (config file
+/// `config`, no credentials in the environment, HOME there so no SSO token
+/// cache is found) and `profile`: its exit code and stderr. The endpoint is
+/// closed, so a call that was made would fail as a dispatch failure instead.
+fn lint_with_config(config: &str, profile: Option<&str>) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let cfg = dir.path().join("config");
+    std::fs::write(&cfg, config).expect("write config");
+    std::fs::write(dir.path().join("credentials"), "").expect("write credentials");
+    let mut c = offline();
+    c.env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("AWS_CONFIG_FILE", &cfg)
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            dir.path().join("credentials"),
+        )
+        .env("HOME", dir.path());
+    if let Some(p) = profile {
+        c.env("AWS_PROFILE", p);
+    }
+    let out = c.args(["retention", "lint"]).output().expect("runs");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+#[test]
+fn credential_problems_are_named_in_the_users_words_before_any_call() {
+    // a credential_process whose credentials expired in 2020 (a file that is
+    // closed before it runs: an open one is "text file busy")
+    let bin = tempfile::tempdir().expect("tmp");
+    let process = bin.path().join("creds");
+    std::fs::write(
+        &process,
+        "#!/bin/sh\necho '{\"Version\":1,\"AccessKeyId\":\"AKIAEXAMPLE\",\"SecretAccessKey\":\"s\",\"SessionToken\":\"t\",\"Expiration\":\"2020-01-01T00:00:00Z\"}'\n",
+    )
+    .expect("write");
+    let status = std::process::Command::new("chmod")
+        .arg("+x")
+        .arg(&process)
+        .status()
+        .expect("chmod");
+    assert!(status.success());
+    let expired = format!(
+        "[profile old]\nregion = us-east-1\ncredential_process = {}\n",
+        process.display()
+    );
+    let sso = "[profile sso]\nregion = us-east-1\nsso_start_url = https://example.awsapps.com/start\nsso_region = us-east-1\nsso_account_id = 123456789012\nsso_role_name = Builder\n";
+    for (config, profile, says) in [
+        ("", None, "no AWS credentials found"),
+        (
+            "[profile other]\nregion = us-east-1\n",
+            Some("nope"),
+            "the AWS profile `nope` does not exist",
+        ),
+        (sso, Some("sso"), "run `aws sso login --profile sso`"),
+        (
+            &expired,
+            Some("old"),
+            "the AWS session has expired (profile `old`)",
+        ),
+    ] {
+        let (code, err) = lint_with_config(config, profile);
+        assert_eq!(code, Some(2), "{says}: {err}");
+        assert!(err.contains(says), "{says}: {err}");
+        assert!(!err.contains("could not reach"), "no call was made: {err}");
+    }
+}
+
+#[test]
+fn an_endpoint_without_a_scheme_is_refused_before_any_call() {
+    for bad in [
+        "localhost:5000",
+        "127.0.0.1:5000",
+        "ftp://127.0.0.1/",
+        "http://",
+    ] {
+        offline()
+            .args(["--endpoint-url", bad, "retention", "lint"])
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("is not an endpoint URL"));
+    }
+    offline()
+        .env("AWS_ENDPOINT_URL", "localhost:4566")
+        .args(["retention", "lint"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("write it with its scheme"));
+}
+
+#[test]
+fn dry_run_is_the_plan_and_cannot_go_with_apply() {
+    offline()
+        .args(["prune", "--dry-run", "--apply"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("cannot be used with"));
+}

@@ -1083,6 +1083,12 @@ fn a_plan_sends_no_mutating_request_and_an_apply_counts_its_writes() {
         writes.is_empty(),
         "a plan sent mutating requests: {writes:?}"
     );
+    // --dry-run is that plan, under the AWS CLI's name
+    let dry = plan_json(&m.url, &["--dry-run"]);
+    assert_eq!(dry["applied"], false);
+    assert_eq!(dry["plan"]["items"], plan["plan"]["items"]);
+    let calls = dry["api_calls"].as_object().expect("api_calls");
+    assert!(calls.keys().all(|op| is_read(op)), "{calls:?}");
     // the same counter sees an apply's writes
     let out = ami_builder(&m.url)
         .args([

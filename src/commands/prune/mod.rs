@@ -120,7 +120,7 @@ pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
         return resend(global, &args, report).await;
     }
     let deadline = tokio::time::Instant::now() + super::timeout(global);
-    let aws = super::load_aws(global).await;
+    let aws = super::load_aws(global).await?;
     let regions = crate::steps::regions_or_default(&args.regions, &aws)?;
     if let Some(u) = &args.report {
         crate::aws::s3::parse_url(u)?;
@@ -497,7 +497,7 @@ async fn resend(global: &Global, args: &PruneArgs, path: &Path) -> Result<ExitCo
             bad.join(", ")
         )));
     }
-    let aws = super::load_aws(global).await;
+    let aws = super::load_aws(global).await?;
     let deadline = tokio::time::Instant::now() + super::timeout(global);
     if args.events {
         super::within_until(
