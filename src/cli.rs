@@ -10,8 +10,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 pub const EXIT_CODES: &str = "\
 Exit codes:
   0    success
-  1    failure not covered below (AWS error, I/O error, log/manifest disagreement)
-  2    usage error (bad flags, unreadable input file, Packer not found)
+  1    failure not covered below (AWS error, unreachable endpoint, I/O error, log/manifest disagreement)
+  2    usage or configuration error (bad flags, unreadable input file, Packer or template not found, no or expired credentials)
   3    no AMI found in Packer's output
   4    Packer failed (its own exit status was non-zero)
   5    an extracted AMI could not be confirmed in EC2
@@ -19,8 +19,11 @@ Exit codes:
   7    the event was not accepted by EventBridge
   8    prune finished with failures (a deletion failed, or a planned one was not attempted)
   9    prune refused (plan over --max-deletions, a stale saved plan, or one made as of a future time)
-  130  interrupted by SIGINT (after Packer's cleanup)
-  143  interrupted by SIGTERM (after Packer's cleanup)";
+  130  interrupted by SIGINT, after Packer's cleanup
+  143  interrupted by SIGTERM, after Packer's cleanup";
+
+/// What a subcommand's help says instead of repeating the table.
+pub const EXIT_CODES_SEE: &str = "Exit codes: `ami-builder --help` lists them (0 is success).";
 
 /// Build Amazon Machine Images with Packer, honestly: keep Packer's exit code,
 /// find every AMI it made, confirm them in EC2, and fail loudly when there is none.
@@ -130,7 +133,7 @@ pub enum Command {
 
 /// `ami-builder build`.
 #[derive(Debug, Args)]
-#[command(after_help = EXIT_CODES)]
+#[command(after_help = EXIT_CODES_SEE)]
 pub struct BuildArgs {
     /// Packer template file or directory.
     #[arg(
@@ -291,7 +294,7 @@ pub struct EventArgs {
 
 /// `ami-builder tag`.
 #[derive(Debug, Args)]
-#[command(after_help = EXIT_CODES)]
+#[command(after_help = EXIT_CODES_SEE)]
 pub struct TagArgs {
     /// AMIs as REGION:AMI_ID (or AMI_ID in --region).
     #[arg(value_name = "[REGION:]AMI", required_unless_present = "artifacts")]
@@ -324,7 +327,7 @@ pub enum EventCommand {
 
 /// `event render` / `event send`.
 #[derive(Debug, Args)]
-#[command(after_help = EXIT_CODES)]
+#[command(after_help = EXIT_CODES_SEE)]
 pub struct EventRenderArgs {
     /// AMIs as REGION:AMI_ID; the first is the build-region AMI.
     #[arg(long = "ami", value_name = "REGION:AMI", required = true)]
@@ -361,7 +364,7 @@ pub struct EventTestArgs {
 
 /// `ami-builder prune`.
 #[derive(Debug, Args)]
-#[command(after_help = EXIT_CODES)]
+#[command(after_help = EXIT_CODES_SEE)]
 pub struct PruneArgs {
     /// Regions to prune (repeatable or comma-separated; default: --region).
     #[arg(long = "regions", alias = "in-region", value_delimiter = ',', value_name = "REGION", value_parser = parse_region)]
@@ -432,7 +435,8 @@ pub struct PruneArgs {
     /// finishes a run whose events or upload failed.
     #[arg(long, value_name = "REPORT", conflicts_with_all = ["apply", "plan", "plan_out", "as_of"])]
     pub resend: Option<PathBuf>,
-    /// Plan as if it were this time (RFC 3339; default now).
+    /// Plan as if it were this time: 2027-01-10, an RFC 3339 time, or an
+    /// offset from now (+40d, -12h); default now.
     #[arg(long, value_name = "TIME")]
     pub as_of: Option<String>,
     /// AWS calls in flight at once: the sharing checks while planning, the deletions when applying.
@@ -502,7 +506,7 @@ pub struct CheckArgs {
 
 /// `ami-builder extract`.
 #[derive(Debug, Args)]
-#[command(after_help = EXIT_CODES)]
+#[command(after_help = EXIT_CODES_SEE)]
 pub struct ExtractArgs {
     /// Packer log file, or `-` for stdin.
     #[arg(default_value = "-", value_name = "LOG")]
@@ -593,22 +597,48 @@ pub fn format_age(age: chrono::TimeDelta) -> String {
     }
 }
 
-/// Parse an age: a whole number with a unit, `s`, `m`, `h` or `d` (`90m`,
-/// `24h`, `2d`).
+/// Parse an age: whole numbers with units (`90m`, `24h`, `2d`, `1w`,
+/// `1d 12h`).
 pub fn parse_age(s: &str) -> Result<chrono::TimeDelta, String> {
-    let bad = || format!("expected an age such as 90m, 24h or 2d, got `{s}`");
-    let unit = s.chars().last().ok_or_else(bad)?;
-    let n: i64 = s[..s.len() - unit.len_utf8()].parse().map_err(|_| bad())?;
-    let secs = match unit {
-        's' => Some(n),
-        'm' => n.checked_mul(60),
-        'h' => n.checked_mul(3600),
-        'd' => n.checked_mul(86_400),
-        _ => None,
+    let bad = || format!("expected an age such as 90m, 24h, 2d or 1w, got `{s}`");
+    // humantime reads `1w`, `2d 3h`, `90m`; a bare number has no unit and
+    // is refused rather than guessed
+    let d = humantime::parse_duration(s.trim()).map_err(|_| bad())?;
+    chrono::TimeDelta::from_std(d).map_err(|_| bad())
+}
+
+/// A point in time as `--as-of` takes it: an RFC 3339 time
+/// (`2027-01-10T09:00:00Z`), a date (`2027-01-10`, midnight UTC), or an
+/// offset from `now` (`+40d`, `-12h`, `+1w 2d`).
+pub fn parse_time(
+    s: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    let bad = |why: String| {
+        format!("`{s}` is not a time: {why}; write 2027-01-10, 2027-01-10T09:00:00Z, +40d or -12h")
     };
-    secs.filter(|&x| x >= 0)
-        .and_then(chrono::TimeDelta::try_seconds)
-        .ok_or_else(bad)
+    if let Some((sign, age)) = s
+        .strip_prefix('+')
+        .map(|a| (1, a))
+        .or_else(|| s.strip_prefix('-').map(|a| (-1, a)))
+    {
+        let age = parse_age(age).map_err(bad)?;
+        let t = if sign > 0 {
+            now.checked_add_signed(age)
+        } else {
+            now.checked_sub_signed(age)
+        };
+        return t.ok_or_else(|| bad("out of range".into()));
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return d
+            .and_hms_opt(0, 0, 0)
+            .map(|t| t.and_utc())
+            .ok_or_else(|| bad("out of range".into()));
+    }
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| bad(e.to_string()))
 }
 
 #[cfg(test)]
@@ -647,21 +677,46 @@ mod tests {
     }
 
     #[test]
+    fn times_are_dates_rfc3339_or_offsets_from_now() {
+        use chrono::TimeZone;
+        let now = chrono::Utc.with_ymd_and_hms(2026, 12, 2, 10, 0, 0).unwrap();
+        let at = |y, m, d, h| chrono::Utc.with_ymd_and_hms(y, m, d, h, 0, 0).unwrap();
+        assert_eq!(parse_time("2027-01-10", now), Ok(at(2027, 1, 10, 0)));
+        assert_eq!(
+            parse_time("2027-01-10T09:00:00Z", now),
+            Ok(at(2027, 1, 10, 9))
+        );
+        assert_eq!(
+            parse_time("2027-01-10T10:00:00+01:00", now),
+            Ok(at(2027, 1, 10, 9))
+        );
+        assert_eq!(parse_time("+40d", now), Ok(at(2027, 1, 11, 10)));
+        assert_eq!(parse_time("-12h", now), Ok(at(2026, 12, 1, 22)));
+        assert_eq!(parse_time("+1w", now), Ok(at(2026, 12, 9, 10)));
+        for bad in [
+            "",
+            "tomorrow",
+            "2027-13-01",
+            "+",
+            "+40",
+            "40d",
+            "2027/01/10",
+        ] {
+            let e = parse_time(bad, now).expect_err(bad);
+            assert!(e.contains("+40d"), "{e}");
+        }
+    }
+
+    #[test]
     fn age_parsing() {
         assert_eq!(parse_age("90m"), Ok(chrono::TimeDelta::minutes(90)));
         assert_eq!(parse_age("24h"), Ok(chrono::TimeDelta::hours(24)));
         assert_eq!(parse_age("2d"), Ok(chrono::TimeDelta::days(2)));
         assert_eq!(parse_age("0s"), Ok(chrono::TimeDelta::zero()));
-        for bad in [
-            "",
-            "h",
-            "24",
-            "-1h",
-            "1.5h",
-            "1w",
-            "99999999999999999d",
-            "1 h",
-        ] {
+        assert_eq!(parse_age("1w"), Ok(chrono::TimeDelta::days(7)));
+        assert_eq!(parse_age("1d 12h"), Ok(chrono::TimeDelta::hours(36)));
+        assert_eq!(parse_age("1.5h"), Ok(chrono::TimeDelta::minutes(90)));
+        for bad in ["", "h", "24", "-1h", "99999999999999999d", "1 parsec"] {
             assert!(parse_age(bad).is_err(), "{bad}");
         }
     }

@@ -151,9 +151,7 @@ pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
     }
     let as_of = match &args.as_of {
         Some(t) => Some(
-            DateTime::parse_from_rfc3339(t)
-                .map_err(|e| Error::Usage(format!("--as-of `{t}` is not an RFC 3339 time: {e}")))?
-                .with_timezone(&Utc),
+            crate::cli::parse_time(t, started).map_err(|e| Error::Usage(format!("--as-of {e}")))?,
         ),
         None => None,
     };
