@@ -18,6 +18,8 @@ use crate::steps::{gather_all, regions_or_default};
 /// The result of `retention lint`.
 #[derive(Debug, Serialize)]
 pub struct LintReport {
+    /// [`LINT_SCHEMA_VERSION`] (`schemas/retention-lint.schema.json`).
+    pub schema_version: u32,
     /// Resources looked at.
     pub resources: usize,
     pub findings: Vec<retention::Finding>,
@@ -37,6 +39,9 @@ impl fmt::Display for LintReport {
     }
 }
 
+/// The layout version of `retention lint --output json`.
+pub const LINT_SCHEMA_VERSION: u32 = 1;
+
 /// Run `retention ...`.
 pub async fn run(global: &Global, cmd: RetentionCommand) -> Result<ExitCode> {
     let format = global.output;
@@ -51,6 +56,7 @@ pub async fn run(global: &Global, cmd: RetentionCommand) -> Result<ExitCode> {
             let inv = gather_all(&aws, &regions, None).await?;
             let findings = retention::lint_inventory(&inv, &cfg);
             let report = LintReport {
+                schema_version: LINT_SCHEMA_VERSION,
                 resources: inv.instances.len() + inv.images.len() + inv.snapshots.len(),
                 findings,
             };

@@ -10,3 +10,4 @@ mod faults;
 mod harness;
 mod notify;
 mod prune;
+mod schemas;

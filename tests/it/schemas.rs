@@ -1,0 +1,143 @@
+//! Every JSON document ami-builder writes has a JSON Schema under `schemas/`;
+//! these tests validate real outputs (a moto build's `artifacts.json`, a
+//! saved plan, the prune report on stdout and in its local file, lint
+//! results) with the PyPI `jsonschema` validator (`tests/schemas/validate.py`),
+//! and show the validator is not vacuous: a broken document fails.
+
+use std::path::Path;
+
+use crate::harness::{ami_builder, build_in_moto, moto, repo, venv_bin};
+
+/// `validate.py SCHEMA DOC`: Ok, or the validator's complaint.
+fn validate(schema: &str, doc: &Path) -> Result<(), String> {
+    let out = std::process::Command::new(venv_bin("python"))
+        .arg(repo().join("tests/schemas/validate.py"))
+        .arg(schema)
+        .arg(doc)
+        .output()
+        .expect("runs the validator");
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).to_string())
+    }
+}
+
+fn assert_valid(schema: &str, doc: &Path) {
+    if let Err(e) = validate(schema, doc) {
+        panic!(
+            "{} does not match schemas/{schema}: {e}\n{}",
+            doc.display(),
+            std::fs::read_to_string(doc).unwrap_or_default()
+        );
+    }
+}
+
+#[test]
+fn real_outputs_match_their_schemas() {
+    let m = moto();
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = dir.path().join("out");
+    build_in_moto(&m.url, "one-region.pkr.hcl", &out)
+        .arg("--quiet")
+        .assert()
+        .success();
+    assert_valid("artifacts.schema.json", &out.join("artifacts.json"));
+
+    // a saved plan, and the report of the same run on stdout
+    let plan = dir.path().join("plan.json");
+    let as_of = (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339();
+    let stdout = ami_builder(&m.url)
+        .args([
+            "--output",
+            "json",
+            "prune",
+            "--regions",
+            "us-east-1",
+            "--keep",
+            "0",
+        ])
+        .args(["--as-of", &as_of, "--plan-out"])
+        .arg(&plan)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    assert_valid("prune-plan.schema.json", &plan);
+    let report = dir.path().join("report-stdout.json");
+    std::fs::write(&report, &stdout).expect("write");
+    assert_valid("prune-report.schema.json", &report);
+    let planned: serde_json::Value = serde_json::from_slice(&stdout).expect("json");
+    assert!(
+        planned["plan"]["items"]
+            .as_array()
+            .is_some_and(|i| !i.is_empty()),
+        "the plan is not empty, so its items were validated too: {planned}"
+    );
+
+    // an apply's local report file, with its per-item results
+    let report_file = dir.path().join("applied.json");
+    ami_builder(&m.url)
+        .args([
+            "--output",
+            "json",
+            "prune",
+            "--regions",
+            "us-east-1",
+            "--keep",
+            "0",
+        ])
+        .args(["--as-of", &as_of, "--apply", "--report-file"])
+        .arg(&report_file)
+        .assert()
+        .success();
+    assert_valid("prune-report.schema.json", &report_file);
+    let applied: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report_file).expect("read")).expect("json");
+    assert!(
+        applied["results"].as_array().is_some_and(|r| !r.is_empty()),
+        "{applied}"
+    );
+
+    // lint results
+    let lint = dir.path().join("lint.json");
+    let stdout = ami_builder(&m.url)
+        .args([
+            "--output",
+            "json",
+            "retention",
+            "lint",
+            "--regions",
+            "us-east-1",
+        ])
+        .output()
+        .expect("runs")
+        .stdout;
+    std::fs::write(&lint, stdout).expect("write");
+    assert_valid("retention-lint.schema.json", &lint);
+}
+
+#[test]
+fn the_schemas_refuse_what_ami_builder_refuses() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let fixtures = repo().join("tests/fixtures/adversarial/plans");
+    // a plan ami-builder refuses for its shape is refused by the schema too
+    for (file, why) in [
+        ("exit2-malformed-id.json", "does not match"),
+        ("exit2-no-schema.json", "schema_version"),
+        ("exit2-schema-99.json", "1 was expected"),
+    ] {
+        let e = validate("prune-plan.schema.json", &fixtures.join(file)).expect_err(file);
+        assert!(e.contains(why), "{file}: {e}");
+    }
+    // and a well-formed record with one id that is not an id
+    let bad = dir.path().join("artifacts.json");
+    std::fs::write(
+        &bad,
+        r#"{"schema_version":1,"template":"t","packer_exit":0,"started_at":"2026-01-01T00:00:00Z","finished_at":"2026-01-01T00:00:00Z","build_region":"us-east-1","artifacts":[{"build":"b","region":"us-east-1","ami_id":"ami-1234","confirmed":true,"snapshot_ids":[]}]}"#,
+    )
+    .expect("write");
+    let e = validate("artifacts.schema.json", &bad).expect_err("bad id");
+    assert!(e.contains("artifacts/0/ami_id"), "{e}");
+}
