@@ -40,6 +40,7 @@ pub struct Cli {
 
 /// Options shared by every command.
 #[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Global options")]
 pub struct Global {
     /// AWS region for API calls (the build region).
     #[arg(long, global = true, env = "AWS_REGION", value_name = "REGION", value_parser = parse_region)]
@@ -68,6 +69,15 @@ pub struct Global {
     /// Colour on stderr: auto (a terminal, and NO_COLOR not set), always or never.
     #[arg(long, global = true, env = "AMI_BUILDER_COLOR", value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
     pub color: ColorChoice,
+    /// The config file (default: ami-builder.toml here or in the nearest
+    /// directory above); its values are the defaults of each command's
+    /// options, below flags and environment variables.
+    #[arg(long, global = true, env = "AMI_BUILDER_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// No progress on stderr, and `build` does not echo Packer's output
+    /// (build.log is still written). Results and errors are still printed.
+    #[arg(long, short, global = true, env = "AMI_BUILDER_QUIET")]
+    pub quiet: bool,
     /// More logging on stderr (-v info, -vv debug, -vvv trace).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -125,6 +135,9 @@ pub enum Command {
     /// Offline pre-commit check: rules match our event, retention tags lint clean,
     /// the template validates, no pipe hides Packer's exit status.
     Check(CheckArgs),
+    /// The config file: `config show` prints each option's value and where it came from.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
     /// Print the man page (roff) or write man pages for every command into a directory.
@@ -143,21 +156,32 @@ pub struct BuildArgs {
     )]
     pub template: PathBuf,
     /// A template variable, passed to Packer as `-var K=V` (repeatable).
-    #[arg(long = "var", value_name = "K=V", value_parser = parse_key_value)]
+    #[arg(help_heading = "Packer", long = "var", value_name = "K=V", value_parser = parse_key_value)]
     pub vars: Vec<(String, String)>,
     /// A variables file, passed to Packer as `-var-file` (repeatable).
-    #[arg(long = "var-file", value_name = "FILE")]
+    #[arg(help_heading = "Packer", long = "var-file", value_name = "FILE")]
     pub var_files: Vec<PathBuf>,
     /// Build only these builds (comma-separated), passed as `-only`.
-    #[arg(long, env = "AMI_BUILDER_ONLY", value_name = "NAMES")]
+    #[arg(
+        help_heading = "Packer",
+        long,
+        env = "AMI_BUILDER_ONLY",
+        value_name = "NAMES"
+    )]
     pub only: Option<String>,
     #[command(flatten)]
     pub out: OutDir,
     /// The Packer executable (path, or a name looked up on PATH).
-    #[arg(long, env = "AMI_BUILDER_PACKER", value_name = "PATH")]
+    #[arg(
+        help_heading = "Packer",
+        long,
+        env = "AMI_BUILDER_PACKER",
+        value_name = "PATH"
+    )]
     pub packer: Option<PathBuf>,
     /// Seconds to wait for Packer's cleanup after a signal before killing it.
     #[arg(
+        help_heading = "Packer",
         long,
         env = "AMI_BUILDER_CLEANUP_TIMEOUT",
         default_value_t = 600,
@@ -174,23 +198,30 @@ pub struct BuildArgs {
     pub wait_timeout: u64,
     /// Packer manifest file written by the template's manifest post-processor:
     /// its last run is cross-checked against the log and gives the run uuid.
-    #[arg(long, env = "AMI_BUILDER_MANIFEST", value_name = "FILE")]
+    #[arg(
+        help_heading = "Packer",
+        long,
+        env = "AMI_BUILDER_MANIFEST",
+        value_name = "FILE"
+    )]
     pub manifest: Option<PathBuf>,
-    /// Do not echo Packer's output to the console (build.log is still written).
-    #[arg(long, short)]
-    pub quiet: bool,
     /// Skip Packer: tag and send the event for the AMIs in DIR/artifacts.json
     /// (finishes a run whose tagging or event failed).
     #[arg(long)]
     pub no_build: bool,
     /// Do not tag the AMIs and snapshots.
-    #[arg(long)]
+    #[arg(help_heading = "Tags", long)]
     pub no_tag: bool,
     /// Do not send the EventBridge event.
-    #[arg(long)]
+    #[arg(help_heading = "Events", long)]
     pub no_event: bool,
     /// Upload build.log, artifacts.json and the event file to s3://bucket/prefix/.
-    #[arg(long, env = "AMI_BUILDER_UPLOAD", value_name = "S3_URL")]
+    #[arg(
+        help_heading = "Uploads",
+        long,
+        env = "AMI_BUILDER_UPLOAD",
+        value_name = "S3_URL"
+    )]
     pub upload: Option<String>,
     /// Provenance and tagging options.
     #[command(flatten)]
@@ -202,12 +233,13 @@ pub struct BuildArgs {
     #[command(flatten)]
     pub event: EventArgs,
     /// Extra arguments passed to `packer build` (after `--`).
-    #[arg(last = true, value_name = "PACKER_ARGS")]
+    #[arg(help_heading = "Packer", last = true, value_name = "PACKER_ARGS")]
     pub extra: Vec<String>,
 }
 
 /// Where the commit comes from (see README: resolution order).
 #[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "Provenance")]
 pub struct ProvenanceArgs {
     /// The commit SHA the image was built from (overrides every other source).
     #[arg(long, env = "AMI_BUILDER_COMMIT", value_name = "SHA")]
@@ -222,6 +254,7 @@ pub struct ProvenanceArgs {
 
 /// What goes on the images.
 #[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "Tags")]
 pub struct TaggingArgs {
     /// Extra tag K=V on AMIs and snapshots (repeatable).
     #[arg(long = "tag", value_name = "K=V", value_parser = parse_key_value)]
@@ -265,6 +298,7 @@ pub struct RetentionTagArg {
 
 /// Event options.
 #[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Events")]
 pub struct EventArgs {
     /// Event bus name or ARN.
     #[arg(
@@ -357,7 +391,10 @@ pub struct EventTestArgs {
     /// The event pattern: a file or inline JSON.
     #[arg(long, value_name = "FILE|JSON")]
     pub pattern: String,
-    /// The event: a file or inline JSON; an envelope or a PutEvents entry.
+    /// The event: a file or inline JSON; an envelope, a PutEvents entry, an
+    /// array of them (`event render`'s output, the build's
+    /// ami_builder_event.json) or a PutEvents request ({"Entries": [...]}).
+    /// Exit 0 only when every event matches.
     #[arg(long, value_name = "FILE|JSON")]
     pub event: String,
 }
@@ -382,6 +419,13 @@ pub struct PruneArgs {
     /// under the name the AWS CLI uses.
     #[arg(long, conflicts_with = "apply")]
     pub dry_run: bool,
+    /// Show every column of the plan at full width (KIND, GIB, EXPIRES,
+    /// times to the minute); without it the table fits 120 columns.
+    #[arg(long)]
+    pub wide: bool,
+    /// Show only what the plan deletes (the summary still counts all).
+    #[arg(long)]
+    pub only_deletions: bool,
     /// Write the plan as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     pub plan_out: Option<PathBuf>,
@@ -537,6 +581,14 @@ pub struct OutDir {
         value_name = "DIR"
     )]
     pub dir: PathBuf,
+}
+
+/// `ami-builder config ...`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print every option that has a value without a flag, and where it came
+    /// from: an environment variable, the config file, or the built-in default.
+    Show,
 }
 
 /// `ami-builder man`.

@@ -9,10 +9,12 @@
 pub mod aws;
 pub mod cli;
 pub mod commands;
+pub mod config;
 pub mod error;
 pub mod output;
 pub mod packer;
 pub mod proc;
+pub mod progress;
 pub mod steps;
 
 // The pure core lives in its own crate (crates/core), so that Cargo holds the

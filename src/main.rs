@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 /// mimalloc: a prune plan of a million images makes millions of small
 /// allocations on several threads; with it the planner runs about 20%
@@ -11,9 +11,12 @@ use clap::Parser;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let cli = ami_builder::cli::Cli::parse();
+    let cli = match parse() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     let filter = match cli.global.verbose {
-        0 => "warn,aws_config=error",
+        0 => "warn,aws_config=error,aws_runtime=error",
         1 => "ami_builder=info,warn",
         2 => "ami_builder=debug,info",
         _ => "trace",
@@ -47,5 +50,30 @@ fn main() -> ExitCode {
             eprintln!("error: {err}");
             ExitCode::from(err.exit_code())
         }
+    }
+}
+
+/// The command line over the config file's defaults
+/// (`ami_builder::config`): a bad file is exit 2 before anything runs.
+fn parse() -> Result<ami_builder::cli::Cli, ExitCode> {
+    use ami_builder::config;
+    let base = ami_builder::cli::Cli::command();
+    let raw: Vec<String> = std::env::args().skip(1).collect();
+    let env = std::env::var("AMI_BUILDER_CONFIG").ok();
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let cfg = match config::locate(&raw, env.as_deref(), &cwd) {
+        Some(path) => match config::load(&path, &base) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Err(ExitCode::from(ami_builder::error::code::USAGE));
+            }
+        },
+        None => config::Config::default(),
+    };
+    let matches = config::apply(base, &cfg).get_matches();
+    match ami_builder::cli::Cli::from_arg_matches(&matches) {
+        Ok(cli) => Ok(cli),
+        Err(e) => e.exit(),
     }
 }

@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use chrono::Utc;
 
+use serde::Serialize;
+
 use crate::artifacts::{BuildRecord, RecordedArtifact, SCHEMA_VERSION};
 use crate::aws::{ec2, Aws};
 use crate::cli::{BuildArgs, Global};
@@ -61,7 +63,7 @@ pub async fn run(global: &Global, args: BuildArgs) -> Result<ExitCode> {
         build_log: args.out.dir.join(files::BUILD_LOG),
         machine_log: args.out.dir.join(files::MACHINE_LOG),
         cleanup_timeout: Duration::from_secs(args.cleanup_timeout),
-        echo: !args.quiet,
+        echo: !global.quiet,
     };
     let outcome = runner::run(spec).await?;
     let ex = &outcome.extraction;
@@ -158,22 +160,71 @@ pub async fn run(global: &Global, args: BuildArgs) -> Result<ExitCode> {
         global,
         deadline,
         "confirming the AMIs in EC2",
-        confirm_all(&aws, &mut record, Duration::from_secs(args.wait_timeout)),
+        confirm_all(
+            &aws,
+            &mut record,
+            Duration::from_secs(args.wait_timeout),
+            crate::progress::Mode::detect(global.quiet),
+        ),
     )
     .await;
     record.finished_at = Utc::now();
     write_record(&args.out.dir, &record)?;
     confirm_result?;
 
-    super::within_until(
+    let done = super::within_until(
         global,
         deadline,
         "tagging, the event and the uploads",
         after_confirmation(&args, &aws, &record),
     )
     .await?;
-    output::emit(&record, global.output)?;
+    output::emit(&done.with(record), global.output)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// What `build` prints: the build record (the fields of `artifacts.json`)
+/// and what tagging, the event and the uploads did.
+#[derive(Debug, Serialize)]
+pub struct BuildResult {
+    #[serde(flatten)]
+    pub record: BuildRecord,
+    #[serde(flatten)]
+    pub done: AfterConfirmation,
+}
+
+impl std::fmt::Display for BuildResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.record)
+    }
+}
+
+/// What the steps after confirmation did.
+#[derive(Debug, Default, Serialize)]
+pub struct AfterConfirmation {
+    /// The images tagged; absent with `--no-tag`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tagged: Option<Vec<crate::steps::tagging::Tagged>>,
+    pub event: EventOutcome,
+    /// The `s3://` URLs uploaded to (`--upload`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub uploads: Vec<String>,
+}
+
+impl AfterConfirmation {
+    fn with(self, record: BuildRecord) -> BuildResult {
+        BuildResult { record, done: self }
+    }
+}
+
+/// The event: where its entries were written, whether they were sent and
+/// the ids EventBridge gave them.
+#[derive(Debug, Default, Serialize)]
+pub struct EventOutcome {
+    pub file: PathBuf,
+    pub sent: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub event_ids: Vec<String>,
 }
 
 /// `--no-build`: tag and announce the AMIs of an existing artifacts.json.
@@ -191,19 +242,24 @@ async fn finish_existing(global: &Global, args: &BuildArgs) -> Result<ExitCode> 
             a.region()
         )));
     }
-    super::within(global, "tagging, the event and the uploads", async {
+    let done = super::within(global, "tagging, the event and the uploads", async {
         let aws = super::load_aws(global).await?;
         after_confirmation(args, &aws, &record).await
     })
     .await?;
-    output::emit(&record, global.output)?;
+    output::emit(&done.with(record), global.output)?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// What follows a confirmed build: tag, then the event, then the uploads.
 /// A tagging failure sends no event (a notification must never announce an image
 /// whose provenance is missing); an event failure leaves AMIs and tags in place.
-async fn after_confirmation(args: &BuildArgs, aws: &Aws, record: &BuildRecord) -> Result<()> {
+async fn after_confirmation(
+    args: &BuildArgs,
+    aws: &Aws,
+    record: &BuildRecord,
+) -> Result<AfterConfirmation> {
+    let mut done = AfterConfirmation::default();
     let template_dir = args.template.clone();
     let prov = super::resolve_provenance(aws, &args.provenance, &template_dir).await?;
     let rerun = format!(
@@ -213,7 +269,7 @@ async fn after_confirmation(args: &BuildArgs, aws: &Aws, record: &BuildRecord) -
     if args.no_tag {
         tracing::info!("--no-tag: not tagging");
     } else {
-        crate::steps::tagging::tag_record(aws, record, &prov, &args.tagging)
+        let tagged = crate::steps::tagging::tag_record(aws, record, &prov, &args.tagging)
             .await
             .map_err(|e| match e {
                 Error::Tagging(m) => Error::Tagging(format!(
@@ -226,6 +282,7 @@ async fn after_confirmation(args: &BuildArgs, aws: &Aws, record: &BuildRecord) -
             record.artifacts.len(),
             prov.commit.as_deref().unwrap_or("unknown")
         );
+        done.tagged = Some(tagged);
     }
     let entries = crate::steps::announce::entries_for(
         record,
@@ -237,6 +294,7 @@ async fn after_confirmation(args: &BuildArgs, aws: &Aws, record: &BuildRecord) -
     let event_path = args.out.dir.join(files::EVENT);
     let json = serde_json::to_string_pretty(&entries).map_err(|e| Error::Other(e.to_string()))?;
     write_file(&event_path, &(json + "\n"))?;
+    done.event.file = event_path.clone();
     let mut event_result = Ok(());
     if args.no_event {
         tracing::info!("--no-event: not sending");
@@ -246,10 +304,14 @@ async fn after_confirmation(args: &BuildArgs, aws: &Aws, record: &BuildRecord) -
             None => aws.require_region("the event")?,
         };
         match crate::steps::announce::send(aws, &region, entries).await {
-            Ok(ids) => eprintln!(
-                "ami-builder: event accepted by EventBridge ({})",
-                ids.join(",")
-            ),
+            Ok(ids) => {
+                eprintln!(
+                    "ami-builder: event accepted by EventBridge ({})",
+                    ids.join(",")
+                );
+                done.event.sent = true;
+                done.event.event_ids = ids;
+            }
             Err(e) => {
                 event_result = Err(match e {
                     Error::EventRejected(m) => Error::EventRejected(format!(
@@ -269,8 +331,9 @@ async fn after_confirmation(args: &BuildArgs, aws: &Aws, record: &BuildRecord) -
         let refs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
         let urls = crate::aws::s3::upload(aws, url, &refs).await?;
         eprintln!("ami-builder: uploaded {}", urls.join(", "));
+        done.uploads = urls;
     }
-    event_result
+    event_result.map(|()| done)
 }
 
 fn preflight(args: &BuildArgs) -> Result<()> {
@@ -339,7 +402,28 @@ fn read_manifest(path: &Path, ex: &Extraction) -> Result<(Option<String>, Vec<St
     Ok((m.run_uuid, problems))
 }
 
-async fn confirm_all(aws: &Aws, record: &mut BuildRecord, timeout: Duration) -> Result<()> {
+async fn confirm_all(
+    aws: &Aws,
+    record: &mut BuildRecord,
+    timeout: Duration,
+    progress: crate::progress::Mode,
+) -> Result<()> {
+    let p = crate::progress::Progress::start(
+        progress,
+        "waiting for the AMIs and their copies to be available",
+        record.artifacts.len() as u64,
+    );
+    let r = confirm_each(aws, record, timeout, &p).await;
+    p.finish();
+    r
+}
+
+async fn confirm_each(
+    aws: &Aws,
+    record: &mut BuildRecord,
+    timeout: Duration,
+    progress: &crate::progress::Progress,
+) -> Result<()> {
     let mut failures = Vec::new();
     for a in &mut record.artifacts {
         let (region, ami) = (&a.artifact.region, &a.artifact.ami_id);
@@ -350,8 +434,12 @@ async fn confirm_all(aws: &Aws, record: &mut BuildRecord, timeout: Duration) -> 
                 a.name = info.name;
                 a.creation_date = info.creation_date;
                 a.snapshot_ids = info.snapshot_ids;
+                progress.item(true);
             }
-            Err(e @ Error::NotConfirmed(_)) => failures.push(e.to_string()),
+            Err(e @ Error::NotConfirmed(_)) => {
+                failures.push(e.to_string());
+                progress.item(false);
+            }
             Err(e) => return Err(e),
         }
     }

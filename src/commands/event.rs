@@ -38,8 +38,10 @@ fn render_entry(args: &EventRenderArgs, region: Option<&Region>) -> Result<Entry
 pub async fn run(global: &Global, cmd: EventCommand) -> Result<ExitCode> {
     match cmd {
         EventCommand::Render(args) => {
+            // an array of entries: what `aws events put-events --entries
+            // file://...` reads, and the shape of the build's event file
             let e = render_entry(&args, global.region.as_ref())?;
-            print_json(&serde_json::to_value(&e).map_err(|e| Error::Other(e.to_string()))?)?;
+            print_json(&serde_json::to_value([e]).map_err(|e| Error::Other(e.to_string()))?)?;
             Ok(ExitCode::SUCCESS)
         }
         EventCommand::Send(args) => {
@@ -81,19 +83,38 @@ fn test(args: &EventTestArgs, format: OutputFormat) -> Result<ExitCode> {
         .map_err(|e| Error::Usage(format!("invalid event pattern: {e}")))?;
     let event: Value = serde_json::from_str(&event_text)
         .map_err(|e| Error::Usage(format!("the event is not JSON: {e}")))?;
-    let envelope = crate::events::entry::as_envelope(&event, Utc::now()).map_err(Error::Usage)?;
-    let result = pattern.explain(&envelope);
+    let events = crate::events::entry::as_envelopes(&event, Utc::now()).map_err(Error::Usage)?;
+    let results: Vec<_> = events.iter().map(|e| pattern.explain(e)).collect();
+    let matched = results.iter().all(std::result::Result::is_ok);
     match format {
-        OutputFormat::Json => print_json(&serde_json::json!({
-            "match": result.is_ok(),
-            "reason": result.as_ref().err().map(ToString::to_string),
+        OutputFormat::Json if events.len() == 1 => print_json(&serde_json::json!({
+            "match": matched,
+            "reason": results[0].as_ref().err().map(ToString::to_string),
         }))?,
-        OutputFormat::Text => match &result {
-            Ok(()) => crate::output::print("match")?,
-            Err(m) => crate::output::print(&format!("no match: {m}"))?,
-        },
+        OutputFormat::Json => print_json(&serde_json::json!({
+            "match": matched,
+            "events": results.iter().map(|r| serde_json::json!({
+                "match": r.is_ok(),
+                "reason": r.as_ref().err().map(ToString::to_string),
+            })).collect::<Vec<_>>(),
+        }))?,
+        OutputFormat::Text => {
+            let mut text = String::new();
+            for (i, r) in results.iter().enumerate() {
+                if events.len() > 1 {
+                    text.push_str(&format!("event {} of {}: ", i + 1, events.len()));
+                }
+                match r {
+                    Ok(()) => text.push_str("match\n"),
+                    Err(m) => text.push_str(&format!("no match: {m}\n")),
+                }
+            }
+            crate::output::print(&text)?;
+        }
     }
-    Ok(if result.is_ok() {
+    // every event must match: a rule that misses one build's event misses
+    // that build
+    Ok(if matched {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

@@ -4,6 +4,7 @@
 
 pub mod build;
 pub mod check;
+pub mod config;
 pub mod event;
 pub mod extract;
 pub mod meta;
@@ -44,6 +45,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Check(args) => check::run(&args, format),
         Command::Completions(args) => meta::completions(&args),
         Command::Man(args) => meta::man(&args),
+        Command::Config(crate::cli::ConfigCommand::Show) => config::show(g),
     }
 }
 
@@ -145,6 +147,14 @@ pub async fn resolve_provenance(
         codebuild_initiator: env("CODEBUILD_INITIATOR"),
         pipeline_execution_id: args.pipeline_execution_id.clone(),
         codebuild_build_id: env("CODEBUILD_BUILD_ID"),
+        github: crate::provenance::Github {
+            sha: env("GITHUB_SHA"),
+            server_url: env("GITHUB_SERVER_URL"),
+            repository: env("GITHUB_REPOSITORY"),
+            run_id: env("GITHUB_RUN_ID"),
+        },
+        gitlab_commit_sha: env("CI_COMMIT_SHA"),
+        gitlab_job_url: env("CI_JOB_URL"),
         host: env("HOSTNAME")
             .or_else(|| {
                 std::fs::read_to_string("/etc/hostname")

@@ -53,7 +53,8 @@ pub async fn run(global: &Global, cmd: RetentionCommand) -> Result<ExitCode> {
                 tag_prefix: a.retention.retention_tag.clone(),
                 ..RetentionConfig::default()
             };
-            let inv = gather_all(&aws, &regions, None).await?;
+            let progress = crate::progress::Mode::detect(global.quiet);
+            let inv = gather_all(&aws, &regions, None, progress).await?;
             let findings = retention::lint_inventory(&inv, &cfg);
             let report = LintReport {
                 schema_version: LINT_SCHEMA_VERSION,

@@ -63,6 +63,23 @@ pub async fn gather_all(
     aws: &Aws,
     regions: &[Region],
     account: Option<&AccountId>,
+    progress: crate::progress::Mode,
+) -> Result<Inventory> {
+    let p = crate::progress::Progress::start(
+        progress,
+        "listing images, snapshots and their users, region by region",
+        regions.len() as u64,
+    );
+    let inv = gather_each(aws, regions, account, &p).await;
+    p.finish();
+    inv
+}
+
+async fn gather_each(
+    aws: &Aws,
+    regions: &[Region],
+    account: Option<&AccountId>,
+    progress: &crate::progress::Progress,
 ) -> Result<Inventory> {
     let mut inv = Inventory {
         account_id: account.cloned(),
@@ -76,6 +93,7 @@ pub async fn gather_all(
         inv.snapshots.extend(part.snapshots);
         inv.instances.extend(part.instances);
         inv.usage.extend(part.usage);
+        progress.item(true);
     }
     Ok(inv)
 }

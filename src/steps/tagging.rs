@@ -18,12 +18,33 @@ pub struct Tagged {
     pub ami_id: AmiId,
     /// Snapshots tagged with it.
     pub snapshot_ids: Vec<SnapshotId>,
-    /// The tags written.
+    /// The tags written, as EC2 writes them (`{"Key":..,"Value":..}` in JSON).
+    #[serde(serialize_with = "as_aws_tags")]
     pub tags: Vec<(String, String)>,
     /// Provenance it already had with another value, kept (`key`, `existing`,
-    /// `not written`).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// `not written`; `{"Key":..,"Value":..,"NotWritten":..}` in JSON).
+    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "as_kept_tags")]
     pub kept: Vec<(String, String, String)>,
+}
+
+fn as_aws_tags<S: serde::Serializer>(
+    tags: &[(String, String)],
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    s.collect_seq(
+        tags.iter()
+            .map(|(k, v)| serde_json::json!({ "Key": k, "Value": v })),
+    )
+}
+
+fn as_kept_tags<S: serde::Serializer>(
+    kept: &[(String, String, String)],
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    s.collect_seq(
+        kept.iter()
+            .map(|(k, old, new)| serde_json::json!({ "Key": k, "Value": old, "NotWritten": new })),
+    )
 }
 
 /// Tag every image of a record (AMIs, snapshots, copies and their snapshots).

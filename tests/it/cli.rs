@@ -357,3 +357,110 @@ fn dry_run_is_the_plan_and_cannot_go_with_apply() {
         .code(2)
         .stderr(predicate::str::contains("cannot be used with"));
 }
+
+/// `ami-builder ARGS` run in DIR/sub/dir with no config named, so that the
+/// file is looked for upward from there.
+fn in_subdir(dir: &std::path::Path) -> assert_cmd::Command {
+    let sub = dir.join("sub/dir");
+    std::fs::create_dir_all(&sub).expect("mkdir");
+    let mut c = offline();
+    c.env_remove("AMI_BUILDER_CONFIG").current_dir(sub);
+    c
+}
+
+#[test]
+fn the_config_file_sets_defaults_below_flags_and_environment() {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(
+        dir.path().join("ami-builder.toml"),
+        "[global]\nregion = \"us-east-1\"\n[prune]\nkeep = 7\nregions = [\"us-east-1\"]\n",
+    )
+    .expect("write");
+    let plan = repo().join("tests/fixtures/adversarial/plans/exit2-other-region.json");
+    // a saved plan made with keep 3 is refused for the file's keep 7, before any call
+    in_subdir(dir.path())
+        .args(["prune", "--plan"])
+        .arg(&plan)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("keep: the plan says 3, now 7"));
+    // the environment beats the file
+    in_subdir(dir.path())
+        .env("AMI_BUILDER_KEEP", "5")
+        .args(["prune", "--plan"])
+        .arg(&plan)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("keep: the plan says 3, now 5"));
+    // a flag beats both
+    in_subdir(dir.path())
+        .env("AMI_BUILDER_KEEP", "5")
+        .args(["prune", "--keep", "3", "--plan"])
+        .arg(&plan)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("keep:").not());
+    // config show names where each value came from
+    let out = in_subdir(dir.path())
+        .env("AMI_BUILDER_MAX_DELETIONS", "9")
+        .args(["--output", "json", "config", "show"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let shown: serde_json::Value = serde_json::from_slice(&out).expect("json");
+    assert_eq!(shown["schema_version"], 1);
+    let find = |cmd: &str, key: &str| {
+        shown["values"]
+            .as_array()
+            .expect("values")
+            .iter()
+            .find(|v| v["command"] == cmd && v["key"] == key)
+            .cloned()
+            .unwrap_or_else(|| panic!("{cmd} {key} in {shown}"))
+    };
+    assert_eq!(find("prune", "keep")["value"], serde_json::json!(["7"]));
+    assert_eq!(find("prune", "keep")["from"], "file");
+    assert_eq!(find("prune", "max-deletions")["from"], "env");
+    assert_eq!(
+        find("prune", "max-deletions")["name"],
+        "AMI_BUILDER_MAX_DELETIONS"
+    );
+    assert_eq!(find("prune", "max-plan-age")["from"], "default");
+    // the text shows the file too
+    in_subdir(dir.path())
+        .args(["config", "show"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("ami-builder.toml"))
+        .stdout(predicate::str::is_match(r"(?m)^prune +keep +7 +file$").expect("regex"));
+}
+
+#[test]
+fn a_bad_config_file_is_refused_before_anything_runs() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = dir.path().join("ami-builder.toml");
+    std::fs::write(&file, "[prune]\nkep = 3\n").expect("write");
+    in_subdir(dir.path())
+        .args(["prune", "--dry-run"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "[prune] `kep` is not an option of prune (did you mean `keep`?)",
+        ))
+        .stderr(predicate::str::contains(file.display().to_string()));
+    // named with --config, and missing
+    offline()
+        .args([
+            "--config",
+            "/nonexistent/ami-builder.toml",
+            "config",
+            "show",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "cannot read the config file /nonexistent/ami-builder.toml",
+        ));
+}

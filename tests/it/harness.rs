@@ -172,12 +172,19 @@ pub fn ami_builder(url: &str) -> assert_cmd::Command {
         "CODEBUILD_BUILD_ID",
         "CODEBUILD_RESOLVED_SOURCE_VERSION",
         "CODEBUILD_INITIATOR",
+        "GITHUB_SHA",
+        "GITHUB_RUN_ID",
+        "CI_COMMIT_SHA",
+        "CI_JOB_URL",
     ] {
         c.env_remove(k);
     }
     for (k, v) in aws_env(url) {
         c.env(k, v);
     }
+    // the repository's own ami-builder.toml is for its pipeline, not for
+    // the tests: each test says what it runs with (the config tests remove this)
+    c.env("AMI_BUILDER_CONFIG", "/dev/null");
     // prune --apply writes its report into the out dir: never the repo's
     c.env(
         "AMI_BUILDER_OUT_DIR",

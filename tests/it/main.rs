@@ -8,6 +8,7 @@ mod cli;
 mod extract;
 mod faults;
 mod harness;
+mod help;
 mod notify;
 mod prune;
 mod schemas;

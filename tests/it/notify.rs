@@ -318,9 +318,29 @@ fn event_render_and_test_offline() {
         .get_output()
         .stdout
         .clone();
-    let entry: serde_json::Value = serde_json::from_slice(&out).expect("json");
+    // an array of entries, as `aws events put-events --entries file://` reads
+    let entries: serde_json::Value = serde_json::from_slice(&out).expect("json");
+    assert_eq!(entries.as_array().map(Vec::len), Some(1), "{entries}");
+    let entry = &entries[0];
     assert_eq!(entry["Source"], "com.ami.builder");
     let entry_text = entry.to_string();
+    // the array (and a PutEvents request) is tested event by event
+    crate::harness::offline()
+        .args(["event", "test", "--pattern", SAMPLE_PATTERN, "--event"])
+        .arg(entries.to_string())
+        .assert()
+        .success()
+        .stdout("match\n");
+    let two = serde_json::json!({ "Entries": [entry, {
+        "Source": "com.ami.builder", "DetailType": "Other", "Detail": "{}"
+    }] });
+    crate::harness::offline()
+        .args(["event", "test", "--pattern", SAMPLE_PATTERN, "--event"])
+        .arg(two.to_string())
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("event 1 of 2: match"))
+        .stdout(predicate::str::contains("event 2 of 2: no match"));
     crate::harness::offline()
         .args([
             "event",

@@ -1083,6 +1083,21 @@ fn a_plan_sends_no_mutating_request_and_an_apply_counts_its_writes() {
         writes.is_empty(),
         "a plan sent mutating requests: {writes:?}"
     );
+    // a --family no image has is named, with the families there are
+    ami_builder(&m.url)
+        .args(["prune", "--regions", "us-east-1", "--family", "app,ap"])
+        .assert()
+        .success()
+        .stderr(predicates::str::contains(
+            "--family ap: no image in us-east-1 has it (the families there are ",
+        ))
+        .stderr(predicates::str::contains("--family app").not());
+    // --quiet: no progress lines
+    ami_builder(&m.url)
+        .args(["--quiet", "prune", "--regions", "us-east-1"])
+        .assert()
+        .success()
+        .stderr(predicates::str::contains("listing images").not());
     // --dry-run is that plan, under the AWS CLI's name
     let dry = plan_json(&m.url, &["--dry-run"]);
     assert_eq!(dry["applied"], false);
@@ -1104,9 +1119,30 @@ fn a_plan_sends_no_mutating_request_and_an_apply_counts_its_writes() {
         .assert()
         .success()
         .get_output()
-        .stdout
         .clone();
-    let applied: serde_json::Value = serde_json::from_slice(&out).expect("json");
+    let applied: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    // stderr is not a terminal here: progress comes as plain lines, a
+    // start and an end (and one every 10 s between), results stay on stdout
+    let deleted = applied["results"].as_array().expect("results").len();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "ami-builder: deleting the planned images and snapshots ({deleted})..."
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "ami-builder: deleting the planned images and snapshots: {deleted}/{deleted} done"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "ami-builder: listing images, snapshots and their users, region by region: 1/1 done"
+        ),
+        "{err}"
+    );
     let calls = applied["api_calls"].as_object().expect("api_calls");
     assert!(calls.contains_key("ec2:DeregisterImage"), "{calls:?}");
     assert!(

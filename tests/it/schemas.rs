@@ -38,11 +38,26 @@ fn real_outputs_match_their_schemas() {
     let m = moto();
     let dir = tempfile::tempdir().expect("tmp");
     let out = dir.path().join("out");
-    build_in_moto(&m.url, "one-region.pkr.hcl", &out)
-        .arg("--quiet")
+    let stdout = build_in_moto(&m.url, "one-region.pkr.hcl", &out)
+        .args(["--quiet", "--output", "json"])
         .assert()
-        .success();
+        .success()
+        .get_output()
+        .stdout
+        .clone();
     assert_valid("artifacts.schema.json", &out.join("artifacts.json"));
+    let result = dir.path().join("build-result.json");
+    std::fs::write(&result, &stdout).expect("write");
+    assert_valid("build-result.schema.json", &result);
+    let built: serde_json::Value = serde_json::from_slice(&stdout).expect("json");
+    // what tagging and the event did is in the result, tags as EC2 has them
+    let tags = built["tagged"][0]["tags"].as_array().expect("tagged");
+    assert!(
+        tags.iter().any(|t| t["Key"] == "ami-builder:family"),
+        "{built}"
+    );
+    assert_eq!(built["event"]["sent"], true, "{built}");
+    assert!(built["event"]["event_ids"][0].is_string(), "{built}");
 
     // a saved plan, and the report of the same run on stdout
     let plan = dir.path().join("plan.json");
@@ -121,6 +136,20 @@ fn real_outputs_match_their_schemas() {
 #[test]
 fn the_schemas_refuse_what_ami_builder_refuses() {
     let dir = tempfile::tempdir().expect("tmp");
+    // (and config show, offline, matches its own)
+    let cfg = dir.path().join("ami-builder.toml");
+    std::fs::write(&cfg, "[prune]\nkeep = 7\n").expect("write");
+    let shown = crate::harness::offline()
+        .env("AMI_BUILDER_KEEP", "5")
+        .arg("--config")
+        .arg(&cfg)
+        .args(["--output", "json", "config", "show"])
+        .output()
+        .expect("runs")
+        .stdout;
+    let shown_file = dir.path().join("config-show.json");
+    std::fs::write(&shown_file, shown).expect("write");
+    assert_valid("config-show.schema.json", &shown_file);
     let fixtures = repo().join("tests/fixtures/adversarial/plans");
     // a plan ami-builder refuses for its shape is refused by the schema too
     for (file, why) in [

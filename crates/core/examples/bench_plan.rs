@@ -325,7 +325,13 @@ fn materialize(inv: &Inventory) -> Vec<PlanItem> {
         a
     };
     let mut items = Vec::with_capacity(inv.images.len() + inv.snapshots.len());
-    let mut push = |kind, region: &str, id: &str, tags: &BTreeMap<String, String>, at, size| {
+    let mut push = |kind,
+                    region: &str,
+                    id: &str,
+                    name: Option<&str>,
+                    tags: &BTreeMap<String, String>,
+                    at,
+                    size| {
         let id: Arc<str> = Arc::from(id);
         let retention = match tags.get(RETENTION_TAG) {
             Some(v) => RetentionSource::Tag(Box::new(TagRef {
@@ -340,6 +346,8 @@ fn materialize(inv: &Inventory) -> Vec<PlanItem> {
             region: share(region),
             family: tags.get("ami-builder:family").map(|f| share(f)),
             id,
+            name: name.map(Arc::from),
+            created: Some(at),
             action: Action::Delete,
             reason: Reason::Expired {
                 retention_days: 7,
@@ -355,6 +363,7 @@ fn materialize(inv: &Inventory) -> Vec<PlanItem> {
             ItemKind::Image,
             &i.region,
             &i.id,
+            Some(&i.name),
             &i.tags,
             i.creation_date,
             None,
@@ -365,6 +374,7 @@ fn materialize(inv: &Inventory) -> Vec<PlanItem> {
             ItemKind::Snapshot,
             &s.region,
             &s.id,
+            None,
             &s.tags,
             s.start_time,
             Some(s.volume_size_gib),

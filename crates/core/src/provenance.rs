@@ -55,6 +55,10 @@ pub enum CommitSource {
     Flag,
     /// `CODEBUILD_RESOLVED_SOURCE_VERSION`.
     CodebuildSourceVersion,
+    /// GitHub Actions' `GITHUB_SHA`.
+    GithubSha,
+    /// GitLab CI's `CI_COMMIT_SHA`.
+    GitlabCommitSha,
     /// CodePipeline `GetPipelineExecution` artifact revisions.
     CodepipelineExecution,
     /// `git rev-parse HEAD`.
@@ -68,6 +72,8 @@ impl fmt::Display for CommitSource {
         f.write_str(match self {
             CommitSource::Flag => "--commit",
             CommitSource::CodebuildSourceVersion => "CODEBUILD_RESOLVED_SOURCE_VERSION",
+            CommitSource::GithubSha => "GITHUB_SHA",
+            CommitSource::GitlabCommitSha => "CI_COMMIT_SHA",
             CommitSource::CodepipelineExecution => "the CodePipeline execution",
             CommitSource::Git => "git",
             CommitSource::Unknown => "unknown (--allow-unknown-commit)",
@@ -88,9 +94,37 @@ pub struct Inputs {
     pub pipeline_execution_id: Option<String>,
     /// `CODEBUILD_BUILD_ID`.
     pub codebuild_build_id: Option<String>,
+    /// GitHub Actions: `GITHUB_SHA`, and for the build URL `GITHUB_SERVER_URL`,
+    /// `GITHUB_REPOSITORY`, `GITHUB_RUN_ID`.
+    pub github: Github,
+    /// GitLab CI: `CI_COMMIT_SHA`, `CI_JOB_URL`.
+    pub gitlab_commit_sha: Option<String>,
+    pub gitlab_job_url: Option<String>,
     /// This host's name (for local build ids).
     pub host: String,
     pub now: DateTime<Utc>,
+}
+
+/// What GitHub Actions sets for a workflow run.
+#[derive(Debug, Clone, Default)]
+pub struct Github {
+    pub sha: Option<String>,
+    pub server_url: Option<String>,
+    pub repository: Option<String>,
+    pub run_id: Option<String>,
+}
+
+impl Github {
+    /// `https://github.com/OWNER/REPO/actions/runs/ID`, when all three are set.
+    pub fn run_url(&self) -> Option<String> {
+        let nonempty = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
+        Some(format!(
+            "{}/{}/actions/runs/{}",
+            nonempty(&self.server_url)?.trim_end_matches('/'),
+            nonempty(&self.repository)?,
+            nonempty(&self.run_id)?
+        ))
+    }
 }
 
 /// Lookups that need the outside world.
@@ -148,20 +182,20 @@ pub fn pipeline_from_initiator(initiator: &str) -> Option<&str> {
         .filter(|n| !n.is_empty())
 }
 
-/// The build id: CodeBuild's, else `local:<host>:<utc time>`.
+/// The build id: CodeBuild's, else the GitHub Actions run's URL, else the
+/// GitLab CI job's URL, else `local:<host>:<utc time>`.
 pub fn build_id(inputs: &Inputs) -> String {
-    match inputs
-        .codebuild_build_id
-        .as_deref()
-        .filter(|s| !s.is_empty())
-    {
-        Some(id) => id.to_string(),
-        None => format!(
-            "local:{}:{}",
-            inputs.host,
-            inputs.now.to_rfc3339_opts(SecondsFormat::Secs, true)
-        ),
-    }
+    let set = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
+    set(&inputs.codebuild_build_id)
+        .or_else(|| inputs.github.run_url())
+        .or_else(|| set(&inputs.gitlab_job_url))
+        .unwrap_or_else(|| {
+            format!(
+                "local:{}:{}",
+                inputs.host,
+                inputs.now.to_rfc3339_opts(SecondsFormat::Secs, true)
+            )
+        })
 }
 
 /// Resolve the commit in the documented order.
@@ -195,6 +229,22 @@ pub async fn resolve(
             "CODEBUILD_RESOLVED_SOURCE_VERSION: `{v}` is not a commit (CodePipeline passes an S3 object version)"
         )),
         None => tried.push("CODEBUILD_RESOLVED_SOURCE_VERSION: not set".to_string()),
+    }
+    // The other CI systems, in the same place as CodeBuild's: what the CI
+    // checked out beats what the work tree's git says.
+    for (name, value, source) in [
+        ("GITHUB_SHA", &inputs.github.sha, CommitSource::GithubSha),
+        (
+            "CI_COMMIT_SHA",
+            &inputs.gitlab_commit_sha,
+            CommitSource::GitlabCommitSha,
+        ),
+    ] {
+        match value.as_deref().filter(|v| !v.is_empty()) {
+            Some(v) if is_commit_sha(v) => return Ok(done(v.to_lowercase(), source, tried)),
+            Some(v) => tried.push(format!("{name}: `{v}` is not a commit")),
+            None => tried.push(format!("{name}: not set")),
+        }
     }
     let pipeline = inputs
         .codebuild_initiator
@@ -506,6 +556,50 @@ mod tests {
         assert_eq!(
             (p.commit.as_deref(), p.commit_source),
             (Some(SHA2), CommitSource::Flag)
+        );
+    }
+
+    #[test]
+    fn github_actions_and_gitlab_ci_give_the_commit_and_a_build_url() {
+        let f = Fake {
+            revs: Ok(vec![]),
+            git: Ok((SHA.into(), false)),
+        };
+        let mut i = inputs();
+        i.github = Github {
+            sha: Some(SHA2.into()),
+            server_url: Some("https://github.com/".into()),
+            repository: Some("acme/images".into()),
+            run_id: Some("42".into()),
+        };
+        let p = run(&i, &f, false).expect("github");
+        assert_eq!(
+            (p.commit.as_deref(), p.commit_source),
+            (Some(SHA2), CommitSource::GithubSha)
+        );
+        assert_eq!(p.build_id, "https://github.com/acme/images/actions/runs/42");
+        // CodeBuild's source version comes first, its build id too
+        i.codebuild_source_version = Some(SHA.into());
+        i.codebuild_build_id = Some("ami:1".into());
+        let p = run(&i, &f, false).expect("codebuild");
+        assert_eq!(p.commit_source, CommitSource::CodebuildSourceVersion);
+        assert_eq!(p.build_id, "ami:1");
+        let mut g = inputs();
+        g.gitlab_commit_sha = Some(SHA2.into());
+        g.gitlab_job_url = Some("https://gitlab.example/acme/images/-/jobs/7".into());
+        let p = run(&g, &f, false).expect("gitlab");
+        assert_eq!(p.commit_source, CommitSource::GitlabCommitSha);
+        assert_eq!(p.build_id, "https://gitlab.example/acme/images/-/jobs/7");
+        // a value that is not a commit is said, and git is used
+        g.gitlab_commit_sha = Some("main".into());
+        let p = run(&g, &f, false).expect("git");
+        assert_eq!(p.commit_source, CommitSource::Git);
+        assert!(
+            p.tried
+                .iter()
+                .any(|t| t == "CI_COMMIT_SHA: `main` is not a commit"),
+            "{:?}",
+            p.tried
         );
     }
 

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use crate::aws::ec2::{self, Deleted};
 use crate::aws::Aws;
+use crate::progress::Progress;
 use crate::retention::{ItemKind, PlanItem};
 
 use super::report::{Applied, AppliedResult};
@@ -18,12 +19,14 @@ pub(super) async fn apply(
     todo: &[PlanItem],
     concurrency: usize,
     deadline: tokio::time::Instant,
+    progress: &Progress,
 ) -> Vec<Applied> {
     let aws = aws.clone();
     apply_with(
         todo,
         concurrency,
         deadline,
+        progress,
         move |region: Arc<str>, image: bool, id: Arc<str>| {
             let aws = aws.clone();
             async move { ec2::delete_resource(&aws, &region, image, &id).await }
@@ -41,6 +44,7 @@ async fn apply_with<D, Fut>(
     todo: &[PlanItem],
     concurrency: usize,
     deadline: tokio::time::Instant,
+    progress: &Progress,
     delete: D,
 ) -> Vec<Applied>
 where
@@ -68,6 +72,7 @@ where
                             why: format!("its image {failed} was not deregistered"),
                         },
                     });
+                    progress.item(false);
                     continue;
                 }
             }
@@ -112,6 +117,12 @@ where
                     why: "--timeout ran out before it was attempted; re-run prune to finish".into(),
                 },
             };
+            progress.item(matches!(
+                result,
+                AppliedResult::Done {
+                    outcome: Deleted::Deleted | Deleted::AlreadyGone
+                }
+            ));
             out.push(Applied {
                 kind: item.kind,
                 region: item.region.to_string(),
@@ -135,12 +146,18 @@ mod tests {
     use chrono::Utc;
     use std::collections::BTreeMap;
 
+    fn quiet() -> Progress {
+        Progress::start(crate::progress::Mode::Off, "deleting", 0)
+    }
+
     fn item(kind: ItemKind, id: &str, depends_on: &[&str]) -> PlanItem {
         PlanItem {
             kind,
             region: "us-east-1".into(),
             id: id.into(),
             family: None,
+            name: None,
+            created: None,
             action: Action::Delete,
             reason: Reason::Pinned { value: "x".into() },
             expires_at: None,
@@ -174,7 +191,7 @@ mod tests {
             .build()
             .expect("rt");
         let far = tokio::time::Instant::now() + std::time::Duration::from_secs(3600);
-        let out = rt.block_on(apply_with(&todo, 2, far, deleter));
+        let out = rt.block_on(apply_with(&todo, 2, far, &quiet(), deleter));
         let by_id: HashMap<&str, &AppliedResult> =
             out.iter().map(|a| (a.id.as_str(), &a.result)).collect();
         assert_eq!(out.len(), 6, "{out:?}");
@@ -219,6 +236,7 @@ mod tests {
             applied: true,
             results: out,
             api_calls: BTreeMap::new(),
+            view: Default::default(),
         };
         assert_eq!(
             report.failures().len(),
@@ -246,7 +264,7 @@ mod tests {
             .expect("rt");
         let out = rt.block_on(async {
             let past = tokio::time::Instant::now();
-            apply_with(&todo, 2, past, deleter).await
+            apply_with(&todo, 2, past, &quiet(), deleter).await
         });
         assert_eq!(
             calls.load(std::sync::atomic::Ordering::SeqCst),

@@ -176,9 +176,21 @@ pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
         global,
         deadline,
         "listing images, snapshots and their users",
-        crate::steps::gather_all(&aws, &regions, Some(&account)),
+        crate::steps::gather_all(
+            &aws,
+            &regions,
+            Some(&account),
+            crate::progress::Mode::detect(global.quiet),
+        ),
     )
     .await?;
+    if let Some((missing, present)) = crate::retention::families::missing_families(&inv, &rules) {
+        let regions: Vec<String> = regions.iter().map(ToString::to_string).collect();
+        tracing::warn!(
+            "{}",
+            crate::retention::families::missing_families_warning(&missing, &present, &regions)
+        );
+    }
     let listed_owned: Vec<(ItemKind, String, String)> = inv
         .images
         .iter()
@@ -193,7 +205,14 @@ pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
         global,
         deadline,
         "reading sharing for the plan",
-        sharing::plan_with_sharing(&aws, inv, &rules, now, concurrency),
+        sharing::plan_with_sharing(
+            &aws,
+            inv,
+            &rules,
+            now,
+            concurrency,
+            crate::progress::Mode::detect(global.quiet),
+        ),
     )
     .await?;
     let shown = saved.clone().unwrap_or_else(|| plan.clone());
@@ -268,6 +287,7 @@ pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
             applied: false,
             results: Vec::new(),
             api_calls: aws.api_calls(),
+            view: view(&args),
         };
         tracing::info!(api_calls = ?report.api_calls, "prune planned");
         output::emit(&report, global.output)?;
@@ -297,7 +317,13 @@ pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
         }
     }
 
-    let applied = apply::apply(&aws, &todo, concurrency, deadline).await;
+    let progress = crate::progress::Progress::start(
+        crate::progress::Mode::detect(global.quiet),
+        "deleting the planned images and snapshots",
+        todo.len() as u64,
+    );
+    let applied = apply::apply(&aws, &todo, concurrency, deadline, &progress).await;
+    progress.finish();
     results.extend(applied);
     let report = PruneReport {
         schema_version: PLAN_SCHEMA_VERSION,
@@ -306,10 +332,18 @@ pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
         applied: true,
         results,
         api_calls: aws.api_calls(),
+        view: view(&args),
     };
     tracing::info!(api_calls = ?report.api_calls, "prune applied");
     let report_file = report_file.unwrap_or_default();
     finish_apply(&aws, global, &args, &report, &report_file, deadline).await
+}
+
+fn view(args: &PruneArgs) -> crate::retention::plan::TableView {
+    crate::retention::plan::TableView {
+        wide: args.wide,
+        only_deletions: args.only_deletions,
+    }
 }
 
 /// After the deletions: the record first (stdout, then the local report

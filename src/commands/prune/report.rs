@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::aws::ec2::Deleted;
+use crate::retention::plan::TableView;
 use crate::retention::{ItemKind, Plan};
 
 /// One applied item.
@@ -56,6 +57,10 @@ pub struct PruneReport {
     /// API calls by operation.
     #[serde(default)]
     pub api_calls: BTreeMap<String, u64>,
+    /// How the text shows the plan (`--wide`, `--only-deletions`); not
+    /// part of the document.
+    #[serde(skip)]
+    pub view: TableView,
 }
 
 impl PruneReport {
@@ -80,7 +85,7 @@ impl PruneReport {
 
 impl fmt::Display for PruneReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.plan)?;
+        f.write_str(&self.plan.render(self.view))?;
         if let Some(t) = self.as_of {
             write!(
                 f,

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use crate::aws::inventory;
 use crate::aws::Aws;
 use crate::error::{Error, Result};
+use crate::progress::{Mode, Progress};
 use crate::retention::sharing::{merge_sharing, needing_sharing, ItemKey, SharingFacts};
 use crate::retention::{self, Inventory, ItemKind, Plan, PlanRules};
 
@@ -23,6 +24,7 @@ pub(super) async fn plan_with_sharing(
     rules: &PlanRules,
     now: DateTime<Utc>,
     concurrency: usize,
+    progress: Mode,
 ) -> Result<Plan> {
     let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     let mut plan = retention::plan_on(&inv, rules, now, threads);
@@ -36,7 +38,14 @@ pub(super) async fn plan_with_sharing(
             return Ok(plan);
         }
         known.extend(need.iter().cloned());
-        let facts = read_sharing(aws, need, concurrency).await?;
+        let p = Progress::start(
+            progress,
+            "reading who images and snapshots are shared with",
+            need.len() as u64,
+        );
+        let facts = read_sharing(aws, need, concurrency, &p).await;
+        p.finish();
+        let facts = facts?;
         merge_sharing(&mut inv, &facts);
         plan = retention::plan_on(&inv, rules, now, threads);
     }
@@ -46,7 +55,12 @@ pub(super) async fn plan_with_sharing(
 /// create-volume permissions of a snapshot), up to `concurrency` calls at
 /// once. The first failure ends the reading (the calls still running are
 /// dropped).
-async fn read_sharing(aws: &Aws, need: Vec<ItemKey>, concurrency: usize) -> Result<SharingFacts> {
+async fn read_sharing(
+    aws: &Aws,
+    need: Vec<ItemKey>,
+    concurrency: usize,
+    progress: &Progress,
+) -> Result<SharingFacts> {
     let sem = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
     let mut set = tokio::task::JoinSet::new();
     for (kind, region, id) in need {
@@ -64,6 +78,7 @@ async fn read_sharing(aws: &Aws, need: Vec<ItemKey>, concurrency: usize) -> Resu
     while let Some(joined) = set.join_next().await {
         let ((kind, region, id), sharing) =
             joined.map_err(|e| Error::Other(format!("a sharing check did not finish: {e}")))??;
+        progress.item(true);
         facts.insert(kind, region, id, sharing);
     }
     Ok(facts)

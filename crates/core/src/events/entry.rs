@@ -281,6 +281,32 @@ pub fn as_envelope(v: &Value, time: DateTime<Utc>) -> Result<Value, String> {
     ))
 }
 
+/// Every event a document holds, as EventBridge would deliver each: one
+/// envelope or entry ([`as_envelope`]), an array of them (what `event
+/// render` writes, the build's `ami_builder_event.json`, the file `aws events
+/// put-events --entries file://...` reads), or a PutEvents request
+/// (`{"Entries": [...]}`, what `--cli-input-json` reads).
+pub fn as_envelopes(v: &Value, time: DateTime<Utc>) -> Result<Vec<Value>, String> {
+    let list = match v {
+        Value::Array(a) => a,
+        Value::Object(o) => match o.get("Entries") {
+            Some(Value::Array(a)) => a,
+            Some(_) => return Err("`Entries` must be an array of PutEvents entries".into()),
+            None => return as_envelope(v, time).map(|e| vec![e]),
+        },
+        _ => return Err("the event must be a JSON object or an array of them".into()),
+    };
+    if list.is_empty() {
+        return Err("the document holds no event (an empty array)".into());
+    }
+    list.iter()
+        .enumerate()
+        .map(|(i, e)| {
+            as_envelope(e, time).map_err(|m| format!("event {} of {}: {m}", i + 1, list.len()))
+        })
+        .collect()
+}
+
 /// PutEvents error codes worth retrying (the rest are permanent).
 pub fn is_retryable(code: &str) -> bool {
     matches!(
@@ -360,6 +386,31 @@ mod tests {
             env
         );
         assert!(as_envelope(&json!({"foo": 1}), DateTime::<Utc>::UNIX_EPOCH).is_err());
+    }
+
+    #[test]
+    fn a_document_may_hold_one_event_an_array_or_a_request() {
+        let t = DateTime::<Utc>::UNIX_EPOCH;
+        let e =
+            build_entry(&facts(), DEFAULT_SOURCE, DEFAULT_DETAIL_TYPE, "default").expect("entry");
+        let entry = serde_json::to_value(&e).expect("json");
+        let one = as_envelopes(&entry, t).expect("one entry");
+        assert_eq!(one.len(), 1);
+        assert_eq!(one[0]["source"], DEFAULT_SOURCE);
+        let two = as_envelopes(&json!([entry.clone(), one[0].clone()]), t).expect("array");
+        assert_eq!(two.len(), 2);
+        assert_eq!(two[0], two[1], "an entry and its envelope deliver alike");
+        let request = as_envelopes(&json!({"Entries": [entry.clone()]}), t).expect("request");
+        assert_eq!(request, one);
+        for (bad, says) in [
+            (json!([]), "no event"),
+            (json!([entry, {"foo": 1}]), "event 2 of 2"),
+            (json!({"Entries": {}}), "must be an array"),
+            (json!("text"), "JSON object or an array"),
+        ] {
+            let err = as_envelopes(&bad, t).expect_err(says);
+            assert!(err.contains(says), "{err}");
+        }
     }
 
     #[test]

@@ -10,11 +10,13 @@
 //! * [`saved`]: whether a saved plan may be applied now, and what each of its
 //!   deletions becomes against a fresh plan.
 //! * [`sharing`]: which items need sharing facts, and merging them in.
+//! * [`families`]: `--family` names that no listed image carries.
 //!
 //! Everything here is pure: no AWS calls, no clock (callers pass `now`), no
 //! environment, no I/O. The EC2 adapter gathers the [`Inventory`]; the
 //! `prune` command applies the [`Plan`].
 
+pub mod families;
 pub mod fleet;
 pub mod grammar;
 pub mod lint;

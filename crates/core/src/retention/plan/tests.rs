@@ -793,9 +793,15 @@ fn plan_round_trips_through_json_and_reads_as_text() {
     assert_eq!(back, p);
     assert!(json.contains("\"code\": \"retention-invalid\""), "{json}");
     let text = p.to_string();
-    assert!(text.contains("ACTION"), "{text}");
-    assert!(text.contains("delete  image"), "{text}");
+    assert!(text.contains("ACTION  ID"), "{text}");
+    assert!(text.contains("delete  ami-old"), "{text}");
     assert!(text.contains("malformed retention tag"), "{text}");
+    let wide = p.render(TableView {
+        wide: true,
+        only_deletions: false,
+    });
+    assert!(wide.contains("delete  image"), "{wide}");
+    assert!(wide.contains("EXPIRES"), "{wide}");
     assert!(
         text.ends_with(
             "delete 1 image(s) and 1 snapshot(s), keep 2 image(s) and 1 snapshot(s); \
@@ -927,4 +933,74 @@ fn zones_read_as_the_scheduler_reads_them() {
     assert_eq!(decision(&p, "ami-utc"), (DEL, "expired"));
     // a zone that does not exist: malformed, kept
     assert_eq!(decision(&p, "ami-typo"), (KEEP, "retention-invalid"));
+}
+
+#[test]
+fn the_table_sorts_by_family_then_newest_and_fits_120_columns() {
+    let long = "a-very-long-image-name-that-goes-on-and-on-".repeat(3);
+    let mut inv = Inventory {
+        images: vec![
+            fam("us-east-1", "ami-web-old", "web", 40, &[]),
+            fam("us-east-1", "ami-app-new", "app", 1, &[]),
+            fam("us-east-1", "ami-web-new", "web", 2, &[]),
+            fam("us-east-1", "ami-app-old", "app", 50, &[]),
+        ],
+        usage: vec![uses(
+            "ami-app-old",
+            UsedBy::LaunchTemplate {
+                id: "lt-0123456789abcdef0-with-a-long-name".repeat(3),
+                version: 1,
+            },
+        )],
+        ..Inventory::default()
+    };
+    inv.images[1].name = long.clone();
+    let p = run(&inv, &keep1());
+    // items keep the apply order; created and name are carried
+    let item_names: Vec<&str> = p.items.iter().map(|i| &*i.id).collect();
+    assert_eq!(
+        item_names,
+        ["ami-app-new", "ami-app-old", "ami-web-new", "ami-web-old"]
+    );
+    assert_eq!(item(&p, "ami-app-new").name.as_deref(), Some(long.as_str()));
+    assert_eq!(item(&p, "ami-web-old").created, Some(ago(40)));
+    let text = p.to_string();
+    let rows: Vec<&str> = text.lines().skip(2).take(4).collect();
+    let order: Vec<&str> = rows
+        .iter()
+        .map(|r| r.split_whitespace().nth(1).unwrap())
+        .collect();
+    assert_eq!(
+        order,
+        ["ami-app-new", "ami-app-old", "ami-web-new", "ami-web-old"],
+        "{text}"
+    );
+    // the table itself (between the title line and the summary) fits
+    let lines: Vec<&str> = text.lines().collect();
+    for line in &lines[1..lines.len() - 1] {
+        assert!(
+            line.chars().count() <= NARROW,
+            "{} columns: {line}",
+            line.chars().count()
+        );
+    }
+    assert!(
+        text.contains('…'),
+        "the long name and reason are clipped: {text}"
+    );
+    let wide = p.render(TableView {
+        wide: true,
+        only_deletions: false,
+    });
+    assert!(wide.contains(&long), "--wide shows it whole: {wide}");
+    let deletions = p.render(TableView {
+        wide: false,
+        only_deletions: true,
+    });
+    assert!(deletions.contains("ami-web-old"), "{deletions}");
+    assert!(!deletions.contains("ami-web-new"), "{deletions}");
+    assert!(
+        deletions.ends_with(&p.summary.to_string()),
+        "the summary counts all"
+    );
 }

@@ -170,6 +170,8 @@ impl<'a> SnapshotContext<'_, 'a> {
             region: Arc::clone(&names.regions[self.region[s] as usize]),
             id,
             family,
+            name: None,
+            created: Some(snap.start_time),
             action,
             reason,
             expires_at,

@@ -219,6 +219,8 @@ pub(super) fn plan_with_threads(
                     region: Arc::clone(&names.regions[region as usize]),
                     id: Arc::clone(&id),
                     family: names.family(family[i]),
+                    name: (!img.name.is_empty()).then(|| Arc::from(img.name.as_str())),
+                    created: Some(img.creation_date),
                     action: d.action,
                     reason: d.reason,
                     expires_at: d.expires_at,
