@@ -16,7 +16,7 @@ tags as Packer's snapshot_tags would. Plus M standalone snapshots of ours
 (`ami-builder:family`, their AMI gone: orphans in prune's scope), split across
 both regions. Four families; retention tags (`scheduler:ebs-snapshot`) mixed:
 `0900;1`, `0900;2;UTC`, untagged (default 15 days), `0900;30`, `none`
-(excluded), a malformed `0900;2;utc`, and a few pinned (`ami-builder:keep`).
+(excluded), a malformed `0900;2;Europe/Pariss` (a zone IANA does not have; `utc` in any case is valid, as the scheduler reads it), and a few pinned (`ami-builder:keep`).
 In use: instances (running, stopped, terminated), launch template versions
 (one non-default), a launch configuration; some images and orphaned snapshots
 shared with another account. Calls run on T threads (default 8), sharing one
@@ -100,7 +100,7 @@ def build_tags(b):
     elif r == 17:
         tags[RETENTION_TAG] = "none"
     elif r == 18:
-        tags[RETENTION_TAG] = "0900;2;utc"  # malformed zone: kept, never deleted
+        tags[RETENTION_TAG] = "0900;2;Europe/Pariss"  # unknown zone: kept, never deleted
     else:
         tags[RETENTION_TAG] = "0900;1"
     pinned = b % 50 == 19
@@ -202,7 +202,7 @@ def seed(a):
             expect["keep_images"][ami] = "pinned"
         elif tags.get(RETENTION_TAG) == "none":
             expect["keep_images"][ami] = "retention-excluded"
-        elif tags.get(RETENTION_TAG) == "0900;2;utc":
+        elif tags.get(RETENTION_TAG) == "0900;2;Europe/Pariss":
             expect["keep_images"][ami] = "retention-invalid"
     tag_calls = sum(tag_in_batches(ep, threads, r, groups[r]) for r in REGIONS)
     t_tags = time.perf_counter()

@@ -61,18 +61,15 @@ fn real_outputs_match_their_schemas() {
 
     // a saved plan, and the report of the same run on stdout
     let plan = dir.path().join("plan.json");
-    let as_of = (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339();
-    let stdout = ami_builder(&m.url)
-        .args([
-            "--output",
-            "json",
-            "prune",
-            "--regions",
-            "us-east-1",
-            "--keep",
-            "0",
-        ])
-        .args(["--as-of", &as_of, "--plan-out"])
+    // every image of the build is expired as of a month from now
+    let prune = || {
+        let mut c = ami_builder(&m.url);
+        c.args(["--output", "json", "prune", "--regions", "us-east-1"])
+            .args(["--keep", "0", "--as-of", "+30d"]);
+        c
+    };
+    let stdout = prune()
+        .arg("--plan-out")
         .arg(&plan)
         .assert()
         .success()
@@ -93,17 +90,8 @@ fn real_outputs_match_their_schemas() {
 
     // an apply's local report file, with its per-item results
     let report_file = dir.path().join("applied.json");
-    ami_builder(&m.url)
-        .args([
-            "--output",
-            "json",
-            "prune",
-            "--regions",
-            "us-east-1",
-            "--keep",
-            "0",
-        ])
-        .args(["--as-of", &as_of, "--apply", "--report-file"])
+    prune()
+        .args(["--apply", "--report-file"])
         .arg(&report_file)
         .assert()
         .success();
