@@ -83,13 +83,16 @@ impl Progress {
         };
         if p.inner.lines {
             eprintln!("ami-builder: {} ({total})...", p.inner.what);
-            let me = p.clone();
+            // a weak handle: work dropped without finish() (a --timeout
+            // cancels it) also ends its ticker
+            let me = Arc::downgrade(&p.inner);
             let handle = tokio::spawn(async move {
                 let mut tick = tokio::time::interval(LINE_EVERY);
                 tick.tick().await;
                 loop {
                     tick.tick().await;
-                    eprintln!("ami-builder: {}", me.line());
+                    let Some(inner) = me.upgrade() else { break };
+                    eprintln!("ami-builder: {}", Progress { inner }.line());
                 }
             });
             if let Ok(mut t) = p.inner.ticker.lock() {
