@@ -49,7 +49,10 @@ impl fmt::Display for ConfigReport {
 
 pub fn show(global: &Global) -> Result<ExitCode> {
     let base = Cli::command();
-    let raw: Vec<String> = std::env::args().skip(1).collect();
+    let raw: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     let env = std::env::var("AMI_BUILDER_CONFIG").ok();
     let cwd = std::env::current_dir().map_err(|e| Error::io("finding the working directory", e))?;
     let cfg = match config::locate(&raw, env.as_deref(), &cwd) {

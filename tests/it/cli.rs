@@ -464,3 +464,13 @@ fn a_bad_config_file_is_refused_before_anything_runs() {
             "cannot read the config file /nonexistent/ami-builder.toml",
         ));
 }
+
+#[test]
+fn an_argument_that_is_not_utf8_is_a_usage_error_not_a_panic() {
+    use std::os::unix::ffi::OsStrExt;
+    offline()
+        .args(["prune", "--regions"])
+        .arg(std::ffi::OsStr::from_bytes(b"us-east-1\xff"))
+        .assert()
+        .code(2);
+}
