@@ -55,6 +55,24 @@ pub fn locate(args: &[String], env: Option<&str>, cwd: &Path) -> Option<PathBuf>
         .find(|p| p.is_file())
 }
 
+/// The config of this process: located from its arguments, environment
+/// and working directory ([`locate`]), read and checked against `cmd`; an
+/// empty one when there is no file. `main` and `config show` both use it.
+pub fn from_process(cmd: &Command) -> Result<Config, String> {
+    // lossy: a non-UTF-8 argument is clap's to refuse, not a panic here
+    let raw: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let env = std::env::var("AMI_BUILDER_CONFIG").ok();
+    let cwd =
+        std::env::current_dir().map_err(|e| format!("cannot find the working directory: {e}"))?;
+    match locate(&raw, env.as_deref(), &cwd) {
+        Some(path) => load(&path, cmd),
+        None => Ok(Config::default()),
+    }
+}
+
 /// Read and check the file against `cmd` (the CLI definition).
 pub fn load(path: &Path, cmd: &Command) -> Result<Config, String> {
     let text = std::fs::read_to_string(path)

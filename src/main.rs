@@ -58,22 +58,12 @@ fn main() -> ExitCode {
 fn parse() -> Result<ami_builder::cli::Cli, ExitCode> {
     use ami_builder::config;
     let base = ami_builder::cli::Cli::command();
-    // lossy: a non-UTF-8 argument is clap's to refuse, not a panic here
-    let raw: Vec<String> = std::env::args_os()
-        .skip(1)
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
-    let env = std::env::var("AMI_BUILDER_CONFIG").ok();
-    let cwd = std::env::current_dir().unwrap_or_default();
-    let cfg = match config::locate(&raw, env.as_deref(), &cwd) {
-        Some(path) => match config::load(&path, &base) {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return Err(ExitCode::from(ami_builder::error::code::USAGE));
-            }
-        },
-        None => config::Config::default(),
+    let cfg = match config::from_process(&base) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Err(ExitCode::from(ami_builder::error::code::USAGE));
+        }
     };
     let matches = config::apply(base, &cfg).get_matches();
     match ami_builder::cli::Cli::from_arg_matches(&matches) {

@@ -49,16 +49,7 @@ impl fmt::Display for ConfigReport {
 
 pub fn show(global: &Global) -> Result<ExitCode> {
     let base = Cli::command();
-    let raw: Vec<String> = std::env::args_os()
-        .skip(1)
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
-    let env = std::env::var("AMI_BUILDER_CONFIG").ok();
-    let cwd = std::env::current_dir().map_err(|e| Error::io("finding the working directory", e))?;
-    let cfg = match config::locate(&raw, env.as_deref(), &cwd) {
-        Some(p) => config::load(&p, &base).map_err(Error::Usage)?,
-        None => config::Config::default(),
-    };
+    let cfg = config::from_process(&base).map_err(Error::Usage)?;
     let values = config::show(&base, &cfg, &|name| std::env::var(name).ok());
     crate::output::emit(
         &ConfigReport {

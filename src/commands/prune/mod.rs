@@ -185,7 +185,6 @@ pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
     )
     .await?;
     if let Some((missing, present)) = crate::retention::families::missing_families(&inv, &rules) {
-        let regions: Vec<String> = regions.iter().map(ToString::to_string).collect();
         tracing::warn!(
             "{}",
             crate::retention::families::missing_families_warning(&missing, &present, &regions)

@@ -6,6 +6,7 @@
 use std::collections::BTreeSet;
 
 use super::plan::{Inventory, PlanRules};
+use crate::ids::Region;
 
 /// The `--family` names that no image in `inv` carries, and the families
 /// that do exist (sorted); `None` when every named family exists or no
@@ -37,7 +38,7 @@ pub fn missing_families(inv: &Inventory, rules: &PlanRules) -> Option<(Vec<Strin
 pub fn missing_families_warning(
     missing: &[String],
     present: &[String],
-    regions: &[String],
+    regions: &[Region],
 ) -> String {
     let have = if present.is_empty() {
         "no image there has a family tag".to_string()
@@ -47,7 +48,11 @@ pub fn missing_families_warning(
     format!(
         "--family {}: no image in {} has it ({have}); nothing of it is planned",
         missing.join(","),
-        regions.join(",")
+        regions
+            .iter()
+            .map(Region::as_str)
+            .collect::<Vec<_>>()
+            .join(",")
     )
 }
 
