@@ -33,7 +33,12 @@ pub struct Config {
 
 /// `--config FILE` / `--config=FILE` among the raw arguments, else
 /// `AMI_BUILDER_CONFIG`, else `ami-builder.toml` in `cwd` or the nearest
-/// directory above it.
+/// directory above it within the same repository (up to the directory that
+/// holds `.git`; outside a repository, `cwd` only). The search stops there
+/// because a file above it is not the repository's: one left in a shared
+/// directory (`/tmp`, a home directory holding several checkouts) would
+/// otherwise set `prune`'s defaults (`keep = 0`, `include-shared`) for every
+/// checkout below it, unseen.
 pub fn locate(args: &[String], env: Option<&str>, cwd: &Path) -> Option<PathBuf> {
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -50,7 +55,17 @@ pub fn locate(args: &[String], env: Option<&str>, cwd: &Path) -> Option<PathBuf>
     if let Some(e) = env.filter(|e| !e.is_empty()) {
         return Some(PathBuf::from(e));
     }
-    cwd.ancestors()
+    let root = cwd.ancestors().find(|d| d.join(".git").exists());
+    let within: Vec<&Path> = match root {
+        Some(root) => cwd
+            .ancestors()
+            .take_while(|d| *d != root)
+            .chain([root])
+            .collect(),
+        None => vec![cwd],
+    };
+    within
+        .into_iter()
         .map(|d| d.join(FILE_NAME))
         .find(|p| p.is_file())
 }
@@ -478,10 +493,31 @@ mod tests {
     }
 
     #[test]
+    fn a_file_above_the_repository_or_outside_one_is_not_taken() {
+        // a file left in a shared directory above a checkout
+        let shared = tempfile::tempdir().expect("tmp");
+        std::fs::write(shared.path().join(FILE_NAME), "[prune]\nkeep = 0\n").expect("write");
+        let repo = shared.path().join("checkout");
+        let deep = repo.join("packer");
+        std::fs::create_dir_all(&deep).expect("mkdir");
+        std::fs::write(repo.join(".git"), "gitdir: elsewhere\n").expect("a worktree's .git file");
+        assert_eq!(locate(&[], None, &deep), None, "not the repository's file");
+        std::fs::write(repo.join(FILE_NAME), "").expect("write");
+        assert_eq!(locate(&[], None, &deep), Some(repo.join(FILE_NAME)));
+        // outside any repository, only the working directory counts
+        let loose = shared.path().join("loose/dir");
+        std::fs::create_dir_all(&loose).expect("mkdir");
+        assert_eq!(locate(&[], None, &loose), None);
+        std::fs::write(loose.join(FILE_NAME), "").expect("write");
+        assert_eq!(locate(&[], None, &loose), Some(loose.join(FILE_NAME)));
+    }
+
+    #[test]
     fn the_file_is_found_upward_or_named() {
         let dir = tempfile::tempdir().expect("tmp");
         let deep = dir.path().join("a/b");
         std::fs::create_dir_all(&deep).expect("mkdir");
+        std::fs::create_dir_all(dir.path().join(".git")).expect("mkdir .git");
         assert_eq!(locate(&[], None, &deep), None);
         std::fs::write(dir.path().join(FILE_NAME), "").expect("write");
         assert_eq!(locate(&[], None, &deep), Some(dir.path().join(FILE_NAME)));

@@ -359,10 +359,12 @@ fn dry_run_is_the_plan_and_cannot_go_with_apply() {
 }
 
 /// `ami-builder ARGS` run in DIR/sub/dir with no config named, so that the
-/// file is looked for upward from there.
+/// file is looked for upward from there (DIR is a repository: the search
+/// stops at its root).
 fn in_subdir(dir: &std::path::Path) -> assert_cmd::Command {
     let sub = dir.join("sub/dir");
     std::fs::create_dir_all(&sub).expect("mkdir");
+    std::fs::create_dir_all(dir.join(".git")).expect("mkdir .git");
     let mut c = offline();
     c.env_remove("AMI_BUILDER_CONFIG").current_dir(sub);
     c
