@@ -404,10 +404,15 @@ pub struct EventTestArgs {
 #[command(after_help = EXIT_CODES_SEE)]
 pub struct PruneArgs {
     /// Regions to prune (repeatable or comma-separated; default: --region).
-    #[arg(long = "regions", alias = "in-region", value_delimiter = ',', value_name = "REGION", value_parser = parse_region)]
+    #[arg(long = "regions", alias = "in-region", env = "AMI_BUILDER_REGIONS", value_delimiter = ',', value_name = "REGION", value_parser = parse_region)]
     pub regions: Vec<Region>,
-    /// Only these families (repeatable; default: all).
-    #[arg(long, value_delimiter = ',', value_name = "FAMILY")]
+    /// Only these families (repeatable or comma-separated; default: all).
+    #[arg(
+        long,
+        env = "AMI_BUILDER_FAMILY",
+        value_delimiter = ',',
+        value_name = "FAMILY"
+    )]
     pub family: Vec<String>,
     /// Newest builds of each family that are always kept.
     #[arg(long, env = "AMI_BUILDER_KEEP", default_value_t = 3, value_name = "N")]
@@ -501,7 +506,7 @@ pub enum RetentionCommand {
 #[derive(Debug, Args)]
 pub struct RetentionLintArgs {
     /// Regions to lint (repeatable or comma-separated; default: --region).
-    #[arg(long = "regions", alias = "in-region", value_delimiter = ',', value_name = "REGION", value_parser = parse_region)]
+    #[arg(long = "regions", alias = "in-region", env = "AMI_BUILDER_REGIONS", value_delimiter = ',', value_name = "REGION", value_parser = parse_region)]
     pub regions: Vec<Region>,
     /// Retention tag key prefix.
     #[command(flatten)]

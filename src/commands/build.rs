@@ -354,7 +354,71 @@ fn preflight(args: &BuildArgs) -> Result<()> {
             )));
         }
     }
+    if let Some(only) = &args.only {
+        check_only(&args.template, only)?;
+    }
     Ok(())
+}
+
+/// `--only` against the builds the template has: Packer would build nothing
+/// and exit 0 ([`crate::packer::template`]). A template whose builds cannot
+/// be listed without Packer is left to Packer.
+fn check_only(template: &std::path::Path, only: &str) -> Result<()> {
+    use crate::packer::template::{build_names, unmatched_only, TemplateFile};
+    let paths: Vec<std::path::PathBuf> = if template.is_dir() {
+        let mut v: Vec<_> = std::fs::read_dir(template)
+            .map_err(|e| Error::io(format!("reading the template {}", template.display()), e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                let n = p
+                    .file_name()
+                    .map(|n| n.to_string_lossy())
+                    .unwrap_or_default();
+                n.ends_with(".pkr.hcl") || n.ends_with(".pkr.json")
+            })
+            .collect();
+        v.sort();
+        v
+    } else {
+        vec![template.to_path_buf()]
+    };
+    let mut texts = Vec::new();
+    for p in &paths {
+        let Ok(text) = std::fs::read_to_string(p) else {
+            return Ok(()); // unreadable or not UTF-8: Packer says which and why
+        };
+        texts.push((
+            p.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            text,
+        ));
+    }
+    let files: Vec<TemplateFile<'_>> = texts
+        .iter()
+        .map(|(name, text)| TemplateFile { name, text })
+        .collect();
+    let Some(names) = build_names(&files) else {
+        tracing::debug!(template = %template.display(), "the template's builds are not known without Packer; --only is not checked");
+        return Ok(());
+    };
+    let missing = unmatched_only(only, &names);
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let have = if names.is_empty() {
+        "it has no build blocks".to_string()
+    } else {
+        format!(
+            "its builds are {}",
+            names.iter().cloned().collect::<Vec<_>>().join(", ")
+        )
+    };
+    Err(Error::Usage(format!(
+        "--only {}: the template {} has no such build; {have} (patterns such as '*.local' match too)",
+        missing.join(","),
+        template.display()
+    )))
 }
 
 /// `packer build` arguments: machine-readable (structured artifact records), no

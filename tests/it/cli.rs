@@ -476,3 +476,41 @@ fn an_argument_that_is_not_utf8_is_a_usage_error_not_a_panic() {
         .assert()
         .code(2);
 }
+
+#[test]
+fn only_naming_a_build_the_template_lacks_lists_the_builds_it_has_before_packer_runs() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let marker = dir.path().join("packer-ran");
+    // a Packer that only records that it was started
+    let packer = dir.path().join("packer");
+    std::fs::write(
+        &packer,
+        format!("#!/bin/sh\ntouch '{}'\nexit 1\n", marker.display()),
+    )
+    .expect("write");
+    std::fs::set_permissions(&packer, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let out = dir.path().join("out");
+    let build = |only: &str| {
+        let mut c = offline();
+        c.arg("build")
+            .arg(crate::harness::repo().join("packer"))
+            .args(["--only", only, "--packer"])
+            .arg(&packer)
+            .arg("--out-dir")
+            .arg(&out);
+        c
+    };
+    build("amazon-ebs.local,amazon-ebs.nope")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--only amazon-ebs.nope:"))
+        .stderr(predicate::str::contains(
+            "its builds are amazon-ebs.al2023, amazon-ebs.local",
+        ));
+    assert!(!marker.exists(), "Packer must not start");
+    assert!(!out.exists(), "nothing is written");
+    // a glob that matches is Packer's to run
+    build("*.local").assert().failure();
+    assert!(marker.exists(), "a matching --only reaches Packer");
+}

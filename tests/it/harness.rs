@@ -179,6 +179,12 @@ pub fn ami_builder(url: &str) -> assert_cmd::Command {
     ] {
         c.env_remove(k);
     }
+    // nor what a developer's shell sets for ami-builder itself
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("AMI_BUILDER_") {
+            c.env_remove(k);
+        }
+    }
     for (k, v) in aws_env(url) {
         c.env(k, v);
     }

@@ -8,8 +8,13 @@ Without --check: print one JSON object per invocation:
    "subcommand": ["build"], "flags": ["--only", ...]}
 With --check: run `BIN --help` and `BIN <subcommand> --help` and fail (exit 1)
 when an invocation uses a subcommand or flag the binary does not list, so that
-a renamed flag breaks CI. Exit 2 when a buildspec cannot be parsed or holds no
-ami-builder invocation at all.
+a renamed flag breaks CI. It also checks what the buildspecs leave to the
+stack and to the repository's ami-builder.toml: every AMI_BUILDER_* variable
+that a CodeBuild project of cloudformation/pipeline.yaml sets must be one the
+subcommands of its buildspec read (listed as `env: NAME` in their help), and
+`BIN config show`, run in the repository root with those variables set, must
+load ami-builder.toml and report each of them as the value's source. Exit 2
+when a buildspec cannot be parsed or holds no ami-builder invocation at all.
 
 Default files: buildspec.yml and buildspec-prune.yml at the repository root.
 Needs PyYAML.
@@ -103,6 +108,85 @@ def listed(flag, text):
     return re.search(r"(?<![\w-])" + re.escape(flag) + r"[ ,=]", text) is not None
 
 
+def walk_strings(node):
+    """Every string inside a CloudFormation value (both arms of an !If)."""
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, dict):
+        for value in node.values():
+            yield from walk_strings(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from walk_strings(value)
+
+
+def env_names(node):
+    """The Name of every environment variable of a project, in !If arms too."""
+    if isinstance(node, dict):
+        if "Name" in node and isinstance(node["Name"], str):
+            yield node["Name"]
+        else:
+            for value in node.values():
+                yield from env_names(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from env_names(value)
+
+
+def stack_projects(repo):
+    """{buildspec file name: set of AMI_BUILDER_* names its project sets}."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import cfn_yaml  # noqa: PLC0415 - a sibling module, found by path
+
+    template = cfn_yaml.load_file(os.path.join(repo, "cloudformation", "pipeline.yaml"))
+    out = {}
+    for logical, resource in template.get("Resources", {}).items():
+        if resource.get("Type") != "AWS::CodeBuild::Project":
+            continue
+        props = resource.get("Properties", {})
+        specs = {v for v in walk_strings(props.get("Source", {})) if v.startswith("buildspec")}
+        if len(specs) != 1:
+            raise ValueError(f"project {logical}: no single BuildSpec file ({sorted(specs)})")
+        names = {n for n in env_names(props.get("Environment", {}).get("EnvironmentVariables", []))
+                 if n.startswith("AMI_BUILDER_")}
+        out[specs.pop()] = names
+    return out
+
+
+def check_stack_env(binary, repo, found):
+    """Problems with the AMI_BUILDER_* variables the stack hands the buildspecs."""
+    problems = []
+    try:
+        projects = stack_projects(repo)
+    except (OSError, ValueError, yaml.YAMLError) as err:
+        return [f"cloudformation/pipeline.yaml: {err}"]
+    every = set()
+    for spec, names in sorted(projects.items()):
+        subs = [inv["subcommand"] for inv in found if inv["file"] == spec and inv["subcommand"]]
+        helps = " ".join(" ".join((help_text(binary, sub) or "").split()) for sub in subs)
+        for name in sorted(names):
+            if not re.search(r"\benv: " + re.escape(name) + r"[=\]]", helps):
+                problems.append(f"the stack sets {name} for {spec}, but no ami-builder command of {spec} reads it")
+        every |= names
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AMI_BUILDER_")}
+    env.update({name: "1" if name != "AMI_BUILDER_REGIONS" else "us-east-1" for name in every})
+    env.update({"AMI_BUILDER_FAMILY": "family-check", "NO_COLOR": "1"})
+    out = subprocess.run([binary, "--output", "json", "config", "show"], cwd=repo, env=env,
+                         capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        return problems + [f"`ami-builder config show` in the repository failed: {out.stderr.strip()}"]
+    report = json.loads(out.stdout)
+    if not (report.get("file") or "").endswith("ami-builder.toml"):
+        problems.append(f"`ami-builder config show` in the repository found no ami-builder.toml (file: {report.get('file')})")
+    from_env = {v.get("name") for v in report["values"] if v["from"] == "env"}
+    for name in sorted(every - from_env):
+        problems.append(f"`ami-builder config show` does not report {name} as a value's source")
+    from_file = [v for v in report["values"] if v["from"] == "file"]
+    if not from_file:
+        problems.append("`ami-builder config show` reports no value from ami-builder.toml")
+    return problems
+
+
 def main(argv):
     args = argv[1:]
     binary = None
@@ -145,9 +229,11 @@ def main(argv):
         for flag in inv["flags"]:
             if not listed(flag, sub_help):
                 problems.append(f"{where}: flag {flag} not in `ami-builder {' '.join(inv['subcommand'])} --help`")
+    problems.extend(check_stack_env(binary, repo, found))
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
-    print(f"{len(found)} ami-builder invocations checked, {len(problems)} problems")
+    print(f"{len(found)} ami-builder invocations and the stack's AMI_BUILDER_* variables checked, "
+          f"{len(problems)} problems")
     return 1 if problems else 0
 
 

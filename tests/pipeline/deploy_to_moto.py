@@ -474,11 +474,16 @@ def verify(ctx, template, physical, check, stack_name, logs, iam, events):
             spec = proj["source"].get("buildspec", "")
             check.check(os.path.isfile(os.path.join(repo, spec)), f"{tag} {proj['name']} buildspec {spec} exists in the repository")
         env = {v["name"]: v["value"] for v in build["environment"].get("environmentVariables", [])}
-        check.check(env.get("EVENT_BUS_NAME") == "default" and env.get("COPY_REGIONS", "") == params["CopyRegions"],
-                    f"{tag} build project passes the event bus and copy regions")
+        check.check(env.get("AMI_BUILDER_FAMILY") == params["AmiFamily"]
+                    and env.get("AMI_BUILDER_RETENTION_DAYS") == params["RetentionDays"]
+                    and env.get("COPY_REGIONS", "") == params["CopyRegions"],
+                    f"{tag} build project passes family, retention and copy regions")
         penv = {v["name"]: v["value"] for v in prune["environment"].get("environmentVariables", [])}
-        check.check(penv.get("AMI_FAMILY") == params["AmiFamily"] and penv.get("KEEP_N") == params["KeepN"],
-                    f"{tag} prune project passes family and keep-N")
+        regions = ",".join([REGION] + ([params["CopyRegions"]] if params["CopyRegions"] else []))
+        check.check(penv.get("AMI_BUILDER_FAMILY") == params["AmiFamily"] and penv.get("AMI_BUILDER_KEEP") == params["KeepN"]
+                    and penv.get("AMI_BUILDER_MAX_DELETIONS") == params["MaxDeletions"]
+                    and penv.get("AMI_BUILDER_REGIONS") == regions,
+                    f"{tag} prune project passes family, keep-N, max deletions and regions {regions}")
         in_vpc = ctx.condition("InVpc")
         check.check(bool(build.get("vpcConfig", {}).get("subnets")) == in_vpc,
                     f"{tag} build project VPC config matches BuildInVpc={params['BuildInVpc']}")
