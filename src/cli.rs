@@ -19,6 +19,8 @@ Exit codes:
   7    the event was not accepted by EventBridge
   8    prune finished with failures (a deletion failed, or a planned one was not attempted)
   9    prune refused (plan over --max-deletions, a stale saved plan, or one made as of a future time)
+  10   promotion refused, nothing changed (an image unfit for the channel, a region missing, --requires or --soak not met, no rollback target)
+  11   promotion incomplete (some regions or launch templates changed and others failed: the result says which; a re-run converges)
   130  interrupted by SIGINT, after Packer's cleanup
   143  interrupted by SIGTERM, after Packer's cleanup";
 
@@ -129,6 +131,14 @@ pub enum Command {
     Event(EventCommand),
     /// Plan, then apply, the removal of old AMIs and their snapshots by retention rules.
     Prune(PruneArgs),
+    /// Point a channel (an SSM parameter per region) at a build's AMIs, or
+    /// roll it back; optionally a new launch-template version.
+    Promote(Box<PromoteArgs>),
+    /// Show each channel per region: AMI, commit, since when, previous value.
+    Channels(ChannelsArgs),
+    /// Revoke an image and its copies: tagged, deprecated now, rolled back
+    /// out of every channel, never promoted again.
+    Revoke(RevokeArgs),
     /// Retention tags: explain a value, lint the account's tags.
     #[command(subcommand)]
     Retention(RetentionCommand),
@@ -399,6 +409,127 @@ pub struct EventTestArgs {
     pub event: String,
 }
 
+/// Where the channels live.
+#[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Channels")]
+pub struct ChannelPrefix {
+    /// The SSM parameter prefix: channels are PREFIX/FAMILY/CHANNEL.
+    #[arg(
+        long = "channel-prefix",
+        env = "AMI_BUILDER_CHANNEL_PREFIX",
+        default_value = crate::channels::DEFAULT_PREFIX,
+        value_name = "PATH"
+    )]
+    pub prefix: String,
+}
+
+/// `ami-builder promote`.
+#[derive(Debug, Args)]
+#[command(after_help = EXIT_CODES_SEE)]
+pub struct PromoteArgs {
+    /// The channel to set (`dev`, `prod`): the SSM parameter
+    /// PREFIX/FAMILY/CHANNEL in each region of the build.
+    #[arg(long, value_name = "NAME")]
+    pub channel: String,
+    /// The build to promote: its artifacts.json (default out/artifacts.json
+    /// when neither --ami nor --commit is given).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["amis", "commit"])]
+    pub artifacts: Option<PathBuf>,
+    /// The build to promote as its AMIs, REGION:AMI_ID (repeatable or
+    /// comma-separated; one per region).
+    #[arg(
+        long = "ami",
+        value_name = "REGION:AMI",
+        value_delimiter = ',',
+        conflicts_with = "commit"
+    )]
+    pub amis: Vec<String>,
+    /// The build to promote by its commit: the newest image of --family with
+    /// this ami-builder:commit in each of --regions.
+    #[arg(long, value_name = "SHA", requires = "family")]
+    pub commit: Option<String>,
+    /// The family (default: the images' ami-builder:family tag).
+    #[arg(long, env = "AMI_BUILDER_FAMILY", value_name = "NAME")]
+    pub family: Option<String>,
+    /// Regions for --commit and --rollback (repeatable or comma-separated;
+    /// default: --region).
+    #[arg(long = "regions", env = "AMI_BUILDER_REGIONS", value_delimiter = ',', value_name = "REGION", value_parser = parse_region)]
+    pub regions: Vec<Region>,
+    /// Promotion order: the same commit must have been in CHANNEL first
+    /// (in every region of this promotion).
+    #[arg(long, value_name = "CHANNEL")]
+    pub requires: Option<String>,
+    /// With --requires: the commit must have been in that channel at least
+    /// this long (24h, 2d).
+    #[arg(long, value_name = "AGE", value_parser = parse_age, requires = "requires")]
+    pub soak: Option<chrono::TimeDelta>,
+    /// Point the channel back at its previous fit AMI in each region (not
+    /// revoked, deprecated, disabled or gone).
+    #[arg(long, conflicts_with_all = ["artifacts", "amis", "commit", "requires"], requires = "family")]
+    pub rollback: bool,
+    /// A launch template to give a new default version with the channel's
+    /// AMI, `[REGION:]NAME` or ID (repeatable; default region: the build
+    /// region). A template whose default version already resolves the
+    /// channel's parameter (`resolve:ssm:`) is left as it is.
+    #[arg(long = "launch-template", value_name = "[REGION:]TEMPLATE")]
+    pub launch_templates: Vec<String>,
+    /// Check everything and print what would change; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Tag key of the commit (as `build --commit-tag`).
+    #[arg(long, env = "AMI_BUILDER_COMMIT_TAG", default_value = crate::tags::COMMIT, value_name = "KEY")]
+    pub commit_tag: String,
+    #[command(flatten)]
+    pub prefix: ChannelPrefix,
+    /// Do not send the Promoted / RolledBack event.
+    #[arg(help_heading = "Events", long)]
+    pub no_event: bool,
+    /// Event options.
+    #[command(flatten)]
+    pub event: EventArgs,
+}
+
+/// `ami-builder revoke`.
+#[derive(Debug, Args)]
+#[command(after_help = EXIT_CODES_SEE)]
+pub struct RevokeArgs {
+    /// The images, REGION:AMI_ID (or AMI_ID in --region); their regional
+    /// copies (and, for a copy, its source) are revoked with them.
+    #[arg(value_name = "[REGION:]AMI", required = true)]
+    pub amis: Vec<String>,
+    /// Why: the value of the ami-builder:revoked tag (at most 256 characters).
+    #[arg(long, value_name = "TEXT")]
+    pub reason: String,
+    /// Also look for copies and channels in these regions (repeatable or
+    /// comma-separated; the named images' regions always count).
+    #[arg(long = "regions", env = "AMI_BUILDER_REGIONS", value_delimiter = ',', value_name = "REGION", value_parser = parse_region)]
+    pub regions: Vec<Region>,
+    /// Tag key of the commit (as `build --commit-tag`).
+    #[arg(long, env = "AMI_BUILDER_COMMIT_TAG", default_value = crate::tags::COMMIT, value_name = "KEY")]
+    pub commit_tag: String,
+    #[command(flatten)]
+    pub prefix: ChannelPrefix,
+    /// Do not send the Revoked / RolledBack events.
+    #[arg(help_heading = "Events", long)]
+    pub no_event: bool,
+    /// Event options.
+    #[command(flatten)]
+    pub event: EventArgs,
+}
+
+/// `ami-builder channels`.
+#[derive(Debug, Args)]
+pub struct ChannelsArgs {
+    /// Only this family's channels.
+    #[arg(long, env = "AMI_BUILDER_FAMILY", value_name = "NAME")]
+    pub family: Option<String>,
+    /// Regions to list (repeatable or comma-separated; default: --region).
+    #[arg(long = "regions", env = "AMI_BUILDER_REGIONS", value_delimiter = ',', value_name = "REGION", value_parser = parse_region)]
+    pub regions: Vec<Region>,
+    #[command(flatten)]
+    pub prefix: ChannelPrefix,
+}
+
 /// `ami-builder prune`.
 #[derive(Debug, Args)]
 #[command(after_help = EXIT_CODES_SEE)]
@@ -463,6 +594,12 @@ pub struct PruneArgs {
     /// Retention tag key prefix.
     #[command(flatten)]
     pub retention: RetentionTagArg,
+    /// Channels' earlier AMIs kept in use per channel and region, so that
+    /// `promote --rollback` stays possible (the current one always is).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub keep_rollback: usize,
+    #[command(flatten)]
+    pub channel_prefix: ChannelPrefix,
     /// Announce each deregistered AMI with AmiStatus=Deregistered.
     #[arg(long)]
     pub events: bool,

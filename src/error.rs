@@ -18,6 +18,8 @@ pub mod code {
     pub const EVENT_REJECTED: u8 = 7;
     pub const PRUNE_FAILURES: u8 = 8;
     pub const PRUNE_REFUSED: u8 = 9;
+    pub const PROMOTE_REFUSED: u8 = 10;
+    pub const PROMOTE_INCOMPLETE: u8 = 11;
     pub const SIGINT: u8 = 130;
     pub const SIGTERM: u8 = 143;
 }
@@ -49,6 +51,12 @@ pub enum Error {
     /// Prune refused to start (cap exceeded, stale plan).
     #[error("{0}")]
     PruneRefused(String),
+    /// A promotion's precondition failed; nothing was changed.
+    #[error("{0}")]
+    PromoteRefused(String),
+    /// A promotion changed some regions or templates and failed on others.
+    #[error("{0}")]
+    PromoteIncomplete(String),
     /// The run was interrupted by a signal (after Packer's cleanup).
     #[error("interrupted by {name}: {detail}")]
     Interrupted {
@@ -93,6 +101,8 @@ impl Error {
             Error::EventRejected(_) => code::EVENT_REJECTED,
             Error::PruneFailures(_) => code::PRUNE_FAILURES,
             Error::PruneRefused(_) => code::PRUNE_REFUSED,
+            Error::PromoteRefused(_) => code::PROMOTE_REFUSED,
+            Error::PromoteIncomplete(_) => code::PROMOTE_INCOMPLETE,
             Error::Interrupted { signal, .. } => {
                 if *signal == 2 {
                     code::SIGINT
@@ -117,6 +127,8 @@ impl Error {
             Error::EventRejected(m) => Error::EventRejected(add(m)),
             Error::PruneFailures(m) => Error::PruneFailures(add(m)),
             Error::PruneRefused(m) => Error::PruneRefused(add(m)),
+            Error::PromoteRefused(m) => Error::PromoteRefused(add(m)),
+            Error::PromoteIncomplete(m) => Error::PromoteIncomplete(add(m)),
             Error::Interrupted {
                 signal,
                 name,
@@ -185,6 +197,8 @@ mod tests {
             (Error::EventRejected("x".into()), 7),
             (Error::PruneFailures("x".into()), 8),
             (Error::PruneRefused("x".into()), 9),
+            (Error::PromoteRefused("x".into()), 10),
+            (Error::PromoteIncomplete("x".into()), 11),
             (
                 Error::Interrupted {
                     signal: 2,

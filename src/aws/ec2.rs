@@ -26,6 +26,8 @@ pub struct ImageInfo {
     pub snapshot_ids: Vec<SnapshotId>,
     pub owner_id: Option<String>,
     pub tags: BTreeMap<String, String>,
+    /// EC2's `DeprecationTime` (RFC 3339), when set.
+    pub deprecation_time: Option<String>,
 }
 
 /// Describe one image; `Ok(None)` when EC2 says it does not exist.
@@ -93,6 +95,7 @@ pub async fn describe_image(
         snapshot_ids,
         owner_id: img.owner_id().map(str::to_string),
         tags,
+        deprecation_time: img.deprecation_time().map(str::to_string),
     }))
 }
 
@@ -317,4 +320,59 @@ pub async fn dry_run_permissions(
         }
     }
     missing
+}
+
+/// Images owned by this account carrying every tag of `tags` in `region`,
+/// newest first (by creation date).
+pub async fn images_tagged(
+    aws: &Aws,
+    region: &Region,
+    tags: &[(&str, &str)],
+) -> Result<Vec<AmiId>> {
+    let mut req = aws.ec2(region).describe_images().owners("self");
+    for (k, v) in tags {
+        req = req.filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name(format!("tag:{k}"))
+                .values(*v)
+                .build(),
+        );
+    }
+    let out = req.send().await.map_err(|e| {
+        aws_error(
+            format!("looking for the images tagged {tags:?} in {region}"),
+            &e,
+            aws.endpoint(),
+        )
+    })?;
+    let mut found: Vec<(String, AmiId)> = Vec::new();
+    for i in out.images() {
+        let Some(id) = i.image_id() else { continue };
+        let id = AmiId::parse(id).map_err(|e| {
+            Error::Other(format!(
+                "looking for images in {region}: EC2 answered with {e}"
+            ))
+        })?;
+        found.push((i.creation_date().unwrap_or_default().to_string(), id));
+    }
+    found.sort_by(|a, b| b.0.cmp(&a.0));
+    Ok(found.into_iter().map(|(_, id)| id).collect())
+}
+
+/// `EnableImageDeprecation`: the image is deprecated at `at` (EC2 rounds to
+/// the nearest minute).
+pub async fn deprecate(
+    aws: &Aws,
+    region: &Region,
+    ami: &AmiId,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<()> {
+    aws.ec2(region)
+        .enable_image_deprecation()
+        .image_id(ami.as_str())
+        .deprecate_at(aws_smithy_types::DateTime::from_secs(at.timestamp()))
+        .send()
+        .await
+        .map_err(|e| aws_error(format!("deprecating {ami} in {region}"), &e, aws.endpoint()))?;
+    Ok(())
 }

@@ -9,7 +9,9 @@ pub mod codepipeline;
 pub mod ec2;
 pub mod eventbridge;
 pub mod inventory;
+pub mod launch_templates;
 pub mod s3;
+pub mod ssm;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -176,6 +178,15 @@ impl Aws {
             .interceptor(self.counting())
             .build();
         aws_sdk_s3::Client::from_conf(conf)
+    }
+
+    /// An SSM client for `region` (the channels' parameters).
+    pub fn ssm(&self, region: &str) -> aws_sdk_ssm::Client {
+        let conf = aws_sdk_ssm::config::Builder::from(&self.sdk)
+            .region(Region::new(region.to_string()))
+            .interceptor(self.counting())
+            .build();
+        aws_sdk_ssm::Client::from_conf(conf)
     }
 
     /// A CodePipeline client.

@@ -8,8 +8,10 @@ pub mod config;
 pub mod event;
 pub mod extract;
 pub mod meta;
+pub mod promote;
 pub mod prune;
 pub mod retention;
+pub mod revoke;
 pub mod tag;
 
 use std::path::{Path, PathBuf};
@@ -32,6 +34,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Tag(args) => within(g, "tagging", tag::run(g, args)).await,
         Command::Event(cmd) => within(g, "the event", event::run(g, cmd)).await,
         Command::Prune(args) => prune::run(g, args).await,
+        Command::Promote(args) => within(g, "the promotion", promote::run(g, *args)).await,
+        Command::Channels(args) => within(g, "listing channels", promote::channels(g, args)).await,
+        Command::Revoke(args) => within(g, "the revocation", revoke::run(g, args)).await,
         Command::Provenance(args) => {
             within(g, "resolving provenance", async {
                 let aws = load_aws(g).await?;

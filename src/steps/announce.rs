@@ -33,6 +33,7 @@ pub fn entries_for(
             build_id: prov.map(|p| p.build_id.clone()),
             name: primary.and_then(|p| p.name.clone()),
             family: Some(family.unwrap_or(build).to_string()),
+            ..EventFacts::default()
         };
         out.push(
             build_entry(

@@ -97,3 +97,33 @@ async fn gather_each(
     }
     Ok(inv)
 }
+
+/// Every channel's AMI under `prefix` in `regions`, and the `keep_rollback`
+/// AMIs before each, as uses: prune keeps them. A channel that cannot be
+/// read fails the listing (nothing is planned without knowing what is in use).
+pub async fn channel_usage(
+    aws: &Aws,
+    regions: &[Region],
+    prefix: &str,
+    keep_rollback: usize,
+) -> Result<Vec<crate::retention::Usage>> {
+    crate::channels::check_prefix(prefix).map_err(Error::Usage)?;
+    let mut out = Vec::new();
+    for region in regions {
+        for name in crate::aws::ssm::image_parameters(aws, region, prefix).await? {
+            let h = crate::aws::ssm::history(aws, region, &name).await?;
+            for (v, current) in h.protected(keep_rollback) {
+                out.push(crate::retention::Usage {
+                    region: region.to_string(),
+                    image_id: v.ami.to_string(),
+                    by: crate::retention::UsedBy::Channel {
+                        parameter: name.clone(),
+                        version: v.version,
+                        current,
+                    },
+                });
+            }
+        }
+    }
+    Ok(out)
+}

@@ -4,7 +4,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
@@ -12,7 +12,7 @@ use nix::unistd::Pid;
 use predicates::prelude::*;
 
 use crate::harness::{
-    ami_builder, aws_env, block_on, ec2, fixture, log_fixture, moto, own_images, read_json,
+    ami_builder, block_on, ec2, fixture, log_fixture, moto, own_images, read_json,
 };
 
 fn template(name: &str) -> String {
@@ -195,10 +195,7 @@ fn successful_run_without_an_ami_is_exit_3() {
 }
 
 fn spawn_build(url: &str, args: &[&str], extra_env: &[(&str, String)]) -> std::process::Child {
-    let mut c = Command::new(assert_cmd::cargo::cargo_bin("ami-builder"));
-    for (k, v) in aws_env(url) {
-        c.env(k, v);
-    }
+    let mut c = crate::harness::std_command(url);
     for (k, v) in extra_env {
         c.env(k, v);
     }

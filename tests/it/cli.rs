@@ -16,7 +16,7 @@ fn help_documents_every_exit_code() {
         .clone();
     let help = String::from_utf8(out).expect("utf8");
     for code in [
-        "0 ", "1 ", "2 ", "3 ", "4 ", "5 ", "6 ", "7 ", "8 ", "9 ", "130 ", "143 ",
+        "0 ", "1 ", "2 ", "3 ", "4 ", "5 ", "6 ", "7 ", "8 ", "9 ", "10 ", "11 ", "130 ", "143 ",
     ] {
         assert!(
             help.contains(&format!("  {code}")),
@@ -24,7 +24,7 @@ fn help_documents_every_exit_code() {
         );
     }
     // the table is on the top-level help only; a subcommand points there
-    for sub in ["build", "prune", "tag"] {
+    for sub in ["build", "prune", "tag", "promote"] {
         offline()
             .args([sub, "--help"])
             .assert()
@@ -132,7 +132,7 @@ fn a_closed_stdout_is_not_an_error() {
         vec!["man"],
         vec!["event", "render", "--ami", "us-east-1:ami-11111111"],
     ] {
-        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("ami-builder"))
+        let mut child = crate::harness::std_command("http://127.0.0.1:1")
             .args(&args)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())

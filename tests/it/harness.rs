@@ -61,18 +61,20 @@ fn free_port() -> u16 {
 
 fn start() -> Moto {
     let python = venv_bin("python");
-    let server = venv_bin("moto_server");
     assert!(
-        server.exists(),
-        "moto_server not found at {}: run scripts/test (it creates the venv) or set AMI_BUILDER_TEST_VENV",
-        server.display()
+        venv_bin("moto_server").exists(),
+        "moto_server not found in {}: run scripts/test (it creates the venv) or set AMI_BUILDER_TEST_VENV",
+        python.display()
     );
+    // moto with the EC2 and SSM behaviour it lacks (tests/moto_ext/)
+    let server = repo().join("tests/moto_ext/ami_builder_moto.py");
     let port = free_port();
     let log = std::env::temp_dir().join(format!("ami-builder-moto-{port}.log"));
     let logf = std::fs::File::create(&log).expect("moto log file");
-    let mut child = Command::new(python)
+    let mut child = Command::new(&python)
         .arg("-c")
         .arg(WATCHDOG)
+        .arg(&python)
         .arg(&server)
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
         .env("MOTO_AMIS_PATH", fixture("moto/moto-amis.json"))
@@ -164,7 +166,14 @@ pub fn aws_env(url: &str) -> Vec<(&'static str, String)> {
 
 /// The binary under test, with a clean AWS environment pointed at `url`.
 pub fn ami_builder(url: &str) -> assert_cmd::Command {
-    let mut c = assert_cmd::Command::cargo_bin("ami-builder").expect("binary built");
+    assert_cmd::Command::from_std(std_command(url))
+}
+
+/// [`ami_builder`] as a `std::process::Command`, for tests that spawn it
+/// and talk to it while it runs: the same environment, so that no test
+/// reads the repository's own ami-builder.toml or a developer's variables.
+pub fn std_command(url: &str) -> Command {
+    let mut c = Command::new(assert_cmd::cargo::cargo_bin("ami-builder"));
     for k in [
         "AWS_PROFILE",
         "AWS_DEFAULT_REGION",
@@ -309,7 +318,7 @@ pub fn adversarial_log(name: &str) -> (Vec<String>, Vec<u8>) {
     (notes, rest.to_vec())
 }
 
-fn sdk_conf(url: &str, region: &str) -> aws_config::SdkConfig {
+pub fn sdk_conf(url: &str, region: &str) -> aws_config::SdkConfig {
     aws_config::SdkConfig::builder()
         .behavior_version(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new(region.to_string()))

@@ -10,5 +10,6 @@ mod faults;
 mod harness;
 mod help;
 mod notify;
+mod promote;
 mod prune;
 mod schemas;

@@ -1017,10 +1017,7 @@ fn two_applies_at_once_converge_and_both_succeed() {
     let w = build_world_with(&m.url, "0900;0");
     let dir = tempfile::tempdir().expect("tmp");
     let spawn = |n: usize| {
-        let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("ami-builder"));
-        for (k, v) in crate::harness::aws_env(&m.url) {
-            c.env(k, v);
-        }
+        let mut c = crate::harness::std_command(&m.url);
         c.args(["prune", "--in-region", "us-east-1,us-west-2", "--keep", "2"])
             .args(["--apply", "--concurrency", "1", "--report-file"])
             .arg(dir.path().join(format!("report-{n}.json")))

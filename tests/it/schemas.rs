@@ -158,3 +158,67 @@ fn the_schemas_refuse_what_ami_builder_refuses() {
     let e = validate("artifacts.schema.json", &bad).expect_err("bad id");
     assert!(e.contains("artifacts/0/ami_id"), "{e}");
 }
+
+#[test]
+fn promote_channels_and_revoke_results_match_their_schemas() {
+    use crate::promote::{amis, build};
+    let m = moto();
+    let dir = tempfile::tempdir().expect("tmp");
+    let b1 = build(&m.url, 1);
+    let b2 = build(&m.url, 2);
+    let run = |args: &[&str], name: &str| {
+        let out = ami_builder(&m.url)
+            .arg("--output")
+            .arg("json")
+            .args(args)
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        let p = dir.path().join(name);
+        std::fs::write(&p, out).expect("write");
+        p
+    };
+    let first = run(
+        &["promote", "--channel", "dev", "--ami", &amis(&b1)],
+        "p1.json",
+    );
+    assert_valid("promote-result.schema.json", &first);
+    let dry = run(
+        &[
+            "promote",
+            "--channel",
+            "dev",
+            "--dry-run",
+            "--ami",
+            &amis(&b2),
+        ],
+        "dry.json",
+    );
+    assert_valid("promote-result.schema.json", &dry);
+    run(
+        &["promote", "--channel", "dev", "--ami", &amis(&b2)],
+        "p2.json",
+    );
+    let listed = run(
+        &["channels", "--regions", "us-east-1,us-west-2"],
+        "channels.json",
+    );
+    assert_valid("channels.schema.json", &listed);
+    let revoked = run(
+        &[
+            "revoke",
+            &format!("us-east-1:{}", b2.east),
+            "--reason",
+            "test",
+            "--regions",
+            "us-west-2",
+        ],
+        "revoke.json",
+    );
+    assert_valid("revoke-result.schema.json", &revoked);
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&revoked).expect("read")).expect("json");
+    assert_eq!(v["rollbacks"][0]["action"], "rollback", "{v}");
+}

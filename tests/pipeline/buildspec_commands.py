@@ -16,7 +16,8 @@ subcommands of its buildspec read (listed as `env: NAME` in their help), and
 load ami-builder.toml and report each of them as the value's source. Exit 2
 when a buildspec cannot be parsed or holds no ami-builder invocation at all.
 
-Default files: buildspec.yml and buildspec-prune.yml at the repository root.
+Default files: buildspec.yml, buildspec-prune.yml and buildspec-promote.yml at the
+repository root.
 Needs PyYAML.
 """
 
@@ -196,7 +197,7 @@ def main(argv):
             return 2
         binary, args = args[1], args[2:]
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    files = args or [os.path.join(repo, "buildspec.yml"), os.path.join(repo, "buildspec-prune.yml")]
+    files = args or [os.path.join(repo, name) for name in ("buildspec.yml", "buildspec-prune.yml", "buildspec-promote.yml")]
     found = []
     try:
         for path in files:

@@ -454,6 +454,17 @@ def verify(ctx, template, physical, check, stack_name, logs, iam, events):
         if lid in expected_patterns:
             check.check(json.loads(rule["EventPattern"]) == expected_patterns[lid],
                         f"{tag} rule {lid} matches source com.ami.builder / AmiBuilder / AmiStatus")
+    # The promote rule: new AMIs of the stack's family start the promote
+    # project, as its own role, with the commit as PROMOTE_COMMIT.
+    rule = events.describe_rule(Name=physical["PromoteToDevRule"])
+    check.check(json.loads(rule["EventPattern"]) == {
+        "source": ["com.ami.builder"], "detail-type": ["AmiBuilder"],
+        "detail": {"AmiStatus": ["Created"], "Family": [params["AmiFamily"]]}},
+        f"{tag} rule PromoteToDevRule matches the Created event of family {params['AmiFamily']}")
+    targets = events.list_targets_by_rule(Rule=physical["PromoteToDevRule"])["Targets"]
+    check.check(len(targets) == 1 and targets[0]["Arn"] == ctx.getatt("PromoteProject", "Arn")
+                and targets[0].get("RoleArn") == ctx.getatt("PromoteRuleRole", "Arn"),
+                f"{tag} rule PromoteToDevRule starts the promote project with its own role")
     if ctx.condition("UseCodeCommit"):
         rule = events.describe_rule(Name=physical["CodeCommitChangeRule"])
         targets = events.list_targets_by_rule(Rule=physical["CodeCommitChangeRule"])["Targets"]
@@ -465,6 +476,13 @@ def verify(ctx, template, physical, check, stack_name, logs, iam, events):
 
     # Projects.
     projects = {p["name"]: p for p in codebuild.batch_get_projects(names=[f"{stack_name}-build", f"{stack_name}-prune"])["projects"]}
+    promote = codebuild.batch_get_projects(names=[f"{stack_name}-promote"])["projects"]
+    if check.check(len(promote) == 1, f"{tag} promote CodeBuild project exists"):
+        check.check(promote[0]["serviceRole"] == ctx.getatt("PromoteRole", "Arn"), f"{tag} promote project runs as PromoteRole")
+        penv = {v["name"]: v["value"] for v in promote[0]["environment"].get("environmentVariables", [])}
+        regions = ",".join([REGION] + ([params["CopyRegions"]] if params["CopyRegions"] else []))
+        check.check(penv == {"AMI_BUILDER_FAMILY": params["AmiFamily"], "AMI_BUILDER_REGIONS": regions},
+                    f"{tag} promote project passes family and regions {regions}")
     build, prune = projects.get(f"{stack_name}-build"), projects.get(f"{stack_name}-prune")
     if check.check(build is not None and prune is not None, f"{tag} build and prune CodeBuild projects exist"):
         check.check(build["serviceRole"] == ctx.getatt("BuildRole", "Arn"), f"{tag} build project runs as BuildRole")
@@ -591,6 +609,31 @@ def check_transformers(physical, events, check, tag):
                 check.check(readable, f"{tag} {lid} input transformer renders a readable message with the event's fields")
             events.remove_targets(Rule=name, EventBusName=bus, Ids=["queue"])
             events.delete_rule(Name=name, EventBusName=bus)
+        # The promote rule's transformer renders StartBuild's input: the
+        # sample's commit as PROMOTE_COMMIT (what buildspec-promote.yml reads).
+        lid = "PromoteToDevRule"
+        rule = events.describe_rule(Name=physical[lid])
+        target = events.list_targets_by_rule(Rule=physical[lid])["Targets"][0]
+        name = f"{bus}-promote"
+        events.put_rule(Name=name, EventBusName=bus, EventPattern=rule["EventPattern"])
+        events.put_targets(Rule=name, EventBusName=bus, Targets=[
+            {"Id": "queue", "Arn": queue_arn, "InputTransformer": target["InputTransformer"]}])
+        for family in ("another-family", SAMPLE_DETAIL["Family"]):
+            events.put_events(Entries=[{"Source": "com.ami.builder", "DetailType": "AmiBuilder",
+                                        "Detail": json.dumps(dict(SAMPLE_DETAIL, Family=family)),
+                                        "EventBusName": bus}])
+        msgs = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+        for m in msgs:
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
+        check.check(len(msgs) == 1, f"{tag} {lid} starts a promotion for the stack's family only (got {len(msgs)})")
+        if msgs:
+            body = json.loads(msgs[0]["Body"])
+            print(f"        rendered: {body}")
+            check.check(body == {"environmentVariablesOverride": [
+                {"name": "PROMOTE_COMMIT", "value": SAMPLE_DETAIL["Commit"], "type": "PLAINTEXT"}]},
+                f"{tag} {lid} passes the commit as PROMOTE_COMMIT")
+        events.remove_targets(Rule=name, EventBusName=bus, Ids=["queue"])
+        events.delete_rule(Name=name, EventBusName=bus)
     finally:
         sqs.delete_queue(QueueUrl=queue_url)
         events.delete_event_bus(Name=bus)

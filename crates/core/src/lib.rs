@@ -18,6 +18,7 @@
 //! processes, no clock, no environment, no files (callers read and pass them).
 
 pub mod artifacts;
+pub mod channels;
 pub mod check;
 pub mod events;
 pub mod ids;

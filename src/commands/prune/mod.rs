@@ -172,7 +172,7 @@ pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
         check(s, Some(&account)).map_err(|r| refusal_error(r, path))?;
     }
     let now = as_of.unwrap_or_else(Utc::now);
-    let inv = super::within_until(
+    let mut inv = super::within_until(
         global,
         deadline,
         "listing images, snapshots and their users",
@@ -184,6 +184,21 @@ pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
         ),
     )
     .await?;
+    // a channel's AMI, and the ones before it kept for rollback, are in use
+    inv.usage.extend(
+        super::within_until(
+            global,
+            deadline,
+            "reading the channels",
+            crate::steps::channel_usage(
+                &aws,
+                &regions,
+                &args.channel_prefix.prefix,
+                args.keep_rollback,
+            ),
+        )
+        .await?,
+    );
     if let Some((missing, present)) = crate::retention::families::missing_families(&inv, &rules) {
         tracing::warn!(
             "{}",

@@ -143,17 +143,7 @@ pub(super) fn cfn_retention(
     lint: &dyn Fn(&str, &str) -> Vec<String>,
 ) -> Vec<CheckResult> {
     let mut results = Vec::new();
-    let params: HashMap<String, String> = match doc.get("Parameters") {
-        Some(Node::Map(ps)) => ps
-            .iter()
-            .filter_map(|(k, p)| {
-                p.get("Default")
-                    .and_then(Node::scalar_text)
-                    .map(|d| (k.clone(), d))
-            })
-            .collect(),
-        _ => HashMap::new(),
-    };
+    let params = parameter_defaults(doc);
     if let Some(Node::Map(ps)) = doc.get("Parameters") {
         for (pname, p) in ps {
             if !pname.contains("Retention") || pname.contains("Log") {
@@ -229,6 +219,41 @@ pub(super) fn collect_tags<'a>(
         }
         Node::Intrinsic { arg, .. } => collect_tags(arg, path, out),
         _ => {}
+    }
+}
+
+/// Every parameter of a template that has a scalar `Default`, by name.
+pub(super) fn parameter_defaults(doc: &Node) -> HashMap<String, String> {
+    match doc.get("Parameters") {
+        Some(Node::Map(ps)) => ps
+            .iter()
+            .filter_map(|(k, p)| {
+                p.get("Default")
+                    .and_then(Node::scalar_text)
+                    .map(|d| (k.clone(), d))
+            })
+            .collect(),
+        _ => HashMap::new(),
+    }
+}
+
+/// `node` with every `!Ref`/`!Sub` of defaulted parameters replaced by its
+/// value (what the stack deploys with its defaults); other intrinsics stay.
+pub(super) fn with_defaults(node: &Node, params: &HashMap<String, String>) -> Node {
+    if node.intrinsic_name().is_some() {
+        return match evaluate_with_defaults(node, params) {
+            Some(v) => Node::Str(v),
+            None => node.clone(),
+        };
+    }
+    match node {
+        Node::Map(m) => Node::Map(
+            m.iter()
+                .map(|(k, v)| (k.clone(), with_defaults(v, params)))
+                .collect(),
+        ),
+        Node::Seq(s) => Node::Seq(s.iter().map(|v| with_defaults(v, params)).collect()),
+        other => other.clone(),
     }
 }
 

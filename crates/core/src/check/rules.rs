@@ -55,8 +55,17 @@ pub fn check_rules(
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
+    // `!Ref`/`!Sub` of parameters read as the stack's defaults (a rule for
+    // the stack's own family: `Family: [!Ref AmiFamily]`)
+    let params = super::retention_values::parameter_defaults(&doc);
     let mut results = Vec::new();
-    for rule in find_rules(&doc) {
+    for found in find_rules(&doc) {
+        let pattern = super::retention_values::with_defaults(found.pattern, &params);
+        let rule = Rule {
+            name: found.name.clone(),
+            pattern: &pattern,
+            disabled: found.disabled,
+        };
         let Some(status) = check_one_rule(&rule, our_source, &our_detail_type, event_for_status)
         else {
             continue;
@@ -205,6 +214,23 @@ pub(super) fn check_one_rule(
         warnings.push("the rule is DISABLED".to_string());
     }
 
+    // The family is the user's choice, as the status is the pattern's: a
+    // rule for one family is checked against that family's event.
+    let family = tree
+        .get("detail")
+        .and_then(|d| d.get("Family"))
+        .and_then(|f| match f {
+            Node::Seq(items) => items.iter().find_map(Node::as_str).map(str::to_string),
+            _ => None,
+        });
+    let with_family = |s: &str| {
+        let mut e = event_for_status(s);
+        if let (Some(f), Some(d)) = (&family, e.get_mut("detail").and_then(Value::as_object_mut)) {
+            d.insert("Family".into(), Value::String(f.clone()));
+        }
+        e
+    };
+    let event_for_status: &dyn Fn(&str) -> Value = &with_family;
     let choice = choose_status(&tree);
     let (status_name, verdict) = match &choice {
         StatusChoice::Known(s) | StatusChoice::NearMiss { known: s, .. } => {

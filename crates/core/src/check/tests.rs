@@ -64,6 +64,24 @@ fn rule_yaml(pattern: &str) -> String {
 // ---- check_rules over the repository's own template -----------------------------------
 
 #[test]
+fn a_rule_for_one_family_is_checked_with_that_family_and_parameter_defaults() {
+    let pattern = "source: [com.ami.builder]\ndetail-type: [AmiBuilder]\ndetail:\n  AmiStatus: [Created]\n  Family: [!Ref AmiFamily]";
+    let with_default = format!(
+        "Parameters:\n  AmiFamily:\n    Type: String\n    Default: web\n{}",
+        rule_yaml(pattern)
+    );
+    let r = one(&with_default);
+    assert_eq!(r.status, Status::Ok, "{r:?}");
+    assert!(r.detail.contains("matches the Created event"), "{r:?}");
+    // without a default the family cannot be known offline: checked without it, a warning
+    let r = one(&rule_yaml(pattern));
+    assert_eq!(r.status, Status::Warn, "{r:?}");
+    // a typo in the status is still caught with a family filter
+    let typo = with_default.replace("AmiStatus: [Created]", "AmiStatus: [created]");
+    assert_eq!(one(&typo).status, Status::Fail);
+}
+
+#[test]
 fn repo_pipeline_rules_all_match() {
     let text = repo_file("cloudformation/pipeline.yaml");
     let results = check_rules(
@@ -72,9 +90,17 @@ fn repo_pipeline_rules_all_match() {
         DEFAULT_SOURCE,
         &event_for,
     );
-    assert_eq!(results.len(), 2, "{results:#?}");
+    // AmiCreatedRule, AmiDeregisteredRule, PromoteToDevRule (for the
+    // stack's family, read as the parameter's default)
+    assert_eq!(results.len(), 3, "{results:#?}");
     assert!(
         results.iter().all(|r| r.status == Status::Ok),
+        "{results:#?}"
+    );
+    assert!(
+        results
+            .iter()
+            .any(|r| r.detail == "rule PromoteToDevRule matches the Created event"),
         "{results:#?}"
     );
     assert_eq!(
@@ -147,7 +173,7 @@ fn repo_pipeline_as_json_string_pattern() {
         DEFAULT_SOURCE,
         &event_for,
     );
-    assert_eq!(results.len(), 2);
+    assert_eq!(results.len(), 3);
     assert!(
         results.iter().all(|r| r.status == Status::Ok),
         "{results:#?}"
@@ -465,7 +491,11 @@ fn statuses(results: &[CheckResult]) -> Vec<Status> {
 
 #[test]
 fn repo_buildspecs_pass() {
-    for file in ["buildspec.yml", "buildspec-prune.yml"] {
+    for file in [
+        "buildspec.yml",
+        "buildspec-prune.yml",
+        "buildspec-promote.yml",
+    ] {
         let results = check_buildspec(file, &repo_file(file));
         assert_eq!(statuses(&results), vec![Status::Ok], "{file}: {results:#?}");
     }

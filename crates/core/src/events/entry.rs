@@ -99,6 +99,15 @@ pub struct EventFacts {
     pub build_id: Option<String>,
     pub name: Option<String>,
     pub family: Option<String>,
+    /// `Promoted`, `RolledBack`: the channel, and what it pointed at before
+    /// (region -> id).
+    pub channel: Option<String>,
+    pub previous: BTreeMap<Region, AmiId>,
+    /// The launch-template versions a promotion made default:
+    /// (region, template id, version).
+    pub launch_templates: Vec<(Region, String, i64)>,
+    /// `Revoked`: why.
+    pub reason: Option<String>,
 }
 
 impl EventFacts {
@@ -148,6 +157,23 @@ pub fn detail(f: &EventFacts) -> Value {
         if let Some(v) = v {
             d.insert(k.into(), json!(v));
         }
+    }
+    if let Some(c) = &f.channel {
+        d.insert("Channel".into(), json!(c));
+    }
+    if !f.previous.is_empty() {
+        d.insert("PreviousAmis".into(), json!(f.previous));
+    }
+    if !f.launch_templates.is_empty() {
+        let lts: Vec<Value> = f
+            .launch_templates
+            .iter()
+            .map(|(r, id, v)| json!({"Region": r, "LaunchTemplateId": id, "Version": v}))
+            .collect();
+        d.insert("LaunchTemplates".into(), Value::Array(lts));
+    }
+    if let Some(r) = &f.reason {
+        d.insert("Reason".into(), json!(r));
     }
     Value::Object(d)
 }

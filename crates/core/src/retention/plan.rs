@@ -199,6 +199,13 @@ pub enum UsedBy {
     AutoScalingGroup {
         name: String,
     },
+    /// A channel's SSM parameter: its current value, or one of the values
+    /// before it kept so that `promote --rollback` stays possible.
+    Channel {
+        parameter: String,
+        version: i64,
+        current: bool,
+    },
 }
 
 impl UsedBy {
@@ -220,6 +227,19 @@ impl fmt::Display for UsedBy {
             }
             UsedBy::LaunchConfiguration { name } => write!(f, "launch configuration {name}"),
             UsedBy::AutoScalingGroup { name } => write!(f, "auto scaling group {name}"),
+            UsedBy::Channel {
+                parameter,
+                version,
+                current: true,
+            } => write!(f, "channel {parameter} (version {version})"),
+            UsedBy::Channel {
+                parameter,
+                version,
+                current: false,
+            } => write!(
+                f,
+                "channel {parameter} (version {version}, kept for rollback)"
+            ),
         }
     }
 }

@@ -1,0 +1,651 @@
+//! `promote`, `channels`, `revoke` and prune's channel protection against
+//! moto (with tests/moto_ext): two regions, two channels, the SSM parameter
+//! history, launch-template versions, events delivered to SQS, refusals and
+//! a failure after the first region that a re-run finishes.
+
+use predicates::prelude::*;
+
+use crate::harness::{ami_builder, block_on, drain_queue, ec2, moto, queue_for_pattern, read_json};
+
+const FAMILY: &str = "web";
+const PARAM: &str = "/ami-builder/web/dev";
+
+/// One build: an image in us-east-1 and its copy in us-west-2, tagged as
+/// `ami-builder build` tags them.
+pub struct Build {
+    pub east: String,
+    pub west: String,
+    pub commit: String,
+}
+
+fn tag(k: &str, v: &str) -> aws_sdk_ec2::types::Tag {
+    aws_sdk_ec2::types::Tag::builder().key(k).value(v).build()
+}
+
+fn register(url: &str, region: &str, name: &str, tags: &[(&str, &str)]) -> String {
+    let c = ec2(url, region);
+    block_on(async {
+        let id = c
+            .register_image()
+            .name(name)
+            .root_device_name("/dev/xvda")
+            .send()
+            .await
+            .expect("register")
+            .image_id()
+            .expect("id")
+            .to_string();
+        if !tags.is_empty() {
+            c.create_tags()
+                .resources(&id)
+                .set_tags(Some(tags.iter().map(|(k, v)| tag(k, v)).collect()))
+                .send()
+                .await
+                .expect("tags");
+        }
+        id
+    })
+}
+
+pub fn build(url: &str, n: u32) -> Build {
+    let commit = format!("{n:040x}");
+    let name = format!("web-{n}");
+    let common = [
+        ("ami-builder:commit", commit.as_str()),
+        ("ami-builder:family", FAMILY),
+    ];
+    let east = register(url, "us-east-1", &name, &common);
+    let source = format!("us-east-1:{east}");
+    let mut copy_tags = common.to_vec();
+    copy_tags.push(("ami-builder:source-image", &source));
+    let west = register(url, "us-west-2", &name, &copy_tags);
+    Build { east, west, commit }
+}
+
+pub fn amis(b: &Build) -> String {
+    format!("us-east-1:{},us-west-2:{}", b.east, b.west)
+}
+
+fn param(url: &str, region: &str, name: &str) -> Option<String> {
+    let ssm = aws_sdk_ssm_client(url, region);
+    block_on(ssm.get_parameter().name(name).send())
+        .ok()
+        .and_then(|o| o.parameter().and_then(|p| p.value()).map(str::to_string))
+}
+
+fn history(url: &str, region: &str, name: &str) -> Vec<(i64, String, Vec<String>)> {
+    let ssm = aws_sdk_ssm_client(url, region);
+    let out = block_on(
+        ssm.get_parameter_history()
+            .name(name)
+            .max_results(50)
+            .send(),
+    )
+    .expect("history");
+    out.parameters()
+        .iter()
+        .map(|p| {
+            (
+                p.version(),
+                p.value().unwrap_or_default().to_string(),
+                p.labels().to_vec(),
+            )
+        })
+        .collect()
+}
+
+fn aws_sdk_ssm_client(url: &str, region: &str) -> aws_sdk_ssm::Client {
+    let conf = aws_sdk_ssm::config::Builder::from(&crate::harness::sdk_conf(url, region)).build();
+    aws_sdk_ssm::Client::from_conf(conf)
+}
+
+fn json_of(out: &assert_cmd::assert::Assert) -> serde_json::Value {
+    serde_json::from_slice(&out.get_output().stdout).expect("json result")
+}
+
+fn statuses(v: &serde_json::Value) -> Vec<(String, String)> {
+    v["regions"]
+        .as_array()
+        .expect("regions")
+        .iter()
+        .map(|r| {
+            (
+                r["region"].as_str().unwrap_or_default().to_string(),
+                r["status"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn promote_requires_soak_rollback_channels_and_the_parameter_history() {
+    let m = moto();
+    let url = &m.url;
+    let b1 = build(url, 1);
+    let b2 = build(url, 2);
+    let q = queue_for_pattern(
+        url,
+        "default",
+        r#"{"source":["com.ami.builder"],"detail":{"AmiStatus":["Promoted","RolledBack"]}}"#,
+    );
+
+    // b1 to dev, in both regions
+    let out = ami_builder(url)
+        .args([
+            "--output",
+            "json",
+            "promote",
+            "--channel",
+            "dev",
+            "--ami",
+            &amis(&b1),
+        ])
+        .assert()
+        .success();
+    let v = json_of(&out);
+    assert_eq!(
+        statuses(&v),
+        [
+            ("us-east-1".into(), "changed".into()),
+            ("us-west-2".into(), "changed".into())
+        ]
+    );
+    assert_eq!(v["parameter"], PARAM);
+    assert_eq!(
+        param(url, "us-east-1", PARAM).as_deref(),
+        Some(b1.east.as_str())
+    );
+    assert_eq!(
+        param(url, "us-west-2", PARAM).as_deref(),
+        Some(b1.west.as_str())
+    );
+    let h = history(url, "us-east-1", PARAM);
+    assert_eq!(h.len(), 1);
+    assert_eq!(
+        h[0].2,
+        vec![format!("commit-{}", b1.commit)],
+        "labelled with the commit"
+    );
+
+    // the same promotion again changes nothing (no new version)
+    let out = ami_builder(url)
+        .args([
+            "--output",
+            "json",
+            "promote",
+            "--channel",
+            "dev",
+            "--ami",
+            &amis(&b1),
+        ])
+        .assert()
+        .success();
+    assert_eq!(statuses(&json_of(&out))[0].1, "unchanged");
+    assert_eq!(history(url, "us-east-1", PARAM).len(), 1);
+
+    // prod requires dev: b2 was never there; b1 was, but not for a day
+    ami_builder(url)
+        .args([
+            "promote",
+            "--channel",
+            "prod",
+            "--requires",
+            "dev",
+            "--ami",
+            &amis(&b2),
+        ])
+        .assert()
+        .code(10)
+        .stderr(predicate::str::contains(format!(
+            "commit {} was never in channel dev in us-east-1",
+            b2.commit
+        )));
+    ami_builder(url)
+        .args([
+            "promote",
+            "--channel",
+            "prod",
+            "--requires",
+            "dev",
+            "--soak",
+            "24h",
+        ])
+        .args(["--ami", &amis(&b1)])
+        .assert()
+        .code(10)
+        .stderr(predicate::str::contains("less than --soak 1d 0h"));
+    assert_eq!(
+        param(url, "us-east-1", "/ami-builder/web/prod"),
+        None,
+        "nothing changed"
+    );
+    ami_builder(url)
+        .args([
+            "promote",
+            "--channel",
+            "prod",
+            "--requires",
+            "dev",
+            "--ami",
+            &amis(&b1),
+        ])
+        .assert()
+        .success();
+    assert_eq!(
+        param(url, "us-west-2", "/ami-builder/web/prod").as_deref(),
+        Some(b1.west.as_str())
+    );
+
+    // b2 to dev; channels shows it with b1 as the previous value
+    ami_builder(url)
+        .args(["promote", "--channel", "dev", "--ami", &amis(&b2)])
+        .assert()
+        .success();
+    let out = ami_builder(url)
+        .args([
+            "--output",
+            "json",
+            "channels",
+            "--regions",
+            "us-east-1,us-west-2",
+        ])
+        .assert()
+        .success();
+    let rows = json_of(&out)["channels"].as_array().expect("rows").clone();
+    let dev_west = rows
+        .iter()
+        .find(|r| r["channel"] == "dev" && r["region"] == "us-west-2")
+        .expect("dev in us-west-2");
+    assert_eq!(dev_west["ami"], b2.west.as_str());
+    assert_eq!(dev_west["previous"], b1.west.as_str());
+    assert_eq!(dev_west["commit"], b2.commit.as_str());
+    assert_eq!(rows.len(), 4, "dev and prod in two regions: {rows:?}");
+    ami_builder(url)
+        .args(["channels", "--family", "web"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("FAMILY"))
+        .stdout(predicate::str::contains(&b2.east));
+
+    // rollback: dev back to b1 in both regions, a third version
+    let out = ami_builder(url)
+        .args([
+            "--output",
+            "json",
+            "promote",
+            "--rollback",
+            "--channel",
+            "dev",
+        ])
+        .args(["--family", "web", "--regions", "us-east-1,us-west-2"])
+        .assert()
+        .success();
+    assert_eq!(json_of(&out)["action"], "rollback");
+    assert_eq!(
+        param(url, "us-east-1", PARAM).as_deref(),
+        Some(b1.east.as_str())
+    );
+    assert_eq!(
+        param(url, "us-west-2", PARAM).as_deref(),
+        Some(b1.west.as_str())
+    );
+    let values: Vec<String> = history(url, "us-east-1", PARAM)
+        .into_iter()
+        .map(|h| h.1)
+        .collect();
+    assert_eq!(values, [b1.east.clone(), b2.east.clone(), b1.east.clone()]);
+
+    // the events, as delivered
+    let events = drain_queue(url, &q);
+    let kinds: Vec<&str> = events
+        .iter()
+        .filter_map(|e| e["detail"]["AmiStatus"].as_str())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["Promoted", "Promoted", "Promoted", "RolledBack"],
+        "{events:?}"
+    );
+    let rolled = &events[3]["detail"];
+    assert_eq!(rolled["Channel"], "dev");
+    assert_eq!(rolled["Amis"]["us-west-2"], b1.west.as_str());
+    assert_eq!(rolled["PreviousAmis"]["us-west-2"], b2.west.as_str());
+}
+
+#[test]
+fn unfit_images_missing_regions_and_bad_names_are_refused_before_any_change() {
+    let m = moto();
+    let url = &m.url;
+    let b1 = build(url, 1);
+    let untagged = register(url, "us-east-1", "hand-made", &[]);
+    ami_builder(url)
+        .args(["promote", "--channel", "dev", "--family", "web"])
+        .args(["--ami", &format!("us-east-1:{untagged}")])
+        .assert()
+        .code(10)
+        .stderr(predicate::str::contains(
+            "carries no ami-builder provenance",
+        ));
+    ami_builder(url)
+        .args([
+            "promote",
+            "--channel",
+            "dev",
+            "--ami",
+            "us-east-1:ami-0fffffffffffffff0",
+        ])
+        .args(["--family", "web"])
+        .assert()
+        .code(10)
+        .stderr(predicate::str::contains("does not exist"));
+    // the emulator's base image is another account's
+    ami_builder(url)
+        .args(["promote", "--channel", "dev", "--family", "web"])
+        .args(["--ami", "us-east-1:ami-0123456789abcdef0"])
+        .assert()
+        .code(10)
+        .stderr(predicate::str::contains("is not owned by this account"));
+    ami_builder(url)
+        .args(["promote", "--channel", "de v", "--ami", &amis(&b1)])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("SSM does not accept"));
+    // a deprecated image (EnableImageDeprecation, in tests/moto_ext)
+    let c = ec2(url, "us-west-2");
+    let soon = chrono::Utc::now() + chrono::Duration::seconds(70);
+    block_on(
+        c.enable_image_deprecation()
+            .image_id(&b1.west)
+            .deprecate_at(aws_smithy_types::DateTime::from_secs(soon.timestamp()))
+            .send(),
+    )
+    .expect("deprecate");
+    ami_builder(url)
+        .args(["promote", "--channel", "dev", "--ami", &amis(&b1)])
+        .assert()
+        .success();
+    // dev is in two regions now: a promotion of one region only would leave
+    // the other behind
+    let b2 = build(url, 2);
+    ami_builder(url)
+        .args([
+            "promote",
+            "--channel",
+            "dev",
+            "--ami",
+            &format!("us-east-1:{}", b2.east),
+        ])
+        .assert()
+        .code(10)
+        .stderr(predicate::str::contains("also set in us-west-2"));
+    assert_eq!(
+        param(url, "us-east-1", PARAM).as_deref(),
+        Some(b1.east.as_str())
+    );
+}
+
+#[test]
+fn a_failure_after_the_first_region_is_reported_and_a_rerun_converges() {
+    let m = moto();
+    let url = &m.url;
+    let b1 = build(url, 1);
+    // us-west-2's parameter is at SSM's 100 versions with its oldest
+    // labelled: the next PutParameter fails (ParameterMaxVersionLimitExceeded)
+    let ssm = aws_sdk_ssm_client(url, "us-west-2");
+    block_on(async {
+        for _ in 0..100 {
+            ssm.put_parameter()
+                .name(PARAM)
+                .value(&b1.west)
+                .r#type(aws_sdk_ssm::types::ParameterType::String)
+                .data_type("aws:ec2:image")
+                .overwrite(true)
+                .send()
+                .await
+                .expect("put");
+        }
+        ssm.label_parameter_version()
+            .name(PARAM)
+            .parameter_version(1)
+            .labels("pinned")
+            .send()
+            .await
+            .expect("label");
+    });
+    let b2 = build(url, 2);
+    let out = ami_builder(url)
+        .args([
+            "--output",
+            "json",
+            "promote",
+            "--channel",
+            "dev",
+            "--ami",
+            &amis(&b2),
+        ])
+        .assert()
+        .code(11)
+        .stderr(predicate::str::contains("run the same command again"));
+    let v = json_of(&out);
+    assert_eq!(
+        statuses(&v),
+        [
+            ("us-east-1".into(), "changed".into()),
+            ("us-west-2".into(), "failed".into())
+        ]
+    );
+    assert_eq!(
+        param(url, "us-east-1", PARAM).as_deref(),
+        Some(b2.east.as_str())
+    );
+    assert_eq!(
+        param(url, "us-west-2", PARAM).as_deref(),
+        Some(b1.west.as_str())
+    );
+    block_on(
+        ssm.unlabel_parameter_version()
+            .name(PARAM)
+            .parameter_version(1)
+            .labels("pinned")
+            .send(),
+    )
+    .expect("unlabel");
+    let out = ami_builder(url)
+        .args([
+            "--output",
+            "json",
+            "promote",
+            "--channel",
+            "dev",
+            "--ami",
+            &amis(&b2),
+        ])
+        .assert()
+        .success();
+    assert_eq!(
+        statuses(&json_of(&out)),
+        [
+            ("us-east-1".into(), "unchanged".into()),
+            ("us-west-2".into(), "changed".into())
+        ]
+    );
+    assert_eq!(
+        param(url, "us-west-2", PARAM).as_deref(),
+        Some(b2.west.as_str())
+    );
+}
+
+#[test]
+fn launch_templates_get_a_new_default_version_with_only_the_image_changed() {
+    let m = moto();
+    let url = &m.url;
+    let b1 = build(url, 1);
+    let c = ec2(url, "us-east-1");
+    block_on(
+        c.create_launch_template()
+            .launch_template_name("web-fleet")
+            .launch_template_data(
+                aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
+                    .image_id("ami-0123456789abcdef0")
+                    .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
+                    .build(),
+            )
+            .send(),
+    )
+    .expect("template");
+    let out = ami_builder(url)
+        .args([
+            "--output",
+            "json",
+            "promote",
+            "--channel",
+            "dev",
+            "--ami",
+            &amis(&b1),
+        ])
+        .args(["--launch-template", "web-fleet"])
+        .assert()
+        .success();
+    let v = json_of(&out);
+    assert_eq!(v["launch_templates"][0]["status"], "created");
+    assert_eq!(v["launch_templates"][0]["version"], 2);
+    let d = block_on(
+        c.describe_launch_template_versions()
+            .launch_template_name("web-fleet")
+            .versions("$Default")
+            .send(),
+    )
+    .expect("versions");
+    let data = d.launch_template_versions()[0]
+        .launch_template_data()
+        .expect("data");
+    assert_eq!(data.image_id(), Some(b1.east.as_str()));
+    assert_eq!(
+        data.instance_type(),
+        Some(&aws_sdk_ec2::types::InstanceType::T3Micro),
+        "everything but the image is the previous default's"
+    );
+    // a template that does not exist refuses the promotion before any change
+    let b2 = build(url, 2);
+    ami_builder(url)
+        .args(["promote", "--channel", "dev", "--ami", &amis(&b2)])
+        .args(["--launch-template", "nope"])
+        .assert()
+        .code(10)
+        .stderr(predicate::str::contains(
+            "no launch template nope in us-east-1",
+        ));
+    assert_eq!(
+        param(url, "us-east-1", PARAM).as_deref(),
+        Some(b1.east.as_str())
+    );
+}
+
+#[test]
+fn revoke_tags_deprecates_rolls_back_and_refuses_later_promotion() {
+    let m = moto();
+    let url = &m.url;
+    let b1 = build(url, 1);
+    let b2 = build(url, 2);
+    for b in [&b1, &b2] {
+        ami_builder(url)
+            .args(["promote", "--channel", "dev", "--ami", &amis(b)])
+            .assert()
+            .success();
+    }
+    let q = queue_for_pattern(
+        url,
+        "default",
+        r#"{"source":["com.ami.builder"],"detail":{"AmiStatus":["Revoked","RolledBack"]}}"#,
+    );
+    // naming the build-region image revokes its copy too
+    let out = ami_builder(url)
+        .args([
+            "--output",
+            "json",
+            "revoke",
+            &format!("us-east-1:{}", b2.east),
+        ])
+        .args(["--reason", "CVE-2026-0001", "--regions", "us-west-2"])
+        .assert()
+        .success();
+    let v = json_of(&out);
+    assert_eq!(v["images"].as_array().map(Vec::len), Some(2), "{v}");
+    for (region, id) in [("us-east-1", &b2.east), ("us-west-2", &b2.west)] {
+        let t = crate::harness::tags_of(url, region, id);
+        assert_eq!(
+            t.get("ami-builder:revoked").map(String::as_str),
+            Some("CVE-2026-0001")
+        );
+        let d = block_on(ec2(url, region).describe_images().image_ids(id).send()).expect("d");
+        assert!(
+            d.images()[0].deprecation_time().is_some(),
+            "{region} deprecated"
+        );
+    }
+    assert_eq!(
+        param(url, "us-east-1", PARAM).as_deref(),
+        Some(b1.east.as_str())
+    );
+    assert_eq!(
+        param(url, "us-west-2", PARAM).as_deref(),
+        Some(b1.west.as_str())
+    );
+    let kinds: Vec<String> = drain_queue(url, &q)
+        .iter()
+        .filter_map(|e| e["detail"]["AmiStatus"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(kinds, ["RolledBack", "Revoked"]);
+    ami_builder(url)
+        .args(["promote", "--channel", "dev", "--ami", &amis(&b2)])
+        .assert()
+        .code(10)
+        .stderr(predicate::str::contains(
+            "is revoked (ami-builder:revoked: CVE-2026-0001)",
+        ));
+}
+
+#[test]
+fn prune_keeps_each_channels_ami_and_the_one_before_it() {
+    let m = moto();
+    let url = &m.url;
+    let builds: Vec<Build> = (1..=3).map(|n| build(url, n)).collect();
+    for b in &builds {
+        ami_builder(url)
+            .args(["promote", "--channel", "dev", "--ami", &amis(b)])
+            .assert()
+            .success();
+    }
+    let dir = tempfile::tempdir().expect("tmp");
+    let plan = dir.path().join("plan.json");
+    ami_builder(url)
+        .args(["prune", "--regions", "us-east-1,us-west-2", "--keep", "0"])
+        .args(["--default-retention-days", "0", "--plan-out"])
+        .arg(&plan)
+        .assert()
+        .success();
+    let p = read_json(&plan);
+    let items = p["items"].as_array().expect("items");
+    let action_of = |id: &str| {
+        items
+            .iter()
+            .find(|i| i["id"] == id)
+            .map(|i| (i["action"].to_string(), i["reason"].to_string()))
+            .unwrap_or_default()
+    };
+    let (a3, r3) = action_of(&builds[2].east);
+    assert!(
+        a3.contains("keep") && r3.contains("channel /ami-builder/web/dev"),
+        "{a3} {r3}"
+    );
+    let (a2, r2) = action_of(&builds[1].west);
+    assert!(
+        a2.contains("keep") && r2.contains("kept for rollback"),
+        "{a2} {r2}"
+    );
+    let (a1, _) = action_of(&builds[0].east);
+    assert!(
+        a1.contains("delete") || a1.contains("deregister"),
+        "b1 is not protected: {a1}"
+    );
+}

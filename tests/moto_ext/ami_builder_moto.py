@@ -1,0 +1,217 @@
+"""moto's server with what ami-builder needs and moto 5.2.5 lacks.
+
+usage: python tests/moto_ext/ami_builder_moto.py [moto_server options]
+
+The tests, the demo and scripts/lint-pipeline start this instead of
+`moto_server`. Each extension implements AWS's documented behaviour, cited
+below, and is tested against the documented examples in
+tests/moto_ext/test_ami_builder_moto.py (run by scripts/test):
+
+* EC2 EnableImageDeprecation / DisableImageDeprecation, and DescribeImages'
+  DeprecationTime (EC2 API reference, "EnableImageDeprecation",
+  "DisableImageDeprecation", "Image"): DeprecateAt is rounded to the nearest
+  minute, may not be in the past nor more than 10 years ahead; the image
+  shows DeprecationTime as YYYY-MM-DDTHH:MM:SSZ until deprecation is
+  disabled.
+* EC2 CreateLaunchTemplateVersion's SourceVersion (EC2 API reference,
+  "CreateLaunchTemplateVersion"): the new version starts from the source
+  version's data, and the request's LaunchTemplateData overrides it; moto
+  ignores SourceVersion and keeps only the request's data.
+* EventBridge input transformers with a JSON InputTemplate (EventBridge user
+  guide, "Amazon EventBridge input transformation"): a placeholder outside
+  quotes takes the value as JSON (a string is quoted: `{"instance":
+  <instance>}` gives `{"instance": "i-0123456789"}`), one inside quotes the
+  text of the value; moto pastes the raw text in both places, which makes the
+  documented example invalid JSON (a 500 from PutEvents).
+* SSM PutParameter with DataType aws:ec2:image (Systems Manager user guide,
+  "Native parameter support in Parameter Store for Amazon Machine Image
+  IDs"): the value must have the AMI id format, else ValidationException.
+"""
+
+import datetime
+import json
+import re
+import sys
+
+from moto.core.responses import ActionResult
+from moto.ec2 import exceptions as ec2_exceptions
+from moto.ec2.responses.amis import AmisResponse
+from moto.ec2.responses.launch_templates import LaunchTemplates
+from moto.ssm import models as ssm_models
+from moto.ssm.exceptions import ValidationException
+
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+
+
+def _parse_time(text):
+    value = text.strip()
+    if value.endswith("Z"):
+        value = value[:-1] + "+00:00"
+    parsed = datetime.datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=datetime.timezone.utc)
+    return parsed.astimezone(datetime.timezone.utc)
+
+
+def _nearest_minute(t):
+    rounded = t.replace(second=0, microsecond=0)
+    if t.second >= 30:
+        rounded += datetime.timedelta(minutes=1)
+    return rounded
+
+
+def _image(backend, ami_id):
+    if ami_id not in backend.amis:
+        raise ec2_exceptions.InvalidAMIIdError(ami_id)
+    return backend.amis[ami_id]
+
+
+def enable_image_deprecation(self):
+    ami_id = self._get_param("ImageId")
+    deprecate_at = self._get_param("DeprecateAt")
+    self.error_on_dryrun()
+    image = _image(self.ec2_backend, ami_id)
+    if deprecate_at is None:
+        raise ec2_exceptions.MissingParameterError("DeprecateAt")
+    when = _nearest_minute(_parse_time(str(deprecate_at)))
+    now = datetime.datetime.now(datetime.timezone.utc)
+    if when < _nearest_minute(now):
+        raise ec2_exceptions.InvalidParameterValueError(
+            f"DeprecateAt {deprecate_at} (it may not be in the past)")
+    if when > now + datetime.timedelta(days=3653):
+        raise ec2_exceptions.InvalidParameterValueError(
+            f"DeprecateAt {deprecate_at} (at most 10 years from now)")
+    image.deprecation_time = when.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return ActionResult({"Return": True})
+
+
+def disable_image_deprecation(self):
+    ami_id = self._get_param("ImageId")
+    self.error_on_dryrun()
+    image = _image(self.ec2_backend, ami_id)
+    image.deprecation_time = None
+    return ActionResult({"Return": True})
+
+
+AmisResponse.enable_image_deprecation = enable_image_deprecation
+AmisResponse.disable_image_deprecation = disable_image_deprecation
+
+_create_version = LaunchTemplates.create_launch_template_version
+
+
+def _merged(base, override):
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merged(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def create_launch_template_version(self):
+    source = self._get_param("SourceVersion")
+    if source is None:
+        return _create_version(self)
+    name = self._get_param("LaunchTemplateName")
+    tmpl_id = self._get_param("LaunchTemplateId")
+    template = (self.ec2_backend.get_launch_template(tmpl_id) if tmpl_id
+                else self.ec2_backend.get_launch_template_by_name(name))
+    base = template.get_version(source).data
+    data = _merged(base, self._get_param("LaunchTemplateData", {}))
+    self.error_on_dryrun()
+    version = template.create_version(data, self._get_param("VersionDescription"))
+    return ActionResult({
+        "LaunchTemplateVersion": {
+            "CreateTime": version.create_time,
+            "CreatedBy": f"arn:{self.partition}:iam::{self.current_account}:root",
+            "DefaultVersion": template.is_default(version),
+            "LaunchTemplateData": version.data,
+            "LaunchTemplateId": template.id,
+            "LaunchTemplateName": template.name,
+            "VersionDescription": version.description,
+            "VersionNumber": version.number,
+        },
+    })
+
+
+LaunchTemplates.create_launch_template_version = create_launch_template_version
+
+from moto.events import utils as events_utils  # noqa: E402 - grouped with its patch
+
+_template_parse = events_utils.EventTemplateParser.parse
+
+
+def _fill(template, values):
+    """Replace each <name> of `values`: as JSON outside a JSON string, as
+    escaped text inside one."""
+    out = []
+    in_string = False
+    i = 0
+    while i < len(template):
+        c = template[i]
+        if c == "<":
+            end = template.find(">", i)
+            name = template[i + 1:end] if end > i else None
+            if name in values:
+                value = values[name]
+                if in_string:
+                    text = value if isinstance(value, str) else json.dumps(value)
+                    out.append(json.dumps(text)[1:-1])
+                else:
+                    out.append(json.dumps(value))
+                i = end + 1
+                continue
+        if c == "\\" and in_string:
+            out.append(template[i:i + 2])
+            i += 2
+            continue
+        if c == '"':
+            in_string = not in_string
+        out.append(c)
+        i += 1
+    return "".join(out)
+
+
+def parse_template(input_template, input_paths_map, event):
+    from jsonpath_ng.ext import parse
+
+    if not input_template or not input_paths_map:
+        return _template_parse(input_template, input_paths_map, event)
+    values = {}
+    for name, path in input_paths_map.items():
+        found = parse(path).find(event)
+        if found:
+            values[name] = found[0].value
+    values["aws.events.event.json"] = event
+    values["aws.events.event.ingestion-time"] = event.get("ingestion-time")
+    filled = _fill(input_template, values)
+    try:
+        return json.loads(filled)
+    except ValueError:
+        return _template_parse(input_template, input_paths_map, event)
+
+
+events_utils.EventTemplateParser.parse = staticmethod(parse_template)
+
+_AMI_ID = re.compile(r"^ami-([0-9a-f]{8}|[0-9a-f]{17})$")
+_put_parameter = ssm_models.SimpleSystemManagerBackend.put_parameter
+
+
+def put_parameter(self, name, description, value, parameter_type, allowed_pattern,
+                  keyid, overwrite, tags, data_type, tier=None, policies=None):
+    if data_type == "aws:ec2:image" and not _AMI_ID.match(value or ""):
+        raise ValidationException(
+            f"Parameter value, {value}, for parameter {name} is not a valid AMI ID "
+            "(ami-0123456789abcdef0)")
+    return _put_parameter(self, name, description, value, parameter_type, allowed_pattern,
+                          keyid, overwrite, tags, data_type, tier, policies)
+
+
+ssm_models.SimpleSystemManagerBackend.put_parameter = put_parameter
+
+
+if __name__ == "__main__":
+    from moto.server import main
+
+    main(sys.argv[1:])

@@ -1,0 +1,169 @@
+"""The moto extensions (ami_builder_moto.py) against AWS's documented examples.
+
+usage: python -m unittest tests/moto_ext/test_ami_builder_moto.py  (scripts/test runs it)
+
+Starts the extended server on a free loopback port for the whole module.
+"""
+
+import datetime
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import unittest
+import urllib.request
+
+import boto3
+import botocore.exceptions
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SERVER = None
+URL = None
+
+
+def setUpModule():  # noqa: N802 - unittest's name
+    global SERVER, URL
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    SERVER = subprocess.Popen([sys.executable, os.path.join(HERE, "ami_builder_moto.py"),
+                               "-H", "127.0.0.1", "-p", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    URL = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(URL + "/moto-api/", timeout=1)
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError("the extended moto server did not start")
+
+
+def tearDownModule():  # noqa: N802
+    SERVER.terminate()
+    SERVER.wait()
+
+
+def client(service):
+    return boto3.client(service, region_name="us-east-1", endpoint_url=URL,
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+def new_image(ec2):
+    return ec2.register_image(Name=f"img-{time.monotonic_ns()}", RootDeviceName="/dev/xvda")["ImageId"]
+
+
+class ImageDeprecation(unittest.TestCase):
+    def test_the_documented_example_rounds_seconds_and_shows_the_time(self):
+        # EnableImageDeprecation's example deprecates at "...T13:17:12.000Z"
+        # and answers {"Return": true}; EC2 rounds the seconds to the nearest
+        # minute. A future day of the same shape stands for the example's
+        # date, which is in the past now.
+        ec2 = client("ec2")
+        ami = new_image(ec2)
+        self.assertNotIn("DeprecationTime", ec2.describe_images(ImageIds=[ami])["Images"][0])
+        day = datetime.date.today() + datetime.timedelta(days=30)
+        answer = ec2.enable_image_deprecation(ImageId=ami, DeprecateAt=f"{day}T13:17:12.000Z")
+        self.assertTrue(answer["Return"])
+        shown = ec2.describe_images(ImageIds=[ami])["Images"][0]["DeprecationTime"]
+        self.assertEqual(shown, f"{day}T13:17:00Z")
+        ec2.enable_image_deprecation(ImageId=ami, DeprecateAt=f"{day}T13:17:45Z")
+        self.assertEqual(ec2.describe_images(ImageIds=[ami])["Images"][0]["DeprecationTime"],
+                         f"{day}T13:18:00Z")
+
+    def test_disable_removes_the_time(self):
+        ec2 = client("ec2")
+        ami = new_image(ec2)
+        ec2.enable_image_deprecation(ImageId=ami, DeprecateAt=datetime.datetime.now(datetime.timezone.utc)
+                                     + datetime.timedelta(days=1))
+        self.assertTrue(ec2.disable_image_deprecation(ImageId=ami)["Return"])
+        self.assertNotIn("DeprecationTime", ec2.describe_images(ImageIds=[ami])["Images"][0])
+
+    def test_the_past_far_future_and_unknown_images_are_refused(self):
+        ec2 = client("ec2")
+        ami = new_image(ec2)
+        for when in (datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc),
+                     datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=3700)):
+            with self.assertRaises(botocore.exceptions.ClientError) as e:
+                ec2.enable_image_deprecation(ImageId=ami, DeprecateAt=when)
+            self.assertEqual(e.exception.response["Error"]["Code"], "InvalidParameterValue")
+        with self.assertRaises(botocore.exceptions.ClientError) as e:
+            ec2.enable_image_deprecation(ImageId="ami-0123456789abcdef0",
+                                         DeprecateAt=datetime.datetime.now(datetime.timezone.utc)
+                                         + datetime.timedelta(days=1))
+        self.assertEqual(e.exception.response["Error"]["Code"], "InvalidAMIID.NotFound")
+
+
+class LaunchTemplateSourceVersion(unittest.TestCase):
+    def test_a_new_version_starts_from_the_source_and_the_request_overrides(self):
+        # CreateLaunchTemplateVersion's example: a new version based on
+        # version 1 that changes only the AMI keeps the rest of version 1.
+        ec2 = client("ec2")
+        name = f"lt-{time.monotonic_ns()}"
+        ec2.create_launch_template(LaunchTemplateName=name, LaunchTemplateData={
+            "ImageId": "ami-0123456789abcdef0", "InstanceType": "t2.micro",
+            "NetworkInterfaces": [{"DeviceIndex": 0, "SubnetId": "subnet-7b16de0c"}]})
+        made = ec2.create_launch_template_version(
+            LaunchTemplateName=name, SourceVersion="1", VersionDescription="WebVersion2",
+            LaunchTemplateData={"ImageId": "ami-c998b6b2"})["LaunchTemplateVersion"]
+        self.assertEqual(made["VersionNumber"], 2)
+        data = made["LaunchTemplateData"]
+        self.assertEqual(data["ImageId"], "ami-c998b6b2")
+        self.assertEqual(data["InstanceType"], "t2.micro")
+        self.assertEqual(data["NetworkInterfaces"][0]["SubnetId"], "subnet-7b16de0c")
+        # without SourceVersion, only the request's data (moto's own behaviour)
+        plain = ec2.create_launch_template_version(
+            LaunchTemplateName=name, LaunchTemplateData={"ImageId": "ami-c998b6b2"})
+        self.assertNotIn("InstanceType", plain["LaunchTemplateVersion"]["LaunchTemplateData"])
+
+
+class InputTransformerTemplates(unittest.TestCase):
+    def deliver(self, template, detail):
+        events, sqs = client("events"), client("sqs")
+        name = f"t{time.monotonic_ns()}"
+        queue = sqs.create_queue(QueueName=name)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events.put_rule(Name=name, EventPattern=json.dumps({"source": [name]}))
+        events.put_targets(Rule=name, Targets=[{"Id": "q", "Arn": arn, "InputTransformer": {
+            "InputPathsMap": {"instance": "$.detail.instance-id", "state": "$.detail.state"},
+            "InputTemplate": template}}])
+        answer = events.put_events(Entries=[{"Source": name, "DetailType": "x", "Detail": json.dumps(detail)}])
+        self.assertEqual(answer["FailedEntryCount"], 0)
+        messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+        self.assertEqual(len(messages), 1)
+        return json.loads(messages[0]["Body"])
+
+    def test_the_documented_json_template_quotes_string_values(self):
+        # the user guide's example: {"instance": <instance>, "state": <state>}
+        body = self.deliver('{"instance": <instance>, "state": <state>}',
+                            {"instance-id": "i-0123456789", "state": "RUNNING"})
+        self.assertEqual(body, {"instance": "i-0123456789", "state": "RUNNING"})
+
+    def test_a_placeholder_inside_quotes_takes_the_text(self):
+        body = self.deliver('"instance <instance> is in state <state>"',
+                            {"instance-id": "i-0123456789", "state": "RUNNING"})
+        self.assertEqual(body, "instance i-0123456789 is in state RUNNING")
+        nested = self.deliver('{"environmentVariablesOverride": [{"name": "X", "value": <state>}]}',
+                              {"instance-id": "i-1", "state": "a \"quoted\" value"})
+        self.assertEqual(nested["environmentVariablesOverride"][0]["value"], 'a "quoted" value')
+
+
+class ImageParameters(unittest.TestCase):
+    def test_an_aws_ec2_image_parameter_needs_an_ami_id(self):
+        ssm = client("ssm")
+        with self.assertRaises(botocore.exceptions.ClientError) as e:
+            ssm.put_parameter(Name="/ami-builder/web/dev", Value="not-an-ami", Type="String",
+                              DataType="aws:ec2:image")
+        self.assertEqual(e.exception.response["Error"]["Code"], "ValidationException")
+        answer = ssm.put_parameter(Name="/ami-builder/web/dev", Value="ami-0123456789abcdef0",
+                                   Type="String", DataType="aws:ec2:image")
+        self.assertEqual(answer["Version"], 1)
+        # text parameters are not checked
+        ssm.put_parameter(Name="/ami-builder/web/note", Value="anything", Type="String")
+
+
+if __name__ == "__main__":
+    unittest.main()
