@@ -3,6 +3,7 @@
 //! This layer is where the environment is read (for provenance).
 
 pub mod build;
+pub mod channels;
 pub mod check;
 pub mod config;
 pub mod event;
@@ -35,7 +36,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Event(cmd) => within(g, "the event", event::run(g, cmd)).await,
         Command::Prune(args) => prune::run(g, args).await,
         Command::Promote(args) => within(g, "the promotion", promote::run(g, *args)).await,
-        Command::Channels(args) => within(g, "listing channels", promote::channels(g, args)).await,
+        Command::Channels(args) => within(g, "listing channels", channels::run(g, args)).await,
         Command::Revoke(args) => within(g, "the revocation", revoke::run(g, args)).await,
         Command::Provenance(args) => {
             within(g, "resolving provenance", async {

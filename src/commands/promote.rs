@@ -1,6 +1,5 @@
-//! `ami-builder promote` (and `--rollback`) and `ami-builder channels`:
-//! glue from the CLI to the channel rules ([`crate::channels`]), SSM
-//! ([`crate::aws::ssm`]), EC2 and the event.
+//! `ami-builder promote` (and `--rollback`): glue from the CLI to the channel
+//! rules ([`crate::channels`]), SSM ([`crate::aws::ssm`]), EC2 and the event.
 //!
 //! Order of work, so that nothing is half-done on a refusal: every input is
 //! checked, every image and channel history read, and every precondition
@@ -19,7 +18,7 @@ use serde::Serialize;
 use crate::aws::launch_templates::{self, Found};
 use crate::aws::{ec2, ssm, Aws};
 use crate::channels::{self, History, ImageFacts, Record, Requires, Target};
-use crate::cli::{ChannelsArgs, Global, PromoteArgs};
+use crate::cli::{Global, PromoteArgs};
 use crate::error::{Error, Result};
 use crate::events::entry::{build_entry, AmiStatus, EventFacts};
 use crate::ids::{AmiId, Region};
@@ -142,7 +141,7 @@ fn parameter(args_prefix: &str, family: &str, channel: &str) -> Result<String> {
     channels::parameter_name(args_prefix, family, channel).map_err(Error::Usage)
 }
 
-fn parse_time(s: Option<&str>) -> Option<DateTime<Utc>> {
+pub(crate) fn parse_time(s: Option<&str>) -> Option<DateTime<Utc>> {
     s.and_then(|s| DateTime::parse_from_rfc3339(s).ok())
         .map(|d| d.with_timezone(&Utc))
 }
@@ -168,7 +167,7 @@ async fn facts(
 /// Run `promote`.
 pub async fn run(global: &Global, args: PromoteArgs) -> Result<ExitCode> {
     channels::check_segment("channel", &args.channel).map_err(Error::Usage)?;
-    channels::check_prefix(&args.prefix.prefix).map_err(Error::Usage)?;
+    channels::check_prefix(&args.common.prefix.prefix).map_err(Error::Usage)?;
     if let Some(r) = &args.requires {
         channels::check_segment("--requires channel", r).map_err(Error::Usage)?;
         if *r == args.channel {
@@ -198,7 +197,7 @@ pub async fn run(global: &Global, args: PromoteArgs) -> Result<ExitCode> {
         image_facts.push(facts(&aws, region, ami, &account).await?);
     }
     let family = family_of(&args, &targets, &image_facts)?;
-    let name = parameter(&args.prefix.prefix, &family, &args.channel)?;
+    let name = parameter(&args.common.prefix.prefix, &family, &args.channel)?;
     let mut histories = BTreeMap::new();
     for (region, _) in &targets {
         histories.insert(region.clone(), ssm::history(&aws, region, &name).await?);
@@ -206,7 +205,7 @@ pub async fn run(global: &Global, args: PromoteArgs) -> Result<ExitCode> {
     let required = match &args.requires {
         None => None,
         Some(req) => {
-            let req_name = parameter(&args.prefix.prefix, &family, req)?;
+            let req_name = parameter(&args.common.prefix.prefix, &family, req)?;
             let mut h = BTreeMap::new();
             for (region, _) in &targets {
                 let hist = ssm::history(&aws, region, &req_name).await?;
@@ -237,14 +236,14 @@ pub async fn run(global: &Global, args: PromoteArgs) -> Result<ExitCode> {
             history: &histories[region],
         })
         .collect();
-    let refused = channels::refusals(&tgts, &args.commit_tag, requires.as_ref(), now);
+    let refused = channels::refusals(&tgts, &args.common.commit_tag, requires.as_ref(), now);
     if !refused.is_empty() {
         return Err(Error::PromoteRefused(format!(
             "not promoting to {name}, nothing was changed: {}",
             refused.join("; ")
         )));
     }
-    let commit = image_facts[0].tags.get(&args.commit_tag).cloned();
+    let commit = image_facts[0].tags.get(&args.common.commit_tag).cloned();
     let templates = find_templates(&aws, &args.launch_templates, &home, &targets).await?;
     let record = Record {
         commit: commit.clone(),
@@ -286,8 +285,8 @@ impl<'a> Opts<'a> {
         Opts {
             channel: &args.channel,
             dry_run: args.dry_run,
-            no_event: args.no_event,
-            event: &args.event,
+            no_event: args.common.no_event,
+            event: &args.common.event,
         }
     }
 }
@@ -512,7 +511,7 @@ async fn targets(aws: &Aws, args: &PromoteArgs) -> Result<Vec<(Region, AmiId)>> 
                 aws,
                 &region,
                 &[
-                    (args.commit_tag.as_str(), commit.as_str()),
+                    (args.common.commit_tag.as_str(), commit.as_str()),
                     (crate::tags::FAMILY, family),
                 ],
             )
@@ -525,7 +524,7 @@ async fn targets(aws: &Aws, args: &PromoteArgs) -> Result<Vec<(Region, AmiId)>> 
         if !missing.is_empty() {
             return Err(Error::PromoteRefused(format!(
                 "no image of family {family} with {}={commit} in {}: nothing was changed",
-                args.commit_tag,
+                args.common.commit_tag,
                 missing.join(", ")
             )));
         }
@@ -648,8 +647,8 @@ async fn rollback(
         &Channel {
             family: &family,
             channel: &args.channel,
-            prefix: &args.prefix.prefix,
-            commit_tag: &args.commit_tag,
+            prefix: &args.common.prefix.prefix,
+            commit_tag: &args.common.commit_tag,
         },
         &regions,
         &args.launch_templates,
@@ -736,108 +735,4 @@ pub async fn rollback_plan(
         templates,
         home,
     })
-}
-
-/// One channel in one region, for `channels`.
-#[derive(Debug, Clone, Serialize)]
-pub struct ChannelRow {
-    pub family: String,
-    pub channel: String,
-    pub region: Region,
-    pub parameter: String,
-    pub ami: AmiId,
-    pub version: i64,
-    pub commit: Option<String>,
-    pub since: DateTime<Utc>,
-    pub previous: Option<AmiId>,
-}
-
-/// `channels`: every channel under the prefix, per region.
-#[derive(Debug, Clone, Serialize)]
-pub struct ChannelsReport {
-    pub schema_version: u32,
-    pub channels: Vec<ChannelRow>,
-}
-
-impl fmt::Display for ChannelsReport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.channels.is_empty() {
-            return writeln!(f, "no channels");
-        }
-        let rows = self.channels.iter().map(|c| {
-            vec![
-                c.family.clone(),
-                c.channel.clone(),
-                c.region.to_string(),
-                c.ami.to_string(),
-                c.commit
-                    .as_deref()
-                    .map_or("-".into(), |s| s.chars().take(12).collect()),
-                c.since.format("%Y-%m-%d %H:%M").to_string(),
-                c.previous.as_ref().map_or("-".into(), |p| p.to_string()),
-            ]
-        });
-        f.write_str(&crate::table::render(
-            &[
-                "FAMILY", "CHANNEL", "REGION", "AMI", "COMMIT", "SINCE", "PREVIOUS",
-            ],
-            rows,
-        ))
-    }
-}
-
-/// Run `channels`.
-pub async fn channels(global: &Global, args: ChannelsArgs) -> Result<ExitCode> {
-    channels::check_prefix(&args.prefix.prefix).map_err(Error::Usage)?;
-    if let Some(f) = &args.family {
-        channels::check_segment("family", f).map_err(Error::Usage)?;
-    }
-    let aws = super::load_aws(global).await?;
-    let regions = crate::steps::regions_or_default(&args.regions, &aws)?;
-    let path = match &args.family {
-        Some(f) => format!("{}/{f}", args.prefix.prefix),
-        None => args.prefix.prefix.clone(),
-    };
-    let mut rows = Vec::new();
-    for region in &regions {
-        for name in ssm::image_parameters(&aws, region, &path).await? {
-            let Some((family, channel)) =
-                channels::parse_parameter_name(&args.prefix.prefix, &name)
-            else {
-                continue;
-            };
-            let h = ssm::history(&aws, region, &name).await?;
-            let Some(cur) = h.current() else { continue };
-            // since: the first of the consecutive versions with this AMI
-            let since = h
-                .versions
-                .iter()
-                .rev()
-                .take_while(|v| v.ami == cur.ami)
-                .last()
-                .map_or(cur.modified, |v| v.modified);
-            rows.push(ChannelRow {
-                family: family.to_string(),
-                channel: channel.to_string(),
-                region: region.clone(),
-                parameter: name.clone(),
-                ami: cur.ami.clone(),
-                version: cur.version,
-                commit: cur.commit().map(str::to_string),
-                since,
-                previous: h.previous().map(|v| v.ami.clone()),
-            });
-        }
-    }
-    rows.sort_by(|a, b| {
-        (&a.family, &a.channel, &a.region).cmp(&(&b.family, &b.channel, &b.region))
-    });
-    crate::output::emit(
-        &ChannelsReport {
-            schema_version: SCHEMA_VERSION,
-            channels: rows,
-        },
-        global.output,
-    )?;
-    Ok(ExitCode::SUCCESS)
 }

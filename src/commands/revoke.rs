@@ -90,7 +90,7 @@ pub async fn run(global: &Global, args: RevokeArgs) -> Result<ExitCode> {
             "--reason must say why, in at most 256 characters (it is the tag's value)".into(),
         ));
     }
-    channels::check_prefix(&args.prefix.prefix).map_err(Error::Usage)?;
+    channels::check_prefix(&args.common.prefix.prefix).map_err(Error::Usage)?;
     let aws = super::load_aws(global).await?;
     let default = aws.default_region();
     let mut named = Vec::new();
@@ -118,7 +118,7 @@ pub async fn run(global: &Global, args: RevokeArgs) -> Result<ExitCode> {
             )));
         }
         family = family.or_else(|| info.tags.get(crate::tags::FAMILY).cloned());
-        commit = commit.or_else(|| info.tags.get(&args.commit_tag).cloned());
+        commit = commit.or_else(|| info.tags.get(&args.common.commit_tag).cloned());
         sources.insert(
             info.tags
                 .get(crate::tags::SOURCE_IMAGE)
@@ -184,8 +184,9 @@ pub async fn run(global: &Global, args: RevokeArgs) -> Result<ExitCode> {
     let revoked: BTreeSet<(&Region, &AmiId)> = all.keys().map(|(r, a)| (r, a)).collect();
     let mut affected: BTreeMap<(String, String), Vec<Region>> = BTreeMap::new();
     for region in &scope {
-        for name in ssm::image_parameters(&aws, region, &args.prefix.prefix).await? {
-            let Some((fam, ch)) = channels::parse_parameter_name(&args.prefix.prefix, &name) else {
+        for name in ssm::image_parameters(&aws, region, &args.common.prefix.prefix).await? {
+            let Some((fam, ch)) = channels::parse_parameter_name(&args.common.prefix.prefix, &name)
+            else {
                 continue;
             };
             let h = ssm::history(&aws, region, &name).await?;
@@ -207,8 +208,8 @@ pub async fn run(global: &Global, args: RevokeArgs) -> Result<ExitCode> {
             &Channel {
                 family: fam,
                 channel: ch,
-                prefix: &args.prefix.prefix,
-                commit_tag: &args.commit_tag,
+                prefix: &args.common.prefix.prefix,
+                commit_tag: &args.common.commit_tag,
             },
             regions,
             &[],
@@ -227,8 +228,8 @@ pub async fn run(global: &Global, args: RevokeArgs) -> Result<ExitCode> {
                 let opts = Opts {
                     channel: ch,
                     dry_run: false,
-                    no_event: args.no_event,
-                    event: &args.event,
+                    no_event: args.common.no_event,
+                    event: &args.common.event,
                 };
                 let done = promote::finish(&aws, &opts, a).await;
                 errors.extend(done.failed.iter().cloned());
@@ -249,7 +250,7 @@ pub async fn run(global: &Global, args: RevokeArgs) -> Result<ExitCode> {
         event_id: None,
     };
     let mut event_error = None;
-    if !args.no_event && result.images.iter().any(|i| i.tagged) {
+    if !args.common.no_event && result.images.iter().any(|i| i.tagged) {
         let mut facts = EventFacts {
             status: AmiStatus::Revoked,
             commit,
@@ -262,9 +263,9 @@ pub async fn run(global: &Global, args: RevokeArgs) -> Result<ExitCode> {
         }
         let sent = match build_entry(
             &facts,
-            &args.event.event_source,
-            &args.event.event_detail_type,
-            &args.event.event_bus,
+            &args.common.event.event_source,
+            &args.common.event.event_detail_type,
+            &args.common.event.event_bus,
         ) {
             Ok(entry) => crate::steps::announce::send(&aws, &home, vec![entry]).await,
             Err(e) => Err(Error::EventRejected(e)),

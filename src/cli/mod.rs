@@ -6,6 +6,12 @@ use std::path::PathBuf;
 use crate::ids::Region;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod channels;
+mod parse;
+
+pub use channels::*;
+pub use parse::*;
+
 /// The exit-code table shown in `--help` (kept in sync with README.md; tested).
 pub const EXIT_CODES: &str = "\
 Exit codes:
@@ -409,127 +415,6 @@ pub struct EventTestArgs {
     pub event: String,
 }
 
-/// Where the channels live.
-#[derive(Debug, Args, Clone)]
-#[command(next_help_heading = "Channels")]
-pub struct ChannelPrefix {
-    /// The SSM parameter prefix: channels are PREFIX/FAMILY/CHANNEL.
-    #[arg(
-        long = "channel-prefix",
-        env = "AMI_BUILDER_CHANNEL_PREFIX",
-        default_value = crate::channels::DEFAULT_PREFIX,
-        value_name = "PATH"
-    )]
-    pub prefix: String,
-}
-
-/// `ami-builder promote`.
-#[derive(Debug, Args)]
-#[command(after_help = EXIT_CODES_SEE)]
-pub struct PromoteArgs {
-    /// The channel to set (`dev`, `prod`): the SSM parameter
-    /// PREFIX/FAMILY/CHANNEL in each region of the build.
-    #[arg(long, value_name = "NAME")]
-    pub channel: String,
-    /// The build to promote: its artifacts.json (default out/artifacts.json
-    /// when neither --ami nor --commit is given).
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["amis", "commit"])]
-    pub artifacts: Option<PathBuf>,
-    /// The build to promote as its AMIs, REGION:AMI_ID (repeatable or
-    /// comma-separated; one per region).
-    #[arg(
-        long = "ami",
-        value_name = "REGION:AMI",
-        value_delimiter = ',',
-        conflicts_with = "commit"
-    )]
-    pub amis: Vec<String>,
-    /// The build to promote by its commit: the newest image of --family with
-    /// this ami-builder:commit in each of --regions.
-    #[arg(long, value_name = "SHA", requires = "family")]
-    pub commit: Option<String>,
-    /// The family (default: the images' ami-builder:family tag).
-    #[arg(long, env = "AMI_BUILDER_FAMILY", value_name = "NAME")]
-    pub family: Option<String>,
-    /// Regions for --commit and --rollback (repeatable or comma-separated;
-    /// default: --region).
-    #[arg(long = "regions", env = "AMI_BUILDER_REGIONS", value_delimiter = ',', value_name = "REGION", value_parser = parse_region)]
-    pub regions: Vec<Region>,
-    /// Promotion order: the same commit must have been in CHANNEL first
-    /// (in every region of this promotion).
-    #[arg(long, value_name = "CHANNEL")]
-    pub requires: Option<String>,
-    /// With --requires: the commit must have been in that channel at least
-    /// this long (24h, 2d).
-    #[arg(long, value_name = "AGE", value_parser = parse_age, requires = "requires")]
-    pub soak: Option<chrono::TimeDelta>,
-    /// Point the channel back at its previous fit AMI in each region (not
-    /// revoked, deprecated, disabled or gone).
-    #[arg(long, conflicts_with_all = ["artifacts", "amis", "commit", "requires"], requires = "family")]
-    pub rollback: bool,
-    /// A launch template to give a new default version with the channel's
-    /// AMI, `[REGION:]NAME` or ID (repeatable; default region: the build
-    /// region). A template whose default version already resolves the
-    /// channel's parameter (`resolve:ssm:`) is left as it is.
-    #[arg(long = "launch-template", value_name = "[REGION:]TEMPLATE")]
-    pub launch_templates: Vec<String>,
-    /// Check everything and print what would change; change nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Tag key of the commit (as `build --commit-tag`).
-    #[arg(long, env = "AMI_BUILDER_COMMIT_TAG", default_value = crate::tags::COMMIT, value_name = "KEY")]
-    pub commit_tag: String,
-    #[command(flatten)]
-    pub prefix: ChannelPrefix,
-    /// Do not send the Promoted / RolledBack event.
-    #[arg(help_heading = "Events", long)]
-    pub no_event: bool,
-    /// Event options.
-    #[command(flatten)]
-    pub event: EventArgs,
-}
-
-/// `ami-builder revoke`.
-#[derive(Debug, Args)]
-#[command(after_help = EXIT_CODES_SEE)]
-pub struct RevokeArgs {
-    /// The images, REGION:AMI_ID (or AMI_ID in --region); their regional
-    /// copies (and, for a copy, its source) are revoked with them.
-    #[arg(value_name = "[REGION:]AMI", required = true)]
-    pub amis: Vec<String>,
-    /// Why: the value of the ami-builder:revoked tag (at most 256 characters).
-    #[arg(long, value_name = "TEXT")]
-    pub reason: String,
-    /// Also look for copies and channels in these regions (repeatable or
-    /// comma-separated; the named images' regions always count).
-    #[arg(long = "regions", env = "AMI_BUILDER_REGIONS", value_delimiter = ',', value_name = "REGION", value_parser = parse_region)]
-    pub regions: Vec<Region>,
-    /// Tag key of the commit (as `build --commit-tag`).
-    #[arg(long, env = "AMI_BUILDER_COMMIT_TAG", default_value = crate::tags::COMMIT, value_name = "KEY")]
-    pub commit_tag: String,
-    #[command(flatten)]
-    pub prefix: ChannelPrefix,
-    /// Do not send the Revoked / RolledBack events.
-    #[arg(help_heading = "Events", long)]
-    pub no_event: bool,
-    /// Event options.
-    #[command(flatten)]
-    pub event: EventArgs,
-}
-
-/// `ami-builder channels`.
-#[derive(Debug, Args)]
-pub struct ChannelsArgs {
-    /// Only this family's channels.
-    #[arg(long, env = "AMI_BUILDER_FAMILY", value_name = "NAME")]
-    pub family: Option<String>,
-    /// Regions to list (repeatable or comma-separated; default: --region).
-    #[arg(long = "regions", env = "AMI_BUILDER_REGIONS", value_delimiter = ',', value_name = "REGION", value_parser = parse_region)]
-    pub regions: Vec<Region>,
-    #[command(flatten)]
-    pub prefix: ChannelPrefix,
-}
-
 /// `ami-builder prune`.
 #[derive(Debug, Args)]
 #[command(after_help = EXIT_CODES_SEE)]
@@ -739,100 +624,6 @@ pub struct ManArgs {
     /// Write `ami-builder.1` and one page per subcommand into this directory.
     #[arg(long, value_name = "DIR")]
     pub out_dir: Option<PathBuf>,
-}
-
-/// Parse `K=V` (the value may contain `=`; the key may not be empty).
-pub fn parse_key_value(s: &str) -> Result<(String, String), String> {
-    match s.split_once('=') {
-        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
-        _ => Err(format!("expected KEY=VALUE, got `{s}`")),
-    }
-}
-
-/// Check a region name ([`crate::regions::check`]), admitting the names in
-/// `AMI_BUILDER_EXTRA_REGIONS` (comma-separated) for regions newer than
-/// this release.
-pub fn parse_region(s: &str) -> Result<Region, String> {
-    let extra = std::env::var("AMI_BUILDER_EXTRA_REGIONS").unwrap_or_default();
-    let extra: Vec<&str> = extra.split(',').map(str::trim).collect();
-    crate::regions::check(s, &extra)
-}
-
-/// An endpoint URL as the SDK needs it: `http://` or `https://`, a host, no
-/// query or fragment. The SDK itself would take `localhost:5000` as a URL
-/// with the scheme `localhost` and fail at the first call with a dispatch
-/// error; this says what to write instead, before any call.
-pub fn parse_endpoint(s: &str) -> Result<String, String> {
-    let fix = |why: &str| {
-        format!("`{s}` is not an endpoint URL ({why}): write it with its scheme, e.g. http://127.0.0.1:5000 or https://ec2.us-east-1.amazonaws.com")
-    };
-    let u = url::Url::parse(s).map_err(|e| fix(&e.to_string()))?;
-    if !matches!(u.scheme(), "http" | "https") {
-        return Err(fix("no http:// or https:// scheme"));
-    }
-    if u.host_str().is_none_or(str::is_empty) {
-        return Err(fix("no host"));
-    }
-    if u.query().is_some() || u.fragment().is_some() {
-        return Err(fix("it has a ? or # part"));
-    }
-    Ok(s.to_string())
-}
-
-/// An age as [`parse_age`] reads it: `30m`, `90s`, `2d`.
-pub fn format_age(age: chrono::TimeDelta) -> String {
-    let s = age.num_seconds().max(0);
-    match s {
-        0 => "0s".to_string(),
-        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
-        s if s % 3600 == 0 => format!("{}h", s / 3600),
-        s if s % 60 == 0 => format!("{}m", s / 60),
-        s => format!("{s}s"),
-    }
-}
-
-/// Parse an age: whole numbers with units (`90m`, `24h`, `2d`, `1w`,
-/// `1d 12h`).
-pub fn parse_age(s: &str) -> Result<chrono::TimeDelta, String> {
-    let bad = || format!("expected an age such as 90m, 24h, 2d or 1w, got `{s}`");
-    // humantime reads `1w`, `2d 3h`, `90m`; a bare number has no unit and
-    // is refused rather than guessed
-    let d = humantime::parse_duration(s.trim()).map_err(|_| bad())?;
-    chrono::TimeDelta::from_std(d).map_err(|_| bad())
-}
-
-/// A point in time as `--as-of` takes it: an RFC 3339 time
-/// (`2027-01-10T09:00:00Z`), a date (`2027-01-10`, midnight UTC), or an
-/// offset from `now` (`+40d`, `-12h`, `+1w 2d`).
-pub fn parse_time(
-    s: &str,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Result<chrono::DateTime<chrono::Utc>, String> {
-    let bad = |why: String| {
-        format!("`{s}` is not a time: {why}; write 2027-01-10, 2027-01-10T09:00:00Z, +40d or -12h")
-    };
-    if let Some((sign, age)) = s
-        .strip_prefix('+')
-        .map(|a| (1, a))
-        .or_else(|| s.strip_prefix('-').map(|a| (-1, a)))
-    {
-        let age = parse_age(age).map_err(bad)?;
-        let t = if sign > 0 {
-            now.checked_add_signed(age)
-        } else {
-            now.checked_sub_signed(age)
-        };
-        return t.ok_or_else(|| bad("out of range".into()));
-    }
-    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        return d
-            .and_hms_opt(0, 0, 0)
-            .map(|t| t.and_utc())
-            .ok_or_else(|| bad("out of range".into()));
-    }
-    chrono::DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&chrono::Utc))
-        .map_err(|e| bad(e.to_string()))
 }
 
 #[cfg(test)]
