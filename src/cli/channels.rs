@@ -89,6 +89,32 @@ pub struct PromoteArgs {
     /// channel's parameter (`resolve:ssm:`) is left as it is.
     #[arg(long = "launch-template", value_name = "[REGION:]TEMPLATE")]
     pub launch_templates: Vec<String>,
+    /// Start an Auto Scaling instance refresh of this group once the channel
+    /// and launch templates are set, `[REGION:]GROUP` (repeatable; default
+    /// region: the build region).
+    #[arg(
+        help_heading = "Auto Scaling",
+        long = "refresh",
+        value_name = "[REGION:]GROUP"
+    )]
+    pub refresh: Vec<String>,
+    /// The refresh's minimum healthy percentage.
+    #[arg(help_heading = "Auto Scaling", long, default_value_t = 90, value_name = "PERCENT", value_parser = clap::value_parser!(i32).range(0..=100))]
+    pub min_healthy_percentage: i32,
+    /// The refresh's checkpoints, ascending percentages (comma-separated; the
+    /// last must be 100).
+    #[arg(help_heading = "Auto Scaling", long, value_delimiter = ',', value_name = "PERCENT", value_parser = clap::value_parser!(i32).range(1..=100))]
+    pub checkpoints: Vec<i32>,
+    /// Roll the group back to its previous instances if the refresh fails.
+    #[arg(help_heading = "Auto Scaling", long)]
+    pub auto_rollback: bool,
+    /// Follow each refresh to its end, with progress on stderr: a refresh that
+    /// fails or rolls back is exit 11.
+    #[arg(help_heading = "Auto Scaling", long)]
+    pub wait: bool,
+    /// How long --wait follows a refresh (90m, 2h).
+    #[arg(help_heading = "Auto Scaling", long, default_value = "1h", value_name = "AGE", value_parser = parse_age)]
+    pub refresh_timeout: chrono::TimeDelta,
     /// Check everything and print what would change; change nothing.
     #[arg(long)]
     pub dry_run: bool,

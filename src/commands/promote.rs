@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::aws::launch_templates::{self, Found};
-use crate::aws::{ec2, ssm, Aws};
+use crate::aws::{ec2, refresh, ssm, Aws};
 use crate::channels::{self, History, ImageFacts, Record, Requires, Target};
 use crate::cli::{Global, PromoteArgs};
 use crate::error::{Error, Result};
@@ -57,6 +57,21 @@ pub struct TemplateResult {
     pub error: Option<String>,
 }
 
+/// One instance refresh of a promotion.
+#[derive(Debug, Clone, Serialize)]
+pub struct RefreshResult {
+    pub region: Region,
+    pub group: String,
+    pub instance_refresh_id: Option<String>,
+    /// `started` (without --wait), `would-start`, an Auto Scaling status
+    /// (`Successful`, `Failed`, `RollbackSuccessful`, ...) with --wait, or
+    /// `failed` (it could not be started or followed).
+    pub status: String,
+    pub percentage_complete: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
 /// What `promote` did.
 #[derive(Debug, Clone, Serialize)]
 pub struct PromoteResult {
@@ -70,6 +85,7 @@ pub struct PromoteResult {
     pub dry_run: bool,
     pub regions: Vec<RegionResult>,
     pub launch_templates: Vec<TemplateResult>,
+    pub refreshes: Vec<RefreshResult>,
     /// The event's id, when one was sent.
     pub event_id: Option<String>,
 }
@@ -118,6 +134,30 @@ impl fmt::Display for PromoteResult {
                     "LAUNCH TEMPLATE",
                     "STATUS",
                     "DEFAULT VERSION",
+                    "ERROR",
+                ],
+                rows,
+            ))?;
+        }
+        if !self.refreshes.is_empty() {
+            let rows = self.refreshes.iter().map(|r| {
+                vec![
+                    r.region.to_string(),
+                    r.group.clone(),
+                    r.instance_refresh_id.clone().unwrap_or_else(|| "-".into()),
+                    r.status.clone(),
+                    r.percentage_complete
+                        .map_or("-".into(), |p| format!("{p}%")),
+                    r.error.clone().unwrap_or_default(),
+                ]
+            });
+            f.write_str(&crate::table::render(
+                &[
+                    "REGION",
+                    "AUTO SCALING GROUP",
+                    "REFRESH",
+                    "STATUS",
+                    "DONE",
                     "ERROR",
                 ],
                 rows,
@@ -245,6 +285,7 @@ pub async fn run(global: &Global, args: PromoteArgs) -> Result<ExitCode> {
     }
     let commit = image_facts[0].tags.get(&args.common.commit_tag).cloned();
     let templates = find_templates(&aws, &args.launch_templates, &home, &targets).await?;
+    let refreshes = refresh_targets(&args.refresh, &home, &targets)?;
     let record = Record {
         commit: commit.clone(),
         build_id: image_facts[0].tags.get(crate::tags::BUILD_ID).cloned(),
@@ -254,7 +295,7 @@ pub async fn run(global: &Global, args: PromoteArgs) -> Result<ExitCode> {
     let plan: Vec<(Region, AmiId)> = targets.clone();
     finish(
         &aws,
-        &Opts::of(&args),
+        &Opts::of(&args, global),
         Apply {
             action: "promote",
             status: AmiStatus::Promoted,
@@ -265,11 +306,136 @@ pub async fn run(global: &Global, args: PromoteArgs) -> Result<ExitCode> {
             plan,
             histories,
             templates,
+            refreshes,
             home,
         },
     )
     .await
     .report(global)
+}
+
+/// The groups of `--refresh`, each in a region of the promotion (else
+/// refused before any change).
+fn refresh_targets(
+    named: &[String],
+    home: &Region,
+    targets: &[(Region, AmiId)],
+) -> Result<Vec<(Region, String)>> {
+    let mut out = Vec::new();
+    for spec in named {
+        let (region, group) = match spec.split_once(':') {
+            Some((r, g)) => (crate::cli::parse_region(r).map_err(Error::Usage)?, g),
+            None => (home.clone(), spec.as_str()),
+        };
+        if group.is_empty() {
+            return Err(Error::Usage(format!("--refresh {spec}: no group name")));
+        }
+        if !targets.iter().any(|(r, _)| *r == region) {
+            return Err(Error::PromoteRefused(format!(
+                "Auto Scaling group {group} is in {region}, where this promotion has no AMI: nothing was changed"
+            )));
+        }
+        out.push((region, group.to_string()));
+    }
+    Ok(out)
+}
+
+/// Start (and with --wait follow) each refresh of `a`, where the channel
+/// was set; what failed goes to `failed`.
+async fn refresh_all(
+    aws: &Aws,
+    args: &Opts<'_>,
+    a: &Apply,
+    regions: &[RegionResult],
+    failed: &mut Vec<String>,
+) -> Vec<RefreshResult> {
+    let mut out = Vec::new();
+    for (region, group) in &a.refreshes {
+        let mut rr = RefreshResult {
+            region: region.clone(),
+            group: group.clone(),
+            instance_refresh_id: None,
+            status: "started".into(),
+            percentage_complete: None,
+            error: None,
+        };
+        let region_failed = regions
+            .iter()
+            .any(|r| &r.region == region && r.status == "failed");
+        match (&args.refresh, args.dry_run) {
+            (_, true) => rr.status = "would-start".into(),
+            (Some(o), false) if !region_failed => {
+                let client = aws.autoscaling(region);
+                match refresh::start(&client, group, &o.prefs).await {
+                    Err(e) => {
+                        rr.status = "failed".into();
+                        rr.error = Some(e.clone());
+                        failed.push(format!("starting a refresh of {group} in {region}: {e}"));
+                    }
+                    Ok(id) => {
+                        rr.instance_refresh_id = Some(id.clone());
+                        if let Some(limit) = o.wait {
+                            follow_one(
+                                &client,
+                                (region, group, &id),
+                                o.quiet,
+                                limit,
+                                &mut rr,
+                                failed,
+                            )
+                            .await;
+                        }
+                    }
+                }
+            }
+            _ => {
+                rr.status = "failed".into();
+                rr.error = Some(format!("the channel was not set in {region}"));
+                failed.push(format!("refresh of {group} in {region}: not started"));
+            }
+        }
+        out.push(rr);
+    }
+    out
+}
+
+async fn follow_one(
+    client: &aws_sdk_autoscaling::Client,
+    (region, group, id): (&Region, &str, &str),
+    quiet: bool,
+    limit: std::time::Duration,
+    rr: &mut RefreshResult,
+    failed: &mut Vec<String>,
+) {
+    let mut show = |s: &refresh::State| {
+        if !quiet {
+            eprintln!(
+                "ami-builder: refresh {id} of {group} in {region}: {}{}",
+                s.status,
+                s.percentage_complete
+                    .map_or_else(String::new, |p| format!(", {p}% done"))
+            );
+        }
+    };
+    let poll = std::time::Duration::from_secs(15);
+    match refresh::follow(client, group, id, poll, limit, &mut show).await {
+        Ok(s) => {
+            rr.status = s.status.clone();
+            rr.percentage_complete = s.percentage_complete;
+            if s.outcome != channels::RefreshOutcome::Succeeded {
+                let why = s.status_reason.clone().unwrap_or_default();
+                rr.error = Some(why.clone());
+                failed.push(format!(
+                    "the refresh of {group} in {region} ended {}: {why}",
+                    s.status
+                ));
+            }
+        }
+        Err(e) => {
+            rr.error = Some(e.clone());
+            failed.push(e);
+        }
+    }
 }
 
 /// The options `finish` needs, from `promote` or from `revoke`.
@@ -278,15 +444,36 @@ pub struct Opts<'a> {
     pub dry_run: bool,
     pub no_event: bool,
     pub event: &'a crate::cli::EventArgs,
+    /// How to start and follow instance refreshes (`promote --refresh`).
+    pub refresh: Option<RefreshOpts>,
+}
+
+/// `--min-healthy-percentage`, `--checkpoints`, `--auto-rollback`,
+/// `--wait`, `--refresh-timeout`, and whether progress is printed.
+pub struct RefreshOpts {
+    pub prefs: refresh::Preferences,
+    pub wait: Option<std::time::Duration>,
+    pub quiet: bool,
 }
 
 impl<'a> Opts<'a> {
-    fn of(args: &'a PromoteArgs) -> Opts<'a> {
+    fn of(args: &'a PromoteArgs, global: &Global) -> Opts<'a> {
         Opts {
             channel: &args.channel,
             dry_run: args.dry_run,
             no_event: args.common.no_event,
             event: &args.common.event,
+            refresh: Some(RefreshOpts {
+                prefs: refresh::Preferences {
+                    min_healthy_percentage: Some(args.min_healthy_percentage),
+                    checkpoints: args.checkpoints.clone(),
+                    auto_rollback: args.auto_rollback,
+                },
+                wait: args
+                    .wait
+                    .then(|| args.refresh_timeout.to_std().unwrap_or_default()),
+                quiet: global.quiet,
+            }),
         }
     }
 }
@@ -339,6 +526,8 @@ pub struct Apply {
     pub plan: Vec<(Region, AmiId)>,
     pub histories: BTreeMap<Region, History>,
     pub templates: Vec<(Region, Found)>,
+    /// Auto Scaling groups to refresh, each in a region of the plan.
+    pub refreshes: Vec<(Region, String)>,
     pub home: Region,
 }
 
@@ -426,6 +615,7 @@ pub async fn finish(aws: &Aws, args: &Opts<'_>, a: Apply) -> Done {
         }
         lts.push(tr);
     }
+    let refreshes = refresh_all(aws, args, &a, &regions, &mut failed).await;
     let mut result = PromoteResult {
         schema_version: SCHEMA_VERSION,
         action: a.action,
@@ -436,6 +626,7 @@ pub async fn finish(aws: &Aws, args: &Opts<'_>, a: Apply) -> Done {
         dry_run: args.dry_run,
         regions,
         launch_templates: lts,
+        refreshes,
         event_id: None,
     };
     let changed = result.regions.iter().any(|r| r.status == "changed")
@@ -652,10 +843,11 @@ async fn rollback(
         },
         &regions,
         &args.launch_templates,
+        &args.refresh,
         now,
     )
     .await?;
-    finish(aws, &Opts::of(args), a).await.report(global)
+    finish(aws, &Opts::of(args, global), a).await.report(global)
 }
 
 /// A channel, and the tag its images' commit is read from.
@@ -673,6 +865,7 @@ pub async fn rollback_plan(
     ch: &Channel<'_>,
     regions: &[Region],
     launch_templates: &[String],
+    refreshes: &[String],
     now: DateTime<Utc>,
 ) -> Result<Apply> {
     let name = parameter(ch.prefix, ch.family, ch.channel)?;
@@ -717,6 +910,7 @@ pub async fn rollback_plan(
     let commit = plan.first().and_then(|(_, _, c)| c.clone());
     let targets: Vec<(Region, AmiId)> = plan.into_iter().map(|(r, a, _)| (r, a)).collect();
     let templates = find_templates(aws, launch_templates, &home, &targets).await?;
+    let refreshes = refresh_targets(refreshes, &home, &targets)?;
     let record = Record {
         commit: commit.clone(),
         build_id: None,
@@ -733,6 +927,7 @@ pub async fn rollback_plan(
         plan: targets,
         histories,
         templates,
+        refreshes,
         home,
     })
 }

@@ -213,6 +213,7 @@ pub async fn run(global: &Global, args: RevokeArgs) -> Result<ExitCode> {
             },
             regions,
             &[],
+            &[],
             now,
         )
         .await;
@@ -230,6 +231,7 @@ pub async fn run(global: &Global, args: RevokeArgs) -> Result<ExitCode> {
                     dry_run: false,
                     no_event: args.common.no_event,
                     event: &args.common.event,
+                    refresh: None,
                 };
                 let done = promote::finish(&aws, &opts, a).await;
                 errors.extend(done.failed.iter().cloned());

@@ -542,6 +542,48 @@ fn launch_templates_get_a_new_default_version_with_only_the_image_changed() {
 }
 
 #[test]
+fn a_refresh_outside_the_promotions_regions_is_refused_and_a_dry_run_would_start_it() {
+    let m = moto();
+    let url = &m.url;
+    let b1 = build(url, 1);
+    ami_builder(url)
+        .args([
+            "promote",
+            "--channel",
+            "dev",
+            "--ami",
+            &format!("us-east-1:{}", b1.east),
+        ])
+        .args(["--refresh", "eu-west-1:web-asg"])
+        .assert()
+        .code(10)
+        .stderr(predicate::str::contains(
+            "Auto Scaling group web-asg is in eu-west-1, where this promotion has no AMI",
+        ));
+    assert_eq!(param(url, "us-east-1", PARAM), None, "nothing changed");
+    let out = ami_builder(url)
+        .args([
+            "--output",
+            "json",
+            "promote",
+            "--channel",
+            "dev",
+            "--dry-run",
+        ])
+        .args(["--ami", &amis(&b1), "--refresh", "web-asg", "--wait"])
+        .assert()
+        .success();
+    let v = json_of(&out);
+    assert_eq!(v["refreshes"][0]["status"], "would-start", "{v}");
+    assert_eq!(v["refreshes"][0]["region"], "us-east-1", "{v}");
+    assert_eq!(
+        param(url, "us-east-1", PARAM),
+        None,
+        "a dry run changes nothing"
+    );
+}
+
+#[test]
 fn revoke_tags_deprecates_rolls_back_and_refuses_later_promotion() {
     let m = moto();
     let url = &m.url;

@@ -421,6 +421,38 @@ pub fn rollback_target<'h>(
     })
 }
 
+/// Where an Auto Scaling instance refresh stands, from its status (Auto
+/// Scaling API reference, `InstanceRefresh.Status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RefreshOutcome {
+    /// `Pending`, `InProgress`, `Baking`, `Cancelling`, `RollbackInProgress`.
+    Running,
+    /// `Successful`.
+    Succeeded,
+    /// `Failed`, `Cancelled`, `RollbackFailed`.
+    Failed,
+    /// `RollbackSuccessful`: the group is back on its previous instances.
+    RolledBack,
+}
+
+impl RefreshOutcome {
+    /// An unknown status is taken as still running: a newer status value is
+    /// not a verdict (the wait ends by its deadline).
+    pub fn of(status: &str) -> RefreshOutcome {
+        match status {
+            "Successful" => RefreshOutcome::Succeeded,
+            "Failed" | "Cancelled" | "RollbackFailed" => RefreshOutcome::Failed,
+            "RollbackSuccessful" => RefreshOutcome::RolledBack,
+            _ => RefreshOutcome::Running,
+        }
+    }
+
+    pub fn done(self) -> bool {
+        self != RefreshOutcome::Running
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -448,6 +480,25 @@ mod tests {
             tags: [("ami-builder:commit".to_string(), commit.to_string())].into(),
             deprecation_time: None,
             owner_is_self: true,
+        }
+    }
+
+    #[test]
+    fn refresh_statuses_read_as_the_api_reference_lists_them() {
+        for (status, outcome) in [
+            ("Pending", RefreshOutcome::Running),
+            ("InProgress", RefreshOutcome::Running),
+            ("Baking", RefreshOutcome::Running),
+            ("Cancelling", RefreshOutcome::Running),
+            ("RollbackInProgress", RefreshOutcome::Running),
+            ("Successful", RefreshOutcome::Succeeded),
+            ("Failed", RefreshOutcome::Failed),
+            ("Cancelled", RefreshOutcome::Failed),
+            ("RollbackFailed", RefreshOutcome::Failed),
+            ("RollbackSuccessful", RefreshOutcome::RolledBack),
+            ("SomethingNew", RefreshOutcome::Running),
+        ] {
+            assert_eq!(RefreshOutcome::of(status), outcome, "{status}");
         }
     }
 
