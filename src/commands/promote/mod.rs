@@ -178,21 +178,34 @@ fn refresh_targets(
 ) -> Result<Vec<(Region, String)>> {
     let mut out = Vec::new();
     for spec in named {
-        let (region, group) = match spec.split_once(':') {
-            Some((r, g)) => (crate::cli::parse_region(r).map_err(Error::Usage)?, g),
-            None => (home.clone(), spec.as_str()),
-        };
+        let (region, group) = in_promotion(spec, home, targets, "Auto Scaling group")?;
         if group.is_empty() {
             return Err(Error::Usage(format!("--refresh {spec}: no group name")));
-        }
-        if !targets.iter().any(|(r, _)| *r == region) {
-            return Err(Error::PromoteRefused(format!(
-                "Auto Scaling group {group} is in {region}, where this promotion has no AMI: nothing was changed"
-            )));
         }
         out.push((region, group.to_string()));
     }
     Ok(out)
+}
+
+/// `[REGION:]NAME` of a resource the promotion changes (`what`: "launch
+/// template"), in `home` without a region; refused (exit 10) when the
+/// promotion has no AMI in that region.
+fn in_promotion<'s>(
+    spec: &'s str,
+    home: &Region,
+    targets: &[(Region, AmiId)],
+    what: &str,
+) -> Result<(Region, &'s str)> {
+    let (region, name) = match spec.split_once(':') {
+        Some((r, n)) => (crate::cli::parse_region(r).map_err(Error::Usage)?, n),
+        None => (home.clone(), spec),
+    };
+    if !targets.iter().any(|(r, _)| *r == region) {
+        return Err(Error::PromoteRefused(format!(
+            "{what} {name} is in {region}, where this promotion has no AMI: nothing was changed"
+        )));
+    }
+    Ok((region, name))
 }
 
 /// The (region, AMI) pairs to promote, from --ami, --commit or the build
@@ -314,15 +327,7 @@ async fn find_templates(
 ) -> Result<Vec<(Region, Found)>> {
     let mut out = Vec::new();
     for spec in named {
-        let (region, t) = match spec.split_once(':') {
-            Some((r, t)) => (crate::cli::parse_region(r).map_err(Error::Usage)?, t),
-            None => (home.clone(), spec.as_str()),
-        };
-        if !targets.iter().any(|(r, _)| *r == region) {
-            return Err(Error::PromoteRefused(format!(
-                "launch template {t} is in {region}, where this promotion has no AMI: nothing was changed"
-            )));
-        }
+        let (region, t) = in_promotion(spec, home, targets, "launch template")?;
         match launch_templates::find(aws, &region, t).await? {
             Some(f) => out.push((region, f)),
             None => {
