@@ -144,10 +144,46 @@ pub async fn run(global: &Global, args: RevokeArgs) -> Result<ExitCode> {
         }
     }
 
+    // A source-image tag is anyone's to write: an image found through one
+    // is revoked only when it is this account's and of the same commit as
+    // the images named.
+    let mut rejected = Vec::new();
+    let found: Vec<(Region, AmiId)> = all
+        .iter()
+        .filter(|(_, named)| !**named)
+        .map(|(k, _)| k.clone())
+        .collect();
+    for (region, ami) in found {
+        let info = ec2::describe_image(&aws, &region, &ami).await?;
+        let theirs = info
+            .as_ref()
+            .and_then(|i| i.tags.get(&args.common.commit_tag));
+        let ours = info
+            .as_ref()
+            .is_some_and(|i| i.owner_id.as_deref() == Some(account.as_ref()));
+        if !ours || commit.is_none() || theirs != commit.as_ref() {
+            all.remove(&(region.clone(), ami.clone()));
+            let claimed = info
+                .as_ref()
+                .and_then(|i| i.tags.get(crate::tags::SOURCE_IMAGE).cloned());
+            let how = match claimed {
+                Some(src) if sources.contains(&src) => {
+                    format!("names {src} as its source but is not of its build")
+                }
+                _ => "is named as the source of a revoked copy but is not of its build".into(),
+            };
+            rejected.push(format!(
+                "{ami} in {region} {how} (commit {}, not {}, or another account's): not revoked; check its tags",
+                theirs.map_or("none", String::as_str),
+                commit.as_deref().unwrap_or("none")
+            ));
+        }
+    }
+
     // the tag first: from here on nothing promotes or rolls back to them
     let now = Utc::now();
     let mut images = Vec::new();
-    let mut errors = Vec::new();
+    let mut errors = rejected;
     for ((region, ami), was_named) in &all {
         let mut r = Revoked {
             region: region.clone(),

@@ -648,6 +648,50 @@ fn revoke_tags_deprecates_rolls_back_and_refuses_later_promotion() {
 }
 
 #[test]
+fn revoke_takes_as_copies_only_this_accounts_images_of_the_same_commit() {
+    let m = moto();
+    let url = &m.url;
+    let b1 = build(url, 1);
+    // an unrelated image that claims, by its tag, to be a copy of b1
+    let source = format!("us-east-1:{}", b1.east);
+    let decoy = register(
+        url,
+        "us-west-2",
+        "unrelated",
+        &[
+            ("ami-builder:commit", &"f".repeat(40)),
+            ("ami-builder:family", "other"),
+            ("ami-builder:source-image", &source),
+        ],
+    );
+    ami_builder(url)
+        .args([
+            "revoke",
+            &source,
+            "--reason",
+            "CVE-2026-0002",
+            "--regions",
+            "us-west-2",
+        ])
+        .assert()
+        .code(11)
+        .stderr(predicate::str::contains(format!(
+            "{decoy} in us-west-2 names {source} as its source but is not of its build"
+        )));
+    let t = crate::harness::tags_of(url, "us-west-2", &decoy);
+    assert!(
+        !t.contains_key("ami-builder:revoked"),
+        "the decoy is left alone: {t:?}"
+    );
+    let t = crate::harness::tags_of(url, "us-west-2", &b1.west);
+    assert_eq!(
+        t.get("ami-builder:revoked").map(String::as_str),
+        Some("CVE-2026-0002"),
+        "the real copy is revoked"
+    );
+}
+
+#[test]
 fn prune_keeps_each_channels_ami_and_the_one_before_it() {
     let m = moto();
     let url = &m.url;
