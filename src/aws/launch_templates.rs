@@ -1,8 +1,10 @@
 //! Launch templates, for `promote --launch-template`: find one by name or
-//! id, read its default version's image, and make a new default version that
+//! id (or those carrying the opt-in tag), read its default version's image, and make a new default version that
 //! changes only the image (`CreateLaunchTemplateVersion` with
 //! `SourceVersion` = the default, then `ModifyLaunchTemplate`; EC2 API
 //! reference).
+
+use std::collections::BTreeMap;
 
 use super::{aws_error, Aws};
 use crate::error::{Error, Result};
@@ -48,8 +50,18 @@ pub async fn find(aws: &Aws, region: &Region, id_or_name: &str) -> Result<Option
     let Some(t) = out.launch_templates().first() else {
         return Ok(None);
     };
+    Ok(Some(with_default(aws, region, t).await?))
+}
+
+/// `t` and its default version's image.
+async fn with_default(
+    aws: &Aws,
+    region: &Region,
+    t: &aws_sdk_ec2::types::LaunchTemplate,
+) -> Result<Found> {
     let id = t.launch_template_id().unwrap_or_default().to_string();
-    let versions = ec2
+    let versions = aws
+        .ec2(region)
         .describe_launch_template_versions()
         .launch_template_id(&id)
         .versions("$Default")
@@ -68,12 +80,54 @@ pub async fn find(aws: &Aws, region: &Region, id_or_name: &str) -> Result<Option
         .and_then(|v| v.launch_template_data())
         .and_then(|d| d.image_id())
         .map(str::to_string);
-    Ok(Some(Found {
+    Ok(Found {
         id,
         name: t.launch_template_name().unwrap_or_default().to_string(),
         default_version: t.default_version_number().unwrap_or(1),
         image,
-    }))
+    })
+}
+
+/// The templates in `region` tagged `key` = `value` (the opt-in tag), each
+/// with all its tags and its default version.
+pub async fn tagged(
+    aws: &Aws,
+    region: &Region,
+    key: &str,
+    value: &str,
+) -> Result<Vec<(Found, BTreeMap<String, String>)>> {
+    let pages = aws
+        .ec2(region)
+        .describe_launch_templates()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name(format!("tag:{key}"))
+                .values(value)
+                .build(),
+        )
+        .into_paginator()
+        .send()
+        .collect::<Vec<_>>()
+        .await;
+    let mut out = Vec::new();
+    for page in pages {
+        let page = page.map_err(|e| {
+            aws_error(
+                format!("listing the launch templates tagged {key}={value} in {region}"),
+                &e,
+                aws.endpoint(),
+            )
+        })?;
+        for t in page.launch_templates() {
+            let tags = t
+                .tags()
+                .iter()
+                .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
+                .collect();
+            out.push((with_default(aws, region, t).await?, tags));
+        }
+    }
+    Ok(out)
 }
 
 /// A new version of `t` from its default with only the image changed, made

@@ -1,6 +1,8 @@
 //! Auto Scaling instance refreshes, for `promote --refresh`: start one
 //! (`StartInstanceRefresh` with the preferences given) and follow it
-//! (`DescribeInstanceRefreshes`) to its end (Auto Scaling API reference).
+//! (`DescribeInstanceRefreshes`) to its end (Auto Scaling API reference);
+//! and find the groups that carry the opt-in tag (`DescribeAutoScalingGroups`
+//! with a `tag:KEY` filter).
 //!
 //! The functions take the client, not [`Aws`](super::Aws), so that the
 //! tests can hand them a client answered in process (aws-smithy-mocks):
@@ -103,13 +105,49 @@ pub async fn follow(
         }
         if started.elapsed() >= limit {
             return Err(format!(
-                "refresh {id} of {group} is still {} after {}s (--wait-timeout); follow it with aws autoscaling describe-instance-refreshes",
+                "refresh {id} of {group} is still {} after {}s (--refresh-timeout); follow it with aws autoscaling describe-instance-refreshes",
                 s.status,
                 limit.as_secs()
             ));
         }
         tokio::time::sleep(poll).await;
     }
+}
+
+/// The groups tagged `key` = `value` (the opt-in tag), each with its tags.
+pub async fn tagged_groups(
+    client: &aws_sdk_autoscaling::Client,
+    key: &str,
+    value: &str,
+) -> Result<Vec<(String, std::collections::BTreeMap<String, String>)>, String> {
+    let pages = client
+        .describe_auto_scaling_groups()
+        .filters(
+            aws_sdk_autoscaling::types::Filter::builder()
+                .name(format!("tag:{key}"))
+                .values(value)
+                .build(),
+        )
+        .into_paginator()
+        .send()
+        .collect::<Vec<_>>()
+        .await;
+    let mut out = Vec::new();
+    for page in pages {
+        let page = page.map_err(|e| super::describe(&e, None))?;
+        for g in page.auto_scaling_groups() {
+            let tags = g
+                .tags()
+                .iter()
+                .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
+                .collect();
+            out.push((
+                g.auto_scaling_group_name().unwrap_or_default().to_string(),
+                tags,
+            ));
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

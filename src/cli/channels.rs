@@ -31,6 +31,21 @@ pub struct ChannelOpts {
     pub commit_tag: String,
     #[command(flatten)]
     pub prefix: ChannelPrefix,
+    /// The opt-in tag: launch templates (and, for promote, Auto Scaling
+    /// groups) tagged KEY=FAMILY and ami-builder:channel=CHANNEL follow the
+    /// channel without being named.
+    #[arg(
+        help_heading = "Launch templates and Auto Scaling",
+        long,
+        env = "AMI_BUILDER_OPT_IN_TAG",
+        default_value = crate::channels::DEFAULT_OPT_IN_TAG,
+        value_name = "KEY"
+    )]
+    pub opt_in_tag: String,
+    /// Change only the launch templates and groups named, not the opted-in
+    /// ones.
+    #[arg(help_heading = "Launch templates and Auto Scaling", long)]
+    pub named_only: bool,
     /// Do not send the events (Promoted, RolledBack, Revoked).
     #[arg(help_heading = "Events", long)]
     pub no_event: bool,
@@ -85,35 +100,40 @@ pub struct PromoteArgs {
     pub rollback: bool,
     /// A launch template to give a new default version with the channel's
     /// AMI, `[REGION:]NAME` or ID (repeatable; default region: the build
-    /// region). A template whose default version already resolves the
-    /// channel's parameter (`resolve:ssm:`) is left as it is.
-    #[arg(long = "launch-template", value_name = "[REGION:]TEMPLATE")]
+    /// region), besides those that opted in (--opt-in-tag). A template whose
+    /// default version already resolves the channel's parameter
+    /// (`resolve:ssm:`) is left as it is.
+    #[arg(
+        help_heading = "Launch templates and Auto Scaling",
+        long = "launch-template",
+        value_name = "[REGION:]TEMPLATE"
+    )]
     pub launch_templates: Vec<String>,
     /// Start an Auto Scaling instance refresh of this group once the channel
     /// and launch templates are set, `[REGION:]GROUP` (repeatable; default
-    /// region: the build region).
+    /// region: the build region), besides the groups that opted in.
     #[arg(
-        help_heading = "Auto Scaling",
+        help_heading = "Launch templates and Auto Scaling",
         long = "refresh",
         value_name = "[REGION:]GROUP"
     )]
     pub refresh: Vec<String>,
     /// The refresh's minimum healthy percentage.
-    #[arg(help_heading = "Auto Scaling", long, default_value_t = 90, value_name = "PERCENT", value_parser = clap::value_parser!(i32).range(0..=100))]
+    #[arg(help_heading = "Launch templates and Auto Scaling", long, default_value_t = 90, value_name = "PERCENT", value_parser = clap::value_parser!(i32).range(0..=100))]
     pub min_healthy_percentage: i32,
     /// The refresh's checkpoints, ascending percentages (comma-separated; the
     /// last must be 100).
-    #[arg(help_heading = "Auto Scaling", long, value_delimiter = ',', value_name = "PERCENT", value_parser = clap::value_parser!(i32).range(1..=100))]
+    #[arg(help_heading = "Launch templates and Auto Scaling", long, value_delimiter = ',', value_name = "PERCENT", value_parser = clap::value_parser!(i32).range(1..=100))]
     pub checkpoints: Vec<i32>,
     /// Roll the group back to its previous instances if the refresh fails.
-    #[arg(help_heading = "Auto Scaling", long)]
+    #[arg(help_heading = "Launch templates and Auto Scaling", long)]
     pub auto_rollback: bool,
     /// Follow each refresh to its end, with progress on stderr: a refresh that
     /// fails or rolls back is exit 11.
-    #[arg(help_heading = "Auto Scaling", long)]
+    #[arg(help_heading = "Launch templates and Auto Scaling", long)]
     pub wait: bool,
     /// How long --wait follows a refresh (90m, 2h).
-    #[arg(help_heading = "Auto Scaling", long, default_value = "1h", value_name = "AGE", value_parser = parse_age)]
+    #[arg(help_heading = "Launch templates and Auto Scaling", long, default_value = "1h", value_name = "AGE", value_parser = parse_age)]
     pub refresh_timeout: chrono::TimeDelta,
     /// Check everything and print what would change; change nothing.
     #[arg(long)]

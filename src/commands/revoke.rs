@@ -248,8 +248,13 @@ pub async fn run(global: &Global, args: RevokeArgs) -> Result<ExitCode> {
                 commit_tag: &args.common.commit_tag,
             },
             regions,
-            &[],
-            &[],
+            promote::Named {
+                templates: &[],
+                groups: &[],
+            },
+            // the opted-in templates follow the rollback; no refresh is
+            // started by a revocation
+            promote::Discover::of(&args.common, false).as_ref(),
             now,
         )
         .await;

@@ -541,6 +541,182 @@ fn launch_templates_get_a_new_default_version_with_only_the_image_changed() {
     );
 }
 
+/// A launch template in `region` tagged `tags`; its id.
+fn template(url: &str, region: &str, name: &str, tags: &[(&str, &str)]) -> String {
+    let c = ec2(url, region);
+    let mut req = c
+        .create_launch_template()
+        .launch_template_name(name)
+        .launch_template_data(
+            aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
+                .image_id("ami-0123456789abcdef0")
+                .build(),
+        );
+    if !tags.is_empty() {
+        req = req.tag_specifications(
+            aws_sdk_ec2::types::TagSpecification::builder()
+                .resource_type(aws_sdk_ec2::types::ResourceType::LaunchTemplate)
+                .set_tags(Some(tags.iter().map(|(k, v)| tag(k, v)).collect()))
+                .build(),
+        );
+    }
+    block_on(req.send())
+        .expect("template")
+        .launch_template()
+        .and_then(|t| t.launch_template_id())
+        .expect("id")
+        .to_string()
+}
+
+/// The default version of template `id` in `region`: (number, image).
+fn default_of(url: &str, region: &str, id: &str) -> (i64, String) {
+    let d = block_on(
+        ec2(url, region)
+            .describe_launch_template_versions()
+            .launch_template_id(id)
+            .versions("$Default")
+            .send(),
+    )
+    .expect("versions");
+    let v = &d.launch_template_versions()[0];
+    (
+        v.version_number().unwrap_or_default(),
+        v.launch_template_data()
+            .and_then(|d| d.image_id())
+            .unwrap_or_default()
+            .to_string(),
+    )
+}
+
+fn names(v: &serde_json::Value, list: &str, key: &str) -> Vec<(String, String, String)> {
+    let mut out: Vec<(String, String, String)> = v[list]
+        .as_array()
+        .expect(list)
+        .iter()
+        .map(|t| {
+            (
+                t["region"].as_str().unwrap_or_default().to_string(),
+                t[key].as_str().unwrap_or_default().to_string(),
+                t["selected_by"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn opted_in_templates_and_groups_follow_their_own_channel_only() {
+    let m = moto();
+    let url = &m.url;
+    let b1 = build(url, 1);
+    let b2 = build(url, 2);
+    let opt = "ami-builder:promote";
+    let ch = "ami-builder:channel";
+    let dev = template(url, "us-east-1", "dev-fleet", &[(opt, FAMILY), (ch, "dev")]);
+    let west = template(url, "us-west-2", "dev-west", &[(opt, FAMILY), (ch, "dev")]);
+    let prod = template(
+        url,
+        "us-east-1",
+        "prod-fleet",
+        &[(opt, FAMILY), (ch, "prod")],
+    );
+    let vague = template(url, "us-east-1", "vague-fleet", &[(opt, FAMILY)]);
+    let other = template(url, "us-east-1", "api-fleet", &[(opt, "api"), (ch, "dev")]);
+    let plain = template(url, "us-east-1", "plain-fleet", &[]);
+    let asg = crate::harness::autoscaling(url, "us-east-1");
+    for (name, channel) in [("dev-asg", "dev"), ("prod-asg", "prod")] {
+        block_on(
+            asg.create_auto_scaling_group()
+                .auto_scaling_group_name(name)
+                .launch_template(
+                    aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder()
+                        .launch_template_id(&dev)
+                        .build(),
+                )
+                .availability_zones("us-east-1a")
+                .min_size(0)
+                .max_size(1)
+                .desired_capacity(0)
+                .tags(
+                    aws_sdk_autoscaling::types::Tag::builder()
+                        .key(opt)
+                        .value(FAMILY)
+                        .build(),
+                )
+                .tags(
+                    aws_sdk_autoscaling::types::Tag::builder()
+                        .key(ch)
+                        .value(channel)
+                        .build(),
+                )
+                .send(),
+        )
+        .expect("group");
+    }
+    let promote = |b: &Build, extra: &[&str]| {
+        let mut c = ami_builder(url);
+        c.args(["--output", "json", "promote", "--channel", "dev", "--ami"])
+            .arg(amis(b))
+            .args(extra);
+        c
+    };
+    // what a promotion would change: the dev templates in both regions, the
+    // dev group; the one named too; not prod's, not another family's
+    let out = promote(&b1, &["--dry-run", "--launch-template", "plain-fleet"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(format!(
+            "launch template vague-fleet ({vague}) in us-east-1 carries {opt}={FAMILY} but no {ch} tag: left alone"
+        )));
+    let v = json_of(&out);
+    let t = |r: &str, n: &str, by: &str| (r.to_string(), n.to_string(), by.to_string());
+    assert_eq!(
+        names(&v, "launch_templates", "launch_template_name"),
+        [
+            t("us-east-1", "dev-fleet", "opted-in"),
+            t("us-east-1", "plain-fleet", "named"),
+            t("us-west-2", "dev-west", "opted-in"),
+        ],
+        "{v}"
+    );
+    assert_eq!(
+        names(&v, "refreshes", "group"),
+        [t("us-east-1", "dev-asg", "opted-in")],
+        "{v}"
+    );
+    // --named-only: the channel, nothing opted in
+    let out = promote(&b1, &["--named-only"]).assert().success();
+    assert_eq!(json_of(&out)["launch_templates"], serde_json::json!([]));
+    assert_eq!(default_of(url, "us-east-1", &dev).0, 1);
+    // a real promotion changes the dev templates; moto has no instance
+    // refresh, so starting the dev group's fails: the run says what was
+    // done and what was not, exit 11
+    let out = promote(&b2, &[])
+        .assert()
+        .code(11)
+        .stderr(predicate::str::contains(
+            "starting a refresh of dev-asg in us-east-1",
+        ));
+    let v = json_of(&out);
+    assert_eq!(v["refreshes"][0]["status"], "failed", "{v}");
+    assert_eq!(default_of(url, "us-east-1", &dev), (2, b2.east.clone()));
+    assert_eq!(default_of(url, "us-west-2", &west), (2, b2.west.clone()));
+    for id in [&prod, &vague, &other, &plain] {
+        assert_eq!(default_of(url, "us-east-1", id).0, 1, "{id} left alone");
+    }
+    // a revocation's rollback takes the opted-in templates back with the
+    // channel (and starts no refresh)
+    ami_builder(url)
+        .args(["revoke", &format!("us-east-1:{}", b2.east)])
+        .args(["--reason", "bad", "--regions", "us-west-2"])
+        .assert()
+        .success();
+    assert_eq!(default_of(url, "us-east-1", &dev), (3, b1.east.clone()));
+    assert_eq!(default_of(url, "us-west-2", &west), (3, b1.west.clone()));
+    assert_eq!(default_of(url, "us-east-1", &prod).0, 1);
+}
+
 #[test]
 fn a_refresh_outside_the_promotions_regions_is_refused_and_a_dry_run_would_start_it() {
     let m = moto();

@@ -185,6 +185,36 @@ fn promote_channels_and_revoke_results_match_their_schemas() {
         "p1.json",
     );
     assert_valid("promote-result.schema.json", &first);
+    // a template opted in, a group named: both lists have rows
+    let c = crate::harness::ec2(&m.url, "us-east-1");
+    crate::harness::block_on(
+        c.create_launch_template()
+            .launch_template_name("fleet")
+            .launch_template_data(
+                aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
+                    .image_id("ami-0123456789abcdef0")
+                    .build(),
+            )
+            .tag_specifications(
+                aws_sdk_ec2::types::TagSpecification::builder()
+                    .resource_type(aws_sdk_ec2::types::ResourceType::LaunchTemplate)
+                    .tags(
+                        aws_sdk_ec2::types::Tag::builder()
+                            .key("ami-builder:promote")
+                            .value("web")
+                            .build(),
+                    )
+                    .tags(
+                        aws_sdk_ec2::types::Tag::builder()
+                            .key("ami-builder:channel")
+                            .value("dev")
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send(),
+    )
+    .expect("template");
     let dry = run(
         &[
             "promote",
@@ -193,10 +223,16 @@ fn promote_channels_and_revoke_results_match_their_schemas() {
             "--dry-run",
             "--ami",
             &amis(&b2),
+            "--refresh",
+            "web-asg",
         ],
         "dry.json",
     );
     assert_valid("promote-result.schema.json", &dry);
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&dry).expect("read")).expect("json");
+    assert_eq!(v["launch_templates"][0]["selected_by"], "opted-in", "{v}");
+    assert_eq!(v["refreshes"][0]["selected_by"], "named", "{v}");
     run(
         &["promote", "--channel", "dev", "--ami", &amis(&b2)],
         "p2.json",

@@ -11,12 +11,13 @@ UserPolicy and GroupPolicy. A role's AssumeRolePolicyDocument is a trust
 policy: it grants nothing on EC2, so only the Action "*" rule applies to it.
 
 An Allow statement fails when
-  1. it grants a mutating EC2 action on Resource "*" without a Condition. A
-     mutating action is any ec2: action whose name does not start with
-     Describe, Get or List; a wildcard counts as mutating unless it follows
-     one of those prefixes (ec2:* and ec2:Create* are mutating,
-     ec2:Describe* is not). "*", NotResource, and an EC2 ARN whose resource
-     part is "*" or "*/*" all count as Resource "*";
+  1. it grants a mutating EC2 or Auto Scaling action on Resource "*" without
+     a Condition. A mutating action is any ec2: or autoscaling: action whose
+     name does not start with Describe, Get or List; a wildcard counts as
+     mutating unless it follows one of those prefixes (ec2:* and ec2:Create*
+     are mutating, ec2:Describe* is not). "*", NotResource, and an ARN of
+     that service whose resource part is "*" or "*/*" all count as Resource
+     "*";
   2. it grants ec2:CreateTags (or a pattern matching it) without a Condition,
      whatever its Resource: with CreateTags a role can retag a resource into
      the scope of another role's tag conditions;
@@ -169,14 +170,20 @@ def _split_action(action):
     return service, name
 
 
-def is_mutating_ec2(action):
+# the services whose writes must be scoped, and how a failure names them
+SCOPED_SERVICES = {"ec2": "EC2", "autoscaling": "Auto Scaling"}
+
+
+def mutating_service(action):
+    """The SCOPED_SERVICES key of a mutating action of one, else None."""
     service, name = _split_action(action)
-    if not service or not fnmatch.fnmatchcase("ec2", service):
-        return False
-    for prefix in READ_PREFIXES:
-        if name.startswith(prefix):
-            return False
-    return True
+    if not service:
+        return None
+    for scoped in SCOPED_SERVICES:
+        if fnmatch.fnmatchcase(scoped, service) \
+                and not any(name.startswith(p) for p in READ_PREFIXES):
+            return scoped
+    return None
 
 
 def matches_create_tags(action):
@@ -193,7 +200,8 @@ def is_all_resources(resource):
     if text == "*":
         return True
     parts = text.split(":", 5)
-    if len(parts) == 6 and parts[0] == "arn" and fnmatch.fnmatchcase("ec2", parts[2]):
+    if len(parts) == 6 and parts[0] == "arn" \
+            and any(fnmatch.fnmatchcase(s, parts[2]) for s in SCOPED_SERVICES):
         return parts[5] in ("*", "*/*")
     return False
 
@@ -222,10 +230,11 @@ def check_statement(stmt, trust):
         return reasons
     everywhere = "NotResource" in stmt or any(is_all_resources(r) for r in as_list(stmt.get("Resource")))
     actions = [a for a in actions if _literal(a) is not None]
-    mutating = [a for a in actions if is_mutating_ec2(a)]
-    if mutating and everywhere:
-        reasons.append("mutating EC2 action(s) " + ", ".join(_literal(a) for a in mutating)
-                       + ' on Resource "*" without a Condition')
+    for service, label in SCOPED_SERVICES.items():
+        mutating = [a for a in actions if mutating_service(a) == service]
+        if mutating and everywhere:
+            reasons.append(f"mutating {label} action(s) " + ", ".join(_literal(a) for a in mutating)
+                           + ' on Resource "*" without a Condition')
     tagging = [a for a in actions if matches_create_tags(a)]
     if tagging:
         reasons.append("ec2:CreateTags (as " + ", ".join(_literal(a) for a in tagging)
@@ -365,6 +374,18 @@ CASES = [
   Action: ec2:DeregisterImage
   NotResource: "arn:aws:ec2:us-east-1::image/ami-1"
 """), "ec2:DeregisterImage on Resource \"*\""),
+    ("an Auto Scaling write on every group", _role("""
+- Sid: RefreshAnyGroup
+  Effect: Allow
+  Action: [autoscaling:DescribeAutoScalingGroups, autoscaling:StartInstanceRefresh]
+  Resource: "*"
+"""), "Sid RefreshAnyGroup: mutating Auto Scaling action(s) autoscaling:StartInstanceRefresh on Resource \"*\""),
+    ("an Auto Scaling write on an ARN that means every group", _role("""
+- Sid: AnyGroupByArn
+  Effect: Allow
+  Action: autoscaling:UpdateAutoScalingGroup
+  Resource: !Sub "arn:${AWS::Partition}:autoscaling:${AWS::Region}:${AWS::AccountId}:*"
+"""), "Sid AnyGroupByArn: mutating Auto Scaling action(s) autoscaling:UpdateAutoScalingGroup"),
     ("ec2:CreateTags on images without a Condition", _role(f"""
 - Sid: RetagImages
   Effect: Allow

@@ -453,6 +453,47 @@ impl RefreshOutcome {
     }
 }
 
+/// The default opt-in tag key: a launch template or Auto Scaling group
+/// tagged `ami-builder:promote=<family>` may be changed by a promotion of
+/// that family without being named.
+pub const DEFAULT_OPT_IN_TAG: &str = "ami-builder:promote";
+
+/// The tag naming the one channel an opted-in resource follows. The opt-in
+/// tag names only the family (the stack's IAM condition is on it), so
+/// without this a `dev` promotion would change the `prod` fleet's template.
+pub const CHANNEL_TAG: &str = "ami-builder:channel";
+
+/// Whether an opted-in resource follows `channel` of `family`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Follows {
+    Yes,
+    /// The opt-in tag is absent or names another family.
+    NotOptedIn,
+    /// Opted in, following another channel (the usual case for `prod`'s
+    /// resources in a `dev` promotion).
+    OtherChannel(String),
+    /// Opted in without [`CHANNEL_TAG`]: ambiguous, so left alone (and
+    /// said).
+    NoChannel,
+}
+
+/// Read the opt-in (`opt_in_key` = `family`) and [`CHANNEL_TAG`] tags.
+pub fn follows(
+    tags: &BTreeMap<String, String>,
+    opt_in_key: &str,
+    family: &str,
+    channel: &str,
+) -> Follows {
+    if tags.get(opt_in_key).map(String::as_str) != Some(family) {
+        return Follows::NotOptedIn;
+    }
+    match tags.get(CHANNEL_TAG) {
+        None => Follows::NoChannel,
+        Some(c) if c == channel => Follows::Yes,
+        Some(c) => Follows::OtherChannel(c.clone()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -753,5 +794,34 @@ mod tests {
         assert!(e.contains("no earlier AMI"), "{e}");
         let e = rollback_target(&History::default(), &all_fit, &r1, tag, t(9)).expect_err("unset");
         assert!(e.contains("not set in us-east-1"), "{e}");
+    }
+
+    #[test]
+    fn only_a_resource_opted_in_for_the_family_and_tagged_with_the_channel_follows_it() {
+        let t = |kv: &[(&str, &str)]| -> BTreeMap<String, String> {
+            kv.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let key = DEFAULT_OPT_IN_TAG;
+        let yes = t(&[(key, "web"), (CHANNEL_TAG, "dev")]);
+        assert_eq!(follows(&yes, key, "web", "dev"), Follows::Yes);
+        assert_eq!(
+            follows(&yes, key, "web", "prod"),
+            Follows::OtherChannel("dev".into())
+        );
+        assert_eq!(follows(&yes, key, "api", "dev"), Follows::NotOptedIn);
+        assert_eq!(
+            follows(&yes, "team:promote", "web", "dev"),
+            Follows::NotOptedIn
+        );
+        assert_eq!(
+            follows(&t(&[(key, "web")]), key, "web", "dev"),
+            Follows::NoChannel
+        );
+        assert_eq!(
+            follows(&t(&[(CHANNEL_TAG, "dev")]), key, "web", "dev"),
+            Follows::NotOptedIn
+        );
     }
 }

@@ -14,7 +14,9 @@ use crate::error::{Error, Result};
 use crate::events::entry::{build_entry, AmiStatus, EventFacts};
 use crate::ids::{AmiId, Region};
 
-use super::result::{PromoteResult, RefreshResult, RegionResult, TemplateResult, SCHEMA_VERSION};
+use super::result::{
+    PromoteResult, RefreshResult, RegionResult, Selected, TemplateResult, SCHEMA_VERSION,
+};
 
 /// The options `finish` needs, from `promote` or from `revoke`.
 pub struct Opts<'a> {
@@ -103,9 +105,9 @@ pub struct Apply {
     pub record: Record,
     pub plan: Vec<(Region, AmiId)>,
     pub histories: BTreeMap<Region, History>,
-    pub templates: Vec<(Region, Found)>,
+    pub templates: Vec<(Region, Found, Selected)>,
     /// Auto Scaling groups to refresh, each in a region of the plan.
-    pub refreshes: Vec<(Region, String)>,
+    pub refreshes: Vec<(Region, String, Selected)>,
     pub home: Region,
 }
 
@@ -147,7 +149,7 @@ pub async fn finish(aws: &Aws, args: &Opts<'_>, a: Apply) -> Done {
         regions.push(r);
     }
     let mut lts = Vec::new();
-    for (region, t) in &a.templates {
+    for (region, t, selected_by) in &a.templates {
         let Some(ami) = a.plan.iter().find(|(r, _)| r == region).map(|(_, a)| a) else {
             continue;
         };
@@ -155,6 +157,7 @@ pub async fn finish(aws: &Aws, args: &Opts<'_>, a: Apply) -> Done {
             region: region.clone(),
             launch_template_id: t.id.clone(),
             launch_template_name: t.name.clone(),
+            selected_by: *selected_by,
             status: "created",
             version: None,
             error: None,
@@ -272,10 +275,11 @@ async fn refresh_all(
     failed: &mut Vec<String>,
 ) -> Vec<RefreshResult> {
     let mut out = Vec::new();
-    for (region, group) in &a.refreshes {
+    for (region, group, selected_by) in &a.refreshes {
         let mut rr = RefreshResult {
             region: region.clone(),
             group: group.clone(),
+            selected_by: *selected_by,
             instance_refresh_id: None,
             status: "started".into(),
             percentage_complete: None,

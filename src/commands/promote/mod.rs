@@ -8,8 +8,8 @@
 //! re-run after a partial failure converge), then the launch templates,
 //! then the result is printed, then the event is sent.
 //!
-//! This file reads the inputs and decides (targets, family, templates,
-//! refresh groups, rollback targets); `apply` writes; `result` is what
+//! This file reads the inputs and decides (targets, family, templates and
+//! refresh groups, named or opted in by tag, rollback targets); `apply` writes; `result` is what
 //! is printed.
 
 mod apply;
@@ -21,7 +21,7 @@ use std::process::ExitCode;
 use chrono::{DateTime, Utc};
 
 use crate::aws::launch_templates::{self, Found};
-use crate::aws::{ec2, ssm, Aws};
+use crate::aws::{ec2, refresh, ssm, Aws};
 use crate::channels::{self, ImageFacts, Record, Requires, Target};
 use crate::cli::{Global, PromoteArgs};
 use crate::error::{Error, Result};
@@ -29,7 +29,9 @@ use crate::events::entry::AmiStatus;
 use crate::ids::{AmiId, Region};
 
 pub use apply::{finish, Apply, Done, Opts, RefreshOpts};
-pub use result::{PromoteResult, RefreshResult, RegionResult, TemplateResult, SCHEMA_VERSION};
+pub use result::{
+    PromoteResult, RefreshResult, RegionResult, Selected, TemplateResult, SCHEMA_VERSION,
+};
 
 /// Check the names before any call: a usage error (exit 2).
 fn parameter(args_prefix: &str, family: &str, channel: &str) -> Result<String> {
@@ -139,8 +141,19 @@ pub async fn run(global: &Global, args: PromoteArgs) -> Result<ExitCode> {
         )));
     }
     let commit = image_facts[0].tags.get(&args.common.commit_tag).cloned();
-    let templates = find_templates(&aws, &args.launch_templates, &home, &targets).await?;
-    let refreshes = refresh_targets(&args.refresh, &home, &targets)?;
+    let discover = Discover::of(&args.common, true);
+    let (templates, refreshes) = chosen(
+        &aws,
+        Named {
+            templates: &args.launch_templates,
+            groups: &args.refresh,
+        },
+        discover.as_ref(),
+        (&family, &args.channel),
+        &home,
+        &targets,
+    )
+    .await?;
     let record = Record {
         commit: commit.clone(),
         build_id: image_facts[0].tags.get(crate::tags::BUILD_ID).cloned(),
@@ -175,16 +188,118 @@ fn refresh_targets(
     named: &[String],
     home: &Region,
     targets: &[(Region, AmiId)],
-) -> Result<Vec<(Region, String)>> {
+) -> Result<Vec<(Region, String, Selected)>> {
     let mut out = Vec::new();
     for spec in named {
         let (region, group) = in_promotion(spec, home, targets, "Auto Scaling group")?;
         if group.is_empty() {
             return Err(Error::Usage(format!("--refresh {spec}: no group name")));
         }
-        out.push((region, group.to_string()));
+        out.push((region, group.to_string(), Selected::Named));
     }
     Ok(out)
+}
+
+/// Which opted-in resources a promotion also changes: those tagged
+/// `key`=FAMILY and [`channels::CHANNEL_TAG`]=CHANNEL; the groups only when
+/// refreshes are started at all (`revoke`'s rollbacks start none).
+pub struct Discover<'a> {
+    pub key: &'a str,
+    pub groups: bool,
+}
+
+impl<'a> Discover<'a> {
+    /// From `--opt-in-tag` and `--named-only`.
+    pub fn of(o: &'a crate::cli::ChannelOpts, groups: bool) -> Option<Discover<'a>> {
+        (!o.named_only).then_some(Discover {
+            key: &o.opt_in_tag,
+            groups,
+        })
+    }
+}
+
+/// What was named on the command line.
+#[derive(Clone, Copy)]
+pub struct Named<'a> {
+    pub templates: &'a [String],
+    pub groups: &'a [String],
+}
+
+/// Templates and groups chosen from a region's opted-in ones (`tagged`: each
+/// with its tags) by the channel tag; one left alone for want of it is said.
+fn following<T>(
+    tagged: Vec<(T, BTreeMap<String, String>)>,
+    (key, family, channel): (&str, &str, &str),
+    what: impl Fn(&T) -> String,
+) -> Vec<T> {
+    let mut out = Vec::new();
+    for (t, tags) in tagged {
+        match channels::follows(&tags, key, family, channel) {
+            channels::Follows::Yes => out.push(t),
+            channels::Follows::NoChannel => tracing::warn!(
+                "{} carries {key}={family} but no {} tag: left alone; tag it {}={channel} to have {channel} promotions change it",
+                what(&t),
+                channels::CHANNEL_TAG,
+                channels::CHANNEL_TAG
+            ),
+            channels::Follows::OtherChannel(_) | channels::Follows::NotOptedIn => {}
+        }
+    }
+    out
+}
+
+/// The templates and groups a promotion changes: those named, then those
+/// opted in (`discover`) in each region of `targets` that were not named.
+/// All are found before anything changes: a named one that is missing, or
+/// a listing that fails, refuses the promotion.
+async fn chosen(
+    aws: &Aws,
+    named: Named<'_>,
+    discover: Option<&Discover<'_>>,
+    (family, channel): (&str, &str),
+    home: &Region,
+    targets: &[(Region, AmiId)],
+) -> Result<(
+    Vec<(Region, Found, Selected)>,
+    Vec<(Region, String, Selected)>,
+)> {
+    let mut templates = find_templates(aws, named.templates, home, targets).await?;
+    let mut groups = refresh_targets(named.groups, home, targets)?;
+    let Some(d) = discover else {
+        return Ok((templates, groups));
+    };
+    for (region, _) in targets {
+        let tagged = launch_templates::tagged(aws, region, d.key, family).await?;
+        for t in following(tagged, (d.key, family, channel), |t: &Found| {
+            format!("launch template {} ({}) in {region}", t.name, t.id)
+        }) {
+            if !templates
+                .iter()
+                .any(|(r, f, _)| r == region && f.id == t.id)
+            {
+                templates.push((region.clone(), t, Selected::OptedIn));
+            }
+        }
+        if !d.groups {
+            continue;
+        }
+        let tagged = refresh::tagged_groups(&aws.autoscaling(region), d.key, family)
+            .await
+            .map_err(|e| {
+                Error::Other(format!(
+                    "listing the Auto Scaling groups tagged {}={family} in {region}: {e}",
+                    d.key
+                ))
+            })?;
+        for g in following(tagged, (d.key, family, channel), |g: &String| {
+            format!("Auto Scaling group {g} in {region}")
+        }) {
+            if !groups.iter().any(|(r, n, _)| r == region && *n == g) {
+                groups.push((region.clone(), g, Selected::OptedIn));
+            }
+        }
+    }
+    Ok((templates, groups))
 }
 
 /// `[REGION:]NAME` of a resource the promotion changes (`what`: "launch
@@ -324,12 +439,14 @@ async fn find_templates(
     named: &[String],
     home: &Region,
     targets: &[(Region, AmiId)],
-) -> Result<Vec<(Region, Found)>> {
-    let mut out = Vec::new();
+) -> Result<Vec<(Region, Found, Selected)>> {
+    let mut out: Vec<(Region, Found, Selected)> = Vec::new();
     for spec in named {
         let (region, t) = in_promotion(spec, home, targets, "launch template")?;
         match launch_templates::find(aws, &region, t).await? {
-            Some(f) => out.push((region, f)),
+            // named twice (by name and by id): changed once
+            Some(f) if out.iter().any(|(r, o, _)| *r == region && o.id == f.id) => {}
+            Some(f) => out.push((region, f, Selected::Named)),
             None => {
                 return Err(Error::PromoteRefused(format!(
                     "there is no launch template {t} in {region}: nothing was changed"
@@ -358,8 +475,11 @@ async fn rollback(
             commit_tag: &args.common.commit_tag,
         },
         &regions,
-        &args.launch_templates,
-        &args.refresh,
+        Named {
+            templates: &args.launch_templates,
+            groups: &args.refresh,
+        },
+        Discover::of(&args.common, true).as_ref(),
         now,
     )
     .await?;
@@ -380,8 +500,8 @@ pub async fn rollback_plan(
     aws: &Aws,
     ch: &Channel<'_>,
     regions: &[Region],
-    launch_templates: &[String],
-    refreshes: &[String],
+    named: Named<'_>,
+    discover: Option<&Discover<'_>>,
     now: DateTime<Utc>,
 ) -> Result<Apply> {
     let name = parameter(ch.prefix, ch.family, ch.channel)?;
@@ -425,8 +545,15 @@ pub async fn rollback_plan(
     }
     let commit = plan.first().and_then(|(_, _, c)| c.clone());
     let targets: Vec<(Region, AmiId)> = plan.into_iter().map(|(r, a, _)| (r, a)).collect();
-    let templates = find_templates(aws, launch_templates, &home, &targets).await?;
-    let refreshes = refresh_targets(refreshes, &home, &targets)?;
+    let (templates, refreshes) = chosen(
+        aws,
+        named,
+        discover,
+        (ch.family, ch.channel),
+        &home,
+        &targets,
+    )
+    .await?;
     let record = Record {
         commit: commit.clone(),
         build_id: None,

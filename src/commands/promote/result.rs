@@ -26,12 +26,32 @@ pub struct RegionResult {
     pub error: Option<String>,
 }
 
+/// Why a launch template or group is part of a promotion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Selected {
+    /// `--launch-template` / `--refresh`.
+    Named,
+    /// It carries the opt-in tag and the channel tag.
+    OptedIn,
+}
+
+impl fmt::Display for Selected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Selected::Named => "named",
+            Selected::OptedIn => "opted-in",
+        })
+    }
+}
+
 /// One launch template of a promotion.
 #[derive(Debug, Clone, Serialize)]
 pub struct TemplateResult {
     pub region: Region,
     pub launch_template_id: String,
     pub launch_template_name: String,
+    pub selected_by: Selected,
     /// `created` (a new default version), `resolves` (its default version
     /// reads the channel's parameter), `would-create`, `unchanged` (the
     /// default already has the AMI) or `failed`.
@@ -46,6 +66,7 @@ pub struct TemplateResult {
 pub struct RefreshResult {
     pub region: Region,
     pub group: String,
+    pub selected_by: Selected,
     pub instance_refresh_id: Option<String>,
     /// `started` (without --wait), `would-start`, an Auto Scaling status
     /// (`Successful`, `Failed`, `RollbackSuccessful`, ...) with --wait, or
@@ -107,6 +128,7 @@ impl fmt::Display for PromoteResult {
                 vec![
                     t.region.to_string(),
                     format!("{} ({})", t.launch_template_name, t.launch_template_id),
+                    t.selected_by.to_string(),
                     t.status.to_string(),
                     t.version.map_or("-".into(), |v| v.to_string()),
                     t.error.clone().unwrap_or_default(),
@@ -116,6 +138,7 @@ impl fmt::Display for PromoteResult {
                 &[
                     "REGION",
                     "LAUNCH TEMPLATE",
+                    "BY",
                     "STATUS",
                     "DEFAULT VERSION",
                     "ERROR",
@@ -128,6 +151,7 @@ impl fmt::Display for PromoteResult {
                 vec![
                     r.region.to_string(),
                     r.group.clone(),
+                    r.selected_by.to_string(),
                     r.instance_refresh_id.clone().unwrap_or_else(|| "-".into()),
                     r.status.clone(),
                     r.percentage_complete
@@ -139,6 +163,7 @@ impl fmt::Display for PromoteResult {
                 &[
                     "REGION",
                     "AUTO SCALING GROUP",
+                    "BY",
                     "REFRESH",
                     "STATUS",
                     "DONE",
