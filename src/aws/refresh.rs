@@ -237,4 +237,23 @@ mod tests {
         let (r, _, _) = run(InstanceRefreshStatus::RollbackSuccessful).await;
         assert_eq!(r.expect("state").outcome, RefreshOutcome::RolledBack);
     }
+
+    #[tokio::test]
+    async fn a_refresh_still_running_at_the_limit_names_the_flag_that_sets_it() {
+        let pending = mock!(aws_sdk_autoscaling::Client::describe_instance_refreshes)
+            .then_output(|| refresh(InstanceRefreshStatus::InProgress, 40, "replacing"));
+        let client = mock_client!(aws_sdk_autoscaling, [&pending]);
+        let e = follow(
+            &client,
+            "web",
+            "r-1",
+            Duration::from_millis(1),
+            Duration::ZERO,
+            &mut |_| {},
+        )
+        .await
+        .expect_err("still running");
+        assert!(e.contains("still InProgress"), "{e}");
+        assert!(e.contains("(--refresh-timeout)"), "{e}");
+    }
 }
