@@ -376,3 +376,33 @@ pub async fn deprecate(
         .map_err(|e| aws_error(format!("deprecating {ami} in {region}"), &e, aws.endpoint()))?;
     Ok(())
 }
+
+/// The regions enabled for this account (`DescribeRegions` without
+/// `AllRegions`: those not needing opt-in, and those opted in to), asked
+/// in `region`.
+pub async fn enabled_regions(aws: &Aws, region: &Region) -> Result<Vec<Region>> {
+    let out = aws
+        .ec2(region)
+        .describe_regions()
+        .send()
+        .await
+        .map_err(|e| {
+            aws_error(
+                "listing the account's regions (DescribeRegions)".to_string(),
+                &e,
+                aws.endpoint(),
+            )
+        })?;
+    let mut regions = Vec::new();
+    for r in out.regions() {
+        let Some(name) = r.region_name() else {
+            continue;
+        };
+        regions.push(
+            Region::parse(name)
+                .map_err(|e| Error::Other(format!("DescribeRegions answered with {e}")))?,
+        );
+    }
+    regions.sort();
+    Ok(regions)
+}

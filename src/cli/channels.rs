@@ -154,8 +154,9 @@ pub struct RevokeArgs {
     /// Why: the value of the ami-builder:revoked tag (at most 256 characters).
     #[arg(long, value_name = "TEXT")]
     pub reason: String,
-    /// Also look for copies and channels in these regions (repeatable or
-    /// comma-separated; the named images' regions always count).
+    /// Look for copies and channels in these regions (repeatable or
+    /// comma-separated; the named images' regions always count; default:
+    /// every region enabled for the account).
     #[arg(long = "regions", env = "AMI_BUILDER_REGIONS", value_delimiter = ',', value_name = "REGION", value_parser = parse_region)]
     pub regions: Vec<Region>,
     #[command(flatten)]

@@ -97,10 +97,24 @@ pub async fn run(global: &Global, args: RevokeArgs) -> Result<ExitCode> {
     for s in &args.amis {
         named.push(crate::steps::parse_ami_ref(s, default.as_ref())?);
     }
-    let mut scope: BTreeSet<Region> = args.regions.iter().cloned().collect();
-    scope.extend(named.iter().map(|(r, _)| r.clone()));
     let home = named[0].0.clone();
     let account = aws.account_id(&home).await?;
+    // A copy or a channel missed is one left serving the image: without
+    // --regions every region enabled for the account is searched.
+    let mut scope: BTreeSet<Region> = if args.regions.is_empty() {
+        ec2::enabled_regions(&aws, &home)
+            .await
+            .map_err(|e| {
+                Error::Other(format!(
+                    "{e}; nothing was revoked: name the regions to search for copies and channels with --regions"
+                ))
+            })?
+            .into_iter()
+            .collect()
+    } else {
+        args.regions.iter().cloned().collect()
+    };
+    scope.extend(named.iter().map(|(r, _)| r.clone()));
 
     // every image of the builds named: the sources and all their copies
     let mut sources: BTreeSet<String> = BTreeSet::new();

@@ -824,6 +824,38 @@ fn revoke_tags_deprecates_rolls_back_and_refuses_later_promotion() {
 }
 
 #[test]
+fn revoke_without_regions_searches_every_region_of_the_account() {
+    let m = moto();
+    let url = &m.url;
+    let b1 = build(url, 1);
+    let b2 = build(url, 2);
+    for b in [&b1, &b2] {
+        ami_builder(url)
+            .args(["promote", "--channel", "dev", "--ami", &amis(b)])
+            .assert()
+            .success();
+    }
+    // only the build-region image named, no --regions: the copy in
+    // us-west-2 and the channel there are found all the same
+    ami_builder(url)
+        .args(["revoke", &format!("us-east-1:{}", b2.east)])
+        .args(["--reason", "CVE-2026-0003"])
+        .assert()
+        .success();
+    let t = crate::harness::tags_of(url, "us-west-2", &b2.west);
+    assert_eq!(
+        t.get("ami-builder:revoked").map(String::as_str),
+        Some("CVE-2026-0003"),
+        "the copy is revoked: {t:?}"
+    );
+    assert_eq!(
+        param(url, "us-west-2", PARAM).as_deref(),
+        Some(b1.west.as_str()),
+        "the channel in us-west-2 is rolled back"
+    );
+}
+
+#[test]
 fn revoke_takes_as_copies_only_this_accounts_images_of_the_same_commit() {
     let m = moto();
     let url = &m.url;
