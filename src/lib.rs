@@ -20,7 +20,7 @@ pub mod steps;
 // The pure core lives in its own crate (crates/core), so that Cargo holds the
 // boundary; its modules keep their paths here.
 pub use ami_builder_core::{
-    artifacts, channels, check, events, ids, provenance, regions, retention, table, tags,
+    artifacts, channels, check, events, ids, lifecycle, provenance, regions, retention, table, tags,
 };
 
 use std::process::ExitCode;

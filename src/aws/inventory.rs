@@ -103,6 +103,7 @@ pub async fn gather(aws: &Aws, region: &Region) -> Result<Inventory> {
             if inv.account_id.is_none() {
                 inv.account_id = i.owner_id().and_then(|o| checked(o.parse(), &mut bad));
             }
+            let protection = crate::lifecycle::Protection::parse(i.deregistration_protection());
             inv.images.push(Image {
                 region: region.clone(),
                 id,
@@ -116,9 +117,15 @@ pub async fn gather(aws: &Aws, region: &Region) -> Result<Inventory> {
                     .filter_map(|m| m.ebs().and_then(|e| e.snapshot_id()))
                     .filter_map(|s| checked(s.parse(), &mut bad))
                     .collect(),
-                deregistration_protection: i
-                    .deregistration_protection()
-                    .is_some_and(|p| p.starts_with("enabled")),
+                deregistration_protection: matches!(
+                    protection,
+                    crate::lifecycle::Protection::On { .. }
+                        | crate::lifecycle::Protection::Unknown(_)
+                ),
+                deregistration_protection_until: match protection {
+                    crate::lifecycle::Protection::Until(t) => Some(t),
+                    _ => None,
+                },
                 sharing: Sharing {
                     public: i.public().unwrap_or(false),
                     ..Sharing::default()

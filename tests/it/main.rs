@@ -9,6 +9,7 @@ mod extract;
 mod faults;
 mod harness;
 mod help;
+mod lifecycle;
 mod notify;
 mod promote;
 mod prune;

@@ -23,6 +23,20 @@ tests/moto_ext/test_ami_builder_moto.py (run by scripts/test):
   <instance>}` gives `{"instance": "i-0123456789"}`), one inside quotes the
   text of the value; moto pastes the raw text in both places, which makes the
   documented example invalid JSON (a 500 from PutEvents).
+* EC2 EnableImageDeregistrationProtection / DisableImageDeregistrationProtection
+  and DescribeImages' DeregistrationProtection (EC2 API reference, both
+  actions; User Guide, "Protect an Amazon EC2 AMI from deregistration"): the
+  actions return the new setting (`enabled-with-cooldown`,
+  `enabled-without-cooldown`, `disabled`), DeregisterImage is refused while
+  protection is on and, when it was enabled WithCooldown, for 24 hours after
+  it is disabled. The documentation shows neither the value DescribeImages
+  gives during that cooldown nor DeregisterImage's error code: this module
+  answers `disabled-until <time>` and OperationNotPermitted, and ami-builder
+  takes any value it does not know as protected.
+* EC2 DeregisterImage's DeleteAssociatedSnapshots (EC2 API reference,
+  "DeregisterImage", "DeleteSnapshotReturnCode"): the image's snapshots are
+  deleted with it and each is reported in DeleteSnapshotResults with
+  `success`, or `skipped` when another image still uses it.
 * SSM PutParameter with DataType aws:ec2:image (Systems Manager user guide,
   "Native parameter support in Parameter Store for Amazon Machine Image
   IDs"): the value must have the AMI id format, else ValidationException.
@@ -93,6 +107,88 @@ def disable_image_deprecation(self):
     return ActionResult({"Return": True})
 
 
+def _protection(image):
+    return getattr(image, "deregistration_protection", None) or "disabled"
+
+
+def _protected_until(image, now):
+    """Whether deregistration is refused at `now`, and why."""
+    value = _protection(image)
+    if value.startswith("enabled"):
+        return value
+    if value.startswith("disabled-until "):
+        until = _parse_time(value[len("disabled-until "):])
+        if until > now:
+            return value
+        image.deregistration_protection = "disabled"
+    return None
+
+
+def enable_image_deregistration_protection(self):
+    ami_id = self._get_param("ImageId")
+    with_cooldown = self._get_bool_param("WithCooldown", False)
+    self.error_on_dryrun()
+    image = _image(self.ec2_backend, ami_id)
+    value = "enabled-with-cooldown" if with_cooldown else "enabled-without-cooldown"
+    image.deregistration_protection = value
+    return ActionResult({"Return": value})
+
+
+def disable_image_deregistration_protection(self):
+    ami_id = self._get_param("ImageId")
+    self.error_on_dryrun()
+    image = _image(self.ec2_backend, ami_id)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    current = _protection(image)
+    if current == "enabled-with-cooldown":
+        until = now + datetime.timedelta(hours=24)
+        value = "disabled-until " + until.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    elif _protected_until(image, now) and current.startswith("disabled-until"):
+        value = current
+    else:
+        value = "disabled"
+    image.deregistration_protection = value
+    return ActionResult({"Return": value})
+
+
+_deregister_image = AmisResponse.deregister_image
+
+
+def deregister_image(self):
+    ami_id = self._get_param("ImageId")
+    backend = self.ec2_backend
+    image = backend.amis.get(ami_id)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    why = image is not None and _protected_until(image, now)
+    if why:
+        raise ec2_exceptions.OperationNotPermitted(
+            f"The image {ami_id} cannot be deregistered: deregistration protection ({why})")
+    if not self._get_bool_param("DeleteAssociatedSnapshots", False) or image is None:
+        return _deregister_image(self)
+    snapshots = [m["Ebs"]["SnapshotId"] for m in image.block_device_mappings
+                 if m.get("Ebs", {}).get("SnapshotId")]
+    self.error_on_dryrun()
+    backend.deregister_image(ami_id)
+    results = []
+    for snap in snapshots:
+        others = [a for a in backend.amis.values()
+                  if any(m.get("Ebs", {}).get("SnapshotId") == snap
+                         for m in a.block_device_mappings)]
+        if others:
+            code = "skipped"
+        else:
+            try:
+                backend.delete_snapshot(snap)
+                code = "success"
+            except ec2_exceptions.EC2ClientError:
+                code = "client-error"
+        results.append({"SnapshotId": snap, "ReturnCode": code})
+    return ActionResult({"Return": True, "DeleteSnapshotResults": results})
+
+
+AmisResponse.enable_image_deregistration_protection = enable_image_deregistration_protection
+AmisResponse.disable_image_deregistration_protection = disable_image_deregistration_protection
+AmisResponse.deregister_image = deregister_image
 AmisResponse.enable_image_deprecation = enable_image_deprecation
 AmisResponse.disable_image_deprecation = disable_image_deprecation
 

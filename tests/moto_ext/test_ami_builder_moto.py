@@ -97,6 +97,64 @@ class ImageDeprecation(unittest.TestCase):
         self.assertEqual(e.exception.response["Error"]["Code"], "InvalidAMIID.NotFound")
 
 
+class DeregistrationProtection(unittest.TestCase):
+    def test_the_documented_examples_answer_the_new_setting(self):
+        # The CLI reference's examples: enable answers
+        # "enabled-without-cooldown", disable answers "disabled".
+        ec2 = client("ec2")
+        ami = new_image(ec2)
+        answer = ec2.enable_image_deregistration_protection(ImageId=ami)
+        self.assertEqual(answer["Return"], "enabled-without-cooldown")
+        shown = ec2.describe_images(ImageIds=[ami])["Images"][0]["DeregistrationProtection"]
+        self.assertEqual(shown, "enabled-without-cooldown")
+        with self.assertRaises(botocore.exceptions.ClientError) as e:
+            ec2.deregister_image(ImageId=ami)
+        self.assertEqual(e.exception.response["Error"]["Code"], "OperationNotPermitted")
+        self.assertEqual(ec2.disable_image_deregistration_protection(ImageId=ami)["Return"],
+                         "disabled")
+        self.assertTrue(ec2.deregister_image(ImageId=ami)["Return"])
+
+    def test_with_cooldown_it_still_protects_for_24_hours_after_it_is_disabled(self):
+        ec2 = client("ec2")
+        ami = new_image(ec2)
+        answer = ec2.enable_image_deregistration_protection(ImageId=ami, WithCooldown=True)
+        self.assertEqual(answer["Return"], "enabled-with-cooldown")
+        value = ec2.disable_image_deregistration_protection(ImageId=ami)["Return"]
+        self.assertTrue(value.startswith("disabled-until "), value)
+        until = datetime.datetime.fromisoformat(value.split(" ", 1)[1].replace("Z", "+00:00"))
+        left = until - datetime.datetime.now(datetime.timezone.utc)
+        self.assertTrue(datetime.timedelta(hours=23) < left <= datetime.timedelta(hours=24), left)
+        shown = ec2.describe_images(ImageIds=[ami])["Images"][0]["DeregistrationProtection"]
+        self.assertEqual(shown, value)
+        with self.assertRaises(botocore.exceptions.ClientError) as e:
+            ec2.deregister_image(ImageId=ami)
+        self.assertEqual(e.exception.response["Error"]["Code"], "OperationNotPermitted")
+
+
+class DeleteAssociatedSnapshots(unittest.TestCase):
+    def test_the_snapshots_go_with_the_image_and_each_is_reported(self):
+        ec2 = client("ec2")
+        ami = new_image(ec2)
+        image = ec2.describe_images(ImageIds=[ami])["Images"][0]
+        snaps = [m["Ebs"]["SnapshotId"] for m in image["BlockDeviceMappings"]]
+        self.assertTrue(snaps)
+        answer = ec2.deregister_image(ImageId=ami, DeleteAssociatedSnapshots=True)
+        self.assertTrue(answer["Return"])
+        self.assertEqual(answer["DeleteSnapshotResults"],
+                         [{"SnapshotId": s, "ReturnCode": "success"} for s in snaps])
+        left = ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]
+        self.assertFalse([s for s in left if s["SnapshotId"] in snaps])
+
+    def test_without_the_flag_the_snapshots_stay(self):
+        ec2 = client("ec2")
+        ami = new_image(ec2)
+        snap = ec2.describe_images(ImageIds=[ami])["Images"][0]["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
+        answer = ec2.deregister_image(ImageId=ami)
+        self.assertNotIn("DeleteSnapshotResults", answer)
+        ids = [s["SnapshotId"] for s in ec2.describe_snapshots(SnapshotIds=[snap])["Snapshots"]]
+        self.assertEqual(ids, [snap])
+
+
 class LaunchTemplateSourceVersion(unittest.TestCase):
     def test_a_new_version_starts_from_the_source_and_the_request_overrides(self):
         # CreateLaunchTemplateVersion's example: a new version based on

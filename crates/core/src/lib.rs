@@ -7,6 +7,8 @@
 //! * [`events`]: the PutEvents entry and EventBridge's event patterns;
 //! * [`provenance`]: commit and build id resolution, the provenance tags;
 //! * [`check`]: the pre-commit checks over pipeline files;
+//! * [`lifecycle`]: EC2's deprecation and deregistration protection, read
+//!   and set;
 //! * [`ids`]: AMI, snapshot, region and account ids, checked where they enter;
 //! * [`regions`]: the AWS regions accepted by name;
 //! * [`tags`]: every tag key ami-builder writes or reads;
@@ -22,6 +24,7 @@ pub mod channels;
 pub mod check;
 pub mod events;
 pub mod ids;
+pub mod lifecycle;
 pub mod packer;
 pub mod provenance;
 pub mod regions;

@@ -76,6 +76,7 @@ mod tests {
             tags,
             snapshot_ids: vec![],
             deregistration_protection: false,
+            deregistration_protection_until: None,
             sharing: Sharing::default(),
         }
     }

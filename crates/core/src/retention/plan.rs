@@ -88,8 +88,13 @@ pub struct Image {
     /// Snapshots in its block device mappings.
     #[serde(default)]
     pub snapshot_ids: Vec<SnapshotId>,
+    /// Protection is on (or EC2 gave a value this version does not know).
     #[serde(default)]
     pub deregistration_protection: bool,
+    /// Protection was disabled but its cooldown runs until then: EC2
+    /// refuses to deregister it before ([`crate::lifecycle::Protection`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deregistration_protection_until: Option<DateTime<Utc>>,
     /// Launch permissions beyond the owner.
     #[serde(default)]
     pub sharing: Sharing,
@@ -395,7 +400,11 @@ pub enum Reason {
     InUse {
         by: Vec<String>,
     },
-    DeregistrationProtection,
+    /// On, or (`until`) disabled and in its cooldown until then.
+    DeregistrationProtection {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        until: Option<DateTime<Utc>>,
+    },
     Shared {
         with: Vec<String>,
     },
@@ -436,7 +445,7 @@ impl Reason {
     pub fn code(&self) -> &'static str {
         match self {
             Reason::InUse { .. } => "in-use",
-            Reason::DeregistrationProtection => "deregistration-protection",
+            Reason::DeregistrationProtection { .. } => "deregistration-protection",
             Reason::Shared { .. } => "shared",
             Reason::Pinned { .. } => "pinned",
             Reason::RetentionExcluded(_) => "retention-excluded",
@@ -464,7 +473,14 @@ impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Reason::InUse { by } => write!(f, "in use by {}", by.join(", ")),
-            Reason::DeregistrationProtection => f.write_str("deregistration protection is on"),
+            Reason::DeregistrationProtection { until: None } => {
+                f.write_str("deregistration protection is on")
+            }
+            Reason::DeregistrationProtection { until: Some(t) } => write!(
+                f,
+                "deregistration protection was disabled, its cooldown ends {}",
+                t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ),
             Reason::Shared { with } => write!(f, "shared with {}", with.join(", ")),
             Reason::Pinned { value } => write!(f, "pinned (keep={value})"),
             Reason::RetentionExcluded(t) => write!(f, "excluded by {t}"),

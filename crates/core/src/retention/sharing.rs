@@ -89,6 +89,7 @@ mod tests {
             ]),
             snapshot_ids: vec![snap.into()],
             deregistration_protection: false,
+            deregistration_protection_until: None,
             sharing: Sharing::default(),
         };
         let snap = |id: &str, days: i64| Snapshot {

@@ -34,6 +34,7 @@ fn image(region: &str, id: &str, days: i64, tags: &[(&str, &str)], snaps: &[&str
         tags: tagmap(tags),
         snapshot_ids: snaps.iter().map(|&s| s.into()).collect(),
         deregistration_protection: false,
+        deregistration_protection_until: None,
         sharing: Sharing::default(),
     }
 }

@@ -26,6 +26,7 @@ fn image(id: &str, days: i64, ret: &str) -> Image {
         tags,
         snapshot_ids: vec![],
         deregistration_protection: false,
+        deregistration_protection_until: None,
         sharing: Default::default(),
     }
 }

@@ -33,10 +33,7 @@ impl<'a> ImageContext<'_, 'a> {
             .ok()
             .map(|(d, _)| expiry(img.creation_date, *d));
         let protection = in_use(self.usage.get(img.id.as_str()))
-            .or_else(|| {
-                img.deregistration_protection
-                    .then_some(Reason::DeregistrationProtection)
-            })
+            .or_else(|| protection(img, self.now))
             .or_else(|| shared(&img.sharing, rules))
             .or_else(|| pinned(scoped.keep));
         let rank = rank as usize;
@@ -57,6 +54,16 @@ impl<'a> ImageContext<'_, 'a> {
             expires_at,
         }
     }
+}
+
+/// Deregistration protection that EC2 would still enforce at `now`.
+fn protection(img: &Image, now: DateTime<Utc>) -> Option<Reason> {
+    if img.deregistration_protection {
+        return Some(Reason::DeregistrationProtection { until: None });
+    }
+    img.deregistration_protection_until
+        .filter(|t| *t > now)
+        .map(|t| Reason::DeregistrationProtection { until: Some(t) })
 }
 
 /// One thread's copies of the region and family names, so that threads do

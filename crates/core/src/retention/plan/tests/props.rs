@@ -184,6 +184,7 @@ fn build(images: &[ImgSpec], snaps: &[SnapSpec]) -> Inventory {
                 .map(|k| format!("snap-{k:08x}").as_str().into())
                 .collect(),
             deregistration_protection: s.dereg,
+            deregistration_protection_until: None,
             sharing,
         });
         let by = match s.used {

@@ -1,0 +1,173 @@
+//! EC2's own image lifecycle, as ami-builder reads and sets it: deprecation
+//! (`EnableImageDeprecation`) and deregistration protection
+//! (`EnableImageDeregistrationProtection`), at build time and when pruning.
+//!
+//! Owns, pure: when a build's images are deprecated (`build
+//! --deprecate-after`), whether an existing deprecation time is kept, and
+//! what `DescribeImages`' `DeregistrationProtection` value means. `now` is
+//! given.
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+/// What `DescribeImages` says of an image's deregistration protection.
+///
+/// EC2 answers `disabled`, `enabled-with-cooldown`,
+/// `enabled-without-cooldown`, or, for 24 hours after protection that had a
+/// cooldown was disabled, `disabled-until <time>`: deregistration is still
+/// refused until then (EC2 User Guide, "Protect an Amazon EC2 AMI from
+/// deregistration").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Protection {
+    Off,
+    On {
+        cooldown: bool,
+    },
+    /// Disabled, in its cooldown until the time.
+    Until(DateTime<Utc>),
+    /// A value this version does not know: taken as protected, never
+    /// guessed to be off.
+    Unknown(String),
+}
+
+impl Protection {
+    /// Read EC2's value; absent or empty is off.
+    pub fn parse(value: Option<&str>) -> Protection {
+        let v = value.unwrap_or_default().trim();
+        match v {
+            "" | "disabled" => Protection::Off,
+            "enabled-with-cooldown" => Protection::On { cooldown: true },
+            "enabled-without-cooldown" | "enabled" => Protection::On { cooldown: false },
+            _ => v
+                .strip_prefix("disabled-until")
+                .and_then(|t| DateTime::parse_from_rfc3339(t.trim()).ok())
+                .map_or_else(
+                    || Protection::Unknown(v.to_string()),
+                    |t| Protection::Until(t.with_timezone(&Utc)),
+                ),
+        }
+    }
+
+    /// Whether deregistering the image at `now` would be refused.
+    pub fn blocks(&self, now: DateTime<Utc>) -> bool {
+        match self {
+            Protection::Off => false,
+            Protection::On { .. } | Protection::Unknown(_) => true,
+            Protection::Until(t) => *t > now,
+        }
+    }
+}
+
+/// When `build --deprecate-after AGE` deprecates a build's images: AGE
+/// after the build finished, or now when that is past (EC2 refuses a
+/// deprecation time in the past). `None` when the sum overflows.
+pub fn deprecate_at(
+    built_at: DateTime<Utc>,
+    after: TimeDelta,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    built_at.checked_add_signed(after).map(|t| t.max(now))
+}
+
+/// What the deprecation step does to one image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeprecationStep {
+    Set(DateTime<Utc>),
+    /// It is already deprecated at another time: that is kept (a rerun,
+    /// or someone's earlier decision, is never moved silently).
+    Kept {
+        existing: DateTime<Utc>,
+        wanted: DateTime<Utc>,
+    },
+    /// Already deprecated at the wanted time (within EC2's minute).
+    Unchanged(DateTime<Utc>),
+}
+
+/// The step for an image deprecated at `existing` (if at all) when `wanted`
+/// is asked for; `force` moves an existing time.
+pub fn deprecation_step(
+    existing: Option<DateTime<Utc>>,
+    wanted: DateTime<Utc>,
+    force: bool,
+) -> DeprecationStep {
+    match existing {
+        // EC2 rounds to the minute: within one minute is the same time
+        Some(e) if (e - wanted).num_seconds().abs() < 60 => DeprecationStep::Unchanged(e),
+        Some(e) if !force => DeprecationStep::Kept {
+            existing: e,
+            wanted,
+        },
+        _ => DeprecationStep::Set(wanted),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s)
+            .expect("time")
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn protection_values_read_as_ec2_means_them_and_an_unknown_one_protects() {
+        let now = t("2026-12-02T10:00:00Z");
+        assert_eq!(Protection::parse(None), Protection::Off);
+        assert_eq!(Protection::parse(Some("disabled")), Protection::Off);
+        assert_eq!(
+            Protection::parse(Some("enabled-with-cooldown")),
+            Protection::On { cooldown: true }
+        );
+        assert_eq!(
+            Protection::parse(Some("enabled-without-cooldown")),
+            Protection::On { cooldown: false }
+        );
+        let cooling = Protection::parse(Some("disabled-until 2026-12-03T09:00:00.000Z"));
+        assert_eq!(cooling, Protection::Until(t("2026-12-03T09:00:00Z")));
+        assert!(cooling.blocks(now), "still in its cooldown");
+        assert!(!cooling.blocks(t("2026-12-03T09:00:01Z")), "cooldown over");
+        let odd = Protection::parse(Some("paused-for-audit"));
+        assert!(odd.blocks(now), "{odd:?}");
+        assert!(Protection::parse(Some("disabled-until soon")).blocks(now));
+        assert!(!Protection::Off.blocks(now));
+    }
+
+    #[test]
+    fn a_build_is_deprecated_its_age_after_it_finished_never_in_the_past() {
+        let built = t("2026-12-01T00:00:00Z");
+        let d90 = TimeDelta::days(90);
+        assert_eq!(
+            deprecate_at(built, d90, t("2026-12-01T00:05:00Z")),
+            Some(t("2027-03-01T00:00:00Z"))
+        );
+        let late = t("2027-06-01T00:00:00Z");
+        assert_eq!(deprecate_at(built, d90, late), Some(late));
+    }
+
+    #[test]
+    fn an_existing_deprecation_time_is_kept_unless_forced() {
+        let wanted = t("2027-03-01T00:00:00Z");
+        let other = t("2027-01-01T00:00:00Z");
+        assert_eq!(
+            deprecation_step(None, wanted, false),
+            DeprecationStep::Set(wanted)
+        );
+        assert_eq!(
+            deprecation_step(Some(other), wanted, false),
+            DeprecationStep::Kept {
+                existing: other,
+                wanted
+            }
+        );
+        assert_eq!(
+            deprecation_step(Some(other), wanted, true),
+            DeprecationStep::Set(wanted)
+        );
+        let rounded = t("2027-03-01T00:00:30Z");
+        assert_eq!(
+            deprecation_step(Some(rounded), wanted, false),
+            DeprecationStep::Unchanged(rounded)
+        );
+    }
+}

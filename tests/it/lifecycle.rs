@@ -1,0 +1,104 @@
+//! EC2's own lifecycle (issue #14) against moto with tests/moto_ext:
+//! deregistration protection as prune sees it, and `build`/`tag`
+//! `--deprecate-after` and `--deregistration-protection`.
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::harness::{ami_builder, block_on, ec2, moto};
+
+fn tag(k: &str, v: &str) -> aws_sdk_ec2::types::Tag {
+    aws_sdk_ec2::types::Tag::builder().key(k).value(v).build()
+}
+
+/// An image of family `web` that expires after a day.
+fn expiring(url: &str, name: &str) -> String {
+    let c = ec2(url, "us-east-1");
+    block_on(async {
+        let id = c
+            .register_image()
+            .name(name)
+            .root_device_name("/dev/xvda")
+            .send()
+            .await
+            .expect("register")
+            .image_id()
+            .expect("id")
+            .to_string();
+        c.create_tags()
+            .resources(&id)
+            .tags(tag("ami-builder:family", "web"))
+            .tags(tag("scheduler:ebs-snapshot", "0900;1"))
+            .send()
+            .await
+            .expect("tags");
+        id
+    })
+}
+
+fn plan(url: &str, ahead: Duration) -> serde_json::Value {
+    let as_of = (Utc::now() + ahead).to_rfc3339();
+    let out = ami_builder(url)
+        .args(["--output", "json", "prune", "--in-region", "us-east-1"])
+        .args(["--keep", "0", "--as-of", &as_of])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    serde_json::from_slice(&out).expect("json plan")
+}
+
+fn item<'v>(plan: &'v serde_json::Value, id: &str) -> &'v serde_json::Value {
+    plan["plan"]["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|i| i["id"] == id)
+        .unwrap_or_else(|| panic!("{id} is not in the plan: {plan}"))
+}
+
+#[test]
+fn prune_keeps_an_image_whose_protection_is_on_or_in_its_cooldown() {
+    let m = moto();
+    let url = &m.url;
+    let c = ec2(url, "us-east-1");
+    let on = expiring(url, "web-on");
+    let cooling = expiring(url, "web-cooling");
+    let off = expiring(url, "web-off");
+    block_on(async {
+        c.enable_image_deregistration_protection()
+            .image_id(&on)
+            .send()
+            .await
+            .expect("protect");
+        c.enable_image_deregistration_protection()
+            .image_id(&cooling)
+            .with_cooldown(true)
+            .send()
+            .await
+            .expect("protect");
+        c.disable_image_deregistration_protection()
+            .image_id(&cooling)
+            .send()
+            .await
+            .expect("unprotect");
+    });
+    // an hour from now: both protected, the cooldown's end in the reason
+    let p = plan(url, Duration::hours(1));
+    assert_eq!(item(&p, &on)["reason"]["code"], "deregistration-protection");
+    let i = item(&p, &cooling);
+    assert_eq!(i["action"], "keep", "{i}");
+    assert_eq!(i["reason"]["code"], "deregistration-protection", "{i}");
+    let until: DateTime<Utc> = i["reason"]["until"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("the reason says when the cooldown ends: {i}"));
+    assert!(until > Utc::now() + Duration::hours(23), "{until}");
+    // three days on, all expired: protection still keeps one, the cooldown
+    // is over for the other
+    let p = plan(url, Duration::days(3));
+    assert_eq!(item(&p, &on)["action"], "keep");
+    assert_eq!(item(&p, &on)["reason"]["code"], "deregistration-protection");
+    assert_eq!(item(&p, &cooling)["action"], "delete");
+    assert_eq!(item(&p, &off)["action"], "delete");
+}
