@@ -28,6 +28,8 @@ pub struct ImageInfo {
     pub tags: BTreeMap<String, String>,
     /// EC2's `DeprecationTime` (RFC 3339), when set.
     pub deprecation_time: Option<String>,
+    /// EC2's `DeregistrationProtection`, as it answers it.
+    pub deregistration_protection: Option<String>,
 }
 
 /// Describe one image; `Ok(None)` when EC2 says it does not exist.
@@ -96,6 +98,7 @@ pub async fn describe_image(
         owner_id: img.owner_id().map(str::to_string),
         tags,
         deprecation_time: img.deprecation_time().map(str::to_string),
+        deregistration_protection: img.deregistration_protection().map(str::to_string),
     }))
 }
 
@@ -405,4 +408,24 @@ pub async fn enabled_regions(aws: &Aws, region: &Region) -> Result<Vec<Region>> 
     }
     regions.sort();
     Ok(regions)
+}
+
+/// `EnableImageDeregistrationProtection` (`cooldown`: `WithCooldown`); the
+/// setting EC2 answers.
+pub async fn protect(aws: &Aws, region: &Region, ami: &AmiId, cooldown: bool) -> Result<String> {
+    let out = aws
+        .ec2(region)
+        .enable_image_deregistration_protection()
+        .image_id(ami.as_str())
+        .with_cooldown(cooldown)
+        .send()
+        .await
+        .map_err(|e| {
+            aws_error(
+                format!("turning on deregistration protection of {ami} in {region}"),
+                &e,
+                aws.endpoint(),
+            )
+        })?;
+    Ok(out.r#return().unwrap_or("enabled").to_string())
 }

@@ -293,9 +293,34 @@ pub struct TaggingArgs {
     #[command(flatten)]
     pub retention: RetentionTagArg,
     /// Rewrite provenance tags the images already have with other values
-    /// (commit, family, source image, run uuid; build id and build time).
+    /// (commit, family, source image, run uuid; build id and build time),
+    /// and move a deprecation time they already have.
     #[arg(long)]
     pub force: bool,
+    /// Deprecate every AMI and copy this long after the build finished
+    /// (90d; EnableImageDeprecation, as Packer's deprecate_at). An image
+    /// already deprecated at another time keeps it (unless --force).
+    #[arg(
+        help_heading = "Lifecycle",
+        long,
+        env = "AMI_BUILDER_DEPRECATE_AFTER",
+        value_name = "AGE",
+        value_parser = parse_age
+    )]
+    pub deprecate_after: Option<chrono::TimeDelta>,
+    /// Turn on deregistration protection on every AMI and copy
+    /// (EnableImageDeregistrationProtection): no one can deregister them
+    /// until it is turned off.
+    #[arg(help_heading = "Lifecycle", long)]
+    pub deregistration_protection: bool,
+    /// With --deregistration-protection: it goes on protecting for 24 hours
+    /// after it is turned off.
+    #[arg(
+        help_heading = "Lifecycle",
+        long,
+        requires = "deregistration_protection"
+    )]
+    pub protection_cooldown: bool,
 }
 
 /// The retention tag, shared by every command that reads or writes it.

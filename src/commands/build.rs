@@ -282,6 +282,9 @@ async fn after_confirmation(
             record.artifacts.len(),
             prov.commit.as_deref().unwrap_or("unknown")
         );
+        for line in tagged.iter().flat_map(|t| t.lifecycle_lines()) {
+            eprintln!("ami-builder: {line}");
+        }
         done.tagged = Some(tagged);
     }
     let entries = crate::steps::announce::entries_for(

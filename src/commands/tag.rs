@@ -48,6 +48,9 @@ impl fmt::Display for TagReport {
                     "  kept {k}={old} (not {new}: provenance is written once)"
                 )?;
             }
+            for line in t.lifecycle_lines() {
+                writeln!(f, "  {line}")?;
+            }
         }
         Ok(())
     }

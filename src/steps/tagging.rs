@@ -1,7 +1,10 @@
 //! The tagging step: provenance on every image of a build record, its
-//! snapshots, its copies and their snapshots, written once. `build` runs it
-//! after confirmation, `tag` on its own.
+//! snapshots, its copies and their snapshots, written once; then, when
+//! asked, EC2's lifecycle on each image (deprecation at a time after the
+//! build, deregistration protection). `build` runs it after confirmation,
+//! `tag` on its own.
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::artifacts::{Artifact, BuildRecord};
@@ -25,6 +28,57 @@ pub struct Tagged {
     /// `not written`; `{"Key":..,"Value":..,"NotWritten":..}` in JSON).
     #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "as_kept_tags")]
     pub kept: Vec<(String, String, String)>,
+    /// What `--deprecate-after` did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deprecation: Option<Deprecation>,
+    /// EC2's deregistration protection setting after
+    /// `--deregistration-protection` (`enabled-without-cooldown`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deregistration_protection: Option<String>,
+}
+
+impl Tagged {
+    /// One line per lifecycle step done on it (for the text outputs).
+    pub fn lifecycle_lines(&self) -> Vec<String> {
+        let secs = |t: &DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let mut out = Vec::new();
+        if let Some(d) = &self.deprecation {
+            out.push(match d.status {
+                "kept" => format!(
+                    "{} {}: kept its deprecation at {} (not {}; --force moves it)",
+                    self.region,
+                    self.ami_id,
+                    secs(&d.at),
+                    secs(&d.wanted)
+                ),
+                _ => format!(
+                    "{} {}: deprecated at {}",
+                    self.region,
+                    self.ami_id,
+                    secs(&d.at)
+                ),
+            });
+        }
+        if let Some(p) = &self.deregistration_protection {
+            out.push(format!(
+                "{} {}: deregistration protection {p}",
+                self.region, self.ami_id
+            ));
+        }
+        out
+    }
+}
+
+/// The deprecation of one image.
+#[derive(Debug, Clone, Serialize)]
+pub struct Deprecation {
+    /// `set`, `kept` (it was deprecated at another time: that stands) or
+    /// `unchanged` (already at this time).
+    pub status: &'static str,
+    /// When it is deprecated now.
+    pub at: DateTime<Utc>,
+    /// When `--deprecate-after` asked for.
+    pub wanted: DateTime<Utc>,
 }
 
 fn as_aws_tags<S: serde::Serializer>(
@@ -69,12 +123,13 @@ pub async fn tag_record(
     };
     let mut done = Vec::new();
     let mut failures = Vec::new();
-    // (image, what to write, what was kept, its snapshots)
+    // (image, what to write, what was kept, its snapshots, its deprecation)
     type Planned = (
         Artifact,
         Vec<(String, String)>,
         Vec<(String, String, String)>,
         Vec<SnapshotId>,
+        Option<DateTime<Utc>>,
     );
     let mut planned: Vec<Planned> = Vec::new();
     let mut conflicts: Vec<String> = Vec::new();
@@ -138,7 +193,18 @@ pub async fn tag_record(
                     a.ami_id, a.region
                 )
             }));
-            planned.push(((*a).clone(), w.write, w.kept, info.snapshot_ids.clone()));
+            let deprecated = info
+                .deprecation_time
+                .as_deref()
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.with_timezone(&Utc));
+            planned.push((
+                (*a).clone(),
+                w.write,
+                w.kept,
+                info.snapshot_ids.clone(),
+                deprecated,
+            ));
         }
     }
     if !conflicts.is_empty() {
@@ -147,7 +213,15 @@ pub async fn tag_record(
             conflicts.join("; ")
         )));
     }
-    for (a, tags, kept, snaps) in planned {
+    let wanted = match opts.deprecate_after {
+        None => None,
+        Some(after) => Some(
+            crate::lifecycle::deprecate_at(record.finished_at, after, Utc::now()).ok_or_else(
+                || Error::Usage(format!("--deprecate-after {after}: too far in the future")),
+            )?,
+        ),
+    };
+    for (a, tags, kept, snaps, deprecated) in planned {
         let mut resources = vec![a.ami_id.to_string()];
         resources.extend(snaps.iter().map(SnapshotId::to_string));
         let failed = if tags.is_empty() {
@@ -155,17 +229,47 @@ pub async fn tag_record(
         } else {
             ec2::create_tags(aws, &a.region, &resources, &tags).await?
         };
-        if failed.is_empty() {
-            done.push(Tagged {
-                region: a.region.clone(),
-                ami_id: a.ami_id.clone(),
-                snapshot_ids: snaps,
-                tags,
-                kept,
-            });
-        } else {
+        if !failed.is_empty() {
             failures.extend(failed);
+            continue;
         }
+        let mut t = Tagged {
+            region: a.region.clone(),
+            ami_id: a.ami_id.clone(),
+            snapshot_ids: snaps,
+            tags,
+            kept,
+            deprecation: None,
+            deregistration_protection: None,
+        };
+        // the lifecycle after the tags: an image is never protected or
+        // deprecated without its provenance
+        if let Some(wanted) = wanted {
+            use crate::lifecycle::DeprecationStep;
+            let step = crate::lifecycle::deprecation_step(deprecated, wanted, opts.force);
+            let (status, at) = match step {
+                DeprecationStep::Set(at) => ("set", at),
+                DeprecationStep::Kept { existing, .. } => ("kept", existing),
+                DeprecationStep::Unchanged(at) => ("unchanged", at),
+            };
+            if status == "set" {
+                if let Err(e) = ec2::deprecate(aws, &a.region, &a.ami_id, at).await {
+                    failures.push(e.to_string());
+                    continue;
+                }
+            }
+            t.deprecation = Some(Deprecation { status, at, wanted });
+        }
+        if opts.deregistration_protection {
+            match ec2::protect(aws, &a.region, &a.ami_id, opts.protection_cooldown).await {
+                Ok(setting) => t.deregistration_protection = Some(setting),
+                Err(e) => {
+                    failures.push(e.to_string());
+                    continue;
+                }
+            }
+        }
+        done.push(t);
     }
     if !failures.is_empty() {
         let ok: Vec<String> = done
@@ -173,7 +277,7 @@ pub async fn tag_record(
             .map(|t| format!("{} {}", t.region, t.ami_id))
             .collect();
         return Err(Error::Tagging(format!(
-            "could not tag: {}. Tagged fine: {}",
+            "could not tag (or deprecate, or protect): {}. Done fine: {}",
             failures.join("; "),
             if ok.is_empty() {
                 "nothing".to_string()

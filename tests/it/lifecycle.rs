@@ -102,3 +102,86 @@ fn prune_keeps_an_image_whose_protection_is_on_or_in_its_cooldown() {
     assert_eq!(item(&p, &cooling)["action"], "delete");
     assert_eq!(item(&p, &off)["action"], "delete");
 }
+
+const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
+
+/// What EC2 says of `id`: (DeprecationTime, DeregistrationProtection).
+fn lifecycle_of(url: &str, region: &str, id: &str) -> (Option<DateTime<Utc>>, Option<String>) {
+    let d = block_on(ec2(url, region).describe_images().image_ids(id).send()).expect("describe");
+    let i = &d.images()[0];
+    (
+        i.deprecation_time().and_then(|t| t.parse().ok()),
+        i.deregistration_protection().map(str::to_string),
+    )
+}
+
+fn register(url: &str, region: &str, name: &str) -> String {
+    block_on(
+        ec2(url, region)
+            .register_image()
+            .name(name)
+            .root_device_name("/dev/xvda")
+            .send(),
+    )
+    .expect("register")
+    .image_id()
+    .expect("id")
+    .to_string()
+}
+
+#[test]
+fn tag_deprecates_and_protects_every_image_and_copy_and_keeps_an_earlier_deprecation() {
+    let m = moto();
+    let url = &m.url;
+    let east = register(url, "us-east-1", "web-1");
+    let west = register(url, "us-west-2", "web-1");
+    let tag = |extra: &[&str]| {
+        let mut c = ami_builder(url);
+        c.args([
+            "tag",
+            &format!("us-east-1:{east}"),
+            "--copy-regions",
+            "us-west-2",
+        ])
+        .args(["--commit", SHA])
+        .args(extra);
+        c
+    };
+    tag(&[
+        "--deprecate-after",
+        "90d",
+        "--deregistration-protection",
+        "--protection-cooldown",
+    ])
+    .assert()
+    .success()
+    .stdout(predicates::str::contains(format!(
+        "us-west-2 {west}: deregistration protection enabled-with-cooldown"
+    )));
+    let in_90d = Utc::now() + Duration::days(90);
+    for (region, id) in [("us-east-1", &east), ("us-west-2", &west)] {
+        let (deprecated, protection) = lifecycle_of(url, region, id);
+        let at = deprecated.unwrap_or_else(|| panic!("{id} in {region} is deprecated"));
+        assert!((at - in_90d).num_minutes().abs() <= 2, "{at}");
+        assert_eq!(protection.as_deref(), Some("enabled-with-cooldown"));
+    }
+    // another age later: the deprecation the images have stands, and says so
+    let (before, _) = lifecycle_of(url, "us-east-1", &east);
+    tag(&["--deprecate-after", "30d"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains(format!(
+            "us-east-1 {east}: kept its deprecation at"
+        )));
+    assert_eq!(lifecycle_of(url, "us-east-1", &east).0, before);
+    // --force moves it
+    tag(&["--deprecate-after", "30d", "--force"])
+        .assert()
+        .success();
+    let (after, _) = lifecycle_of(url, "us-east-1", &east);
+    let in_30d = Utc::now() + Duration::days(30);
+    assert!(
+        after.is_some_and(|t| (t - in_30d).num_minutes().abs() <= 2),
+        "{after:?}"
+    );
+}

@@ -40,6 +40,7 @@ fn real_outputs_match_their_schemas() {
     let out = dir.path().join("out");
     let stdout = build_in_moto(&m.url, "one-region.pkr.hcl", &out)
         .args(["--quiet", "--output", "json"])
+        .args(["--deprecate-after", "90d", "--deregistration-protection"])
         .assert()
         .success()
         .get_output()
@@ -56,8 +57,25 @@ fn real_outputs_match_their_schemas() {
         tags.iter().any(|t| t["Key"] == "ami-builder:family"),
         "{built}"
     );
+    assert_eq!(
+        built["tagged"][0]["deprecation"]["status"], "set",
+        "{built}"
+    );
+    assert_eq!(
+        built["tagged"][0]["deregistration_protection"], "enabled-without-cooldown",
+        "{built}"
+    );
     assert_eq!(built["event"]["sent"], true, "{built}");
     assert!(built["event"]["event_ids"][0].is_string(), "{built}");
+    // the protection off again, so that prune may delete the image below
+    let ami = built["tagged"][0]["ami_id"].as_str().expect("ami");
+    crate::harness::block_on(
+        crate::harness::ec2(&m.url, "us-east-1")
+            .disable_image_deregistration_protection()
+            .image_id(ami)
+            .send(),
+    )
+    .expect("unprotect");
 
     // a saved plan, and the report of the same run on stdout
     let plan = dir.path().join("plan.json");

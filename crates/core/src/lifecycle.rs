@@ -59,13 +59,22 @@ impl Protection {
 
 /// When `build --deprecate-after AGE` deprecates a build's images: AGE
 /// after the build finished, or now when that is past (EC2 refuses a
-/// deprecation time in the past). `None` when the sum overflows.
+/// deprecation time in the past), rounded to the nearest minute as EC2
+/// stores it (EnableImageDeprecation), so that what is reported is what
+/// EC2 shows. `None` when the sum overflows.
 pub fn deprecate_at(
     built_at: DateTime<Utc>,
     after: TimeDelta,
     now: DateTime<Utc>,
 ) -> Option<DateTime<Utc>> {
-    built_at.checked_add_signed(after).map(|t| t.max(now))
+    let t = built_at.checked_add_signed(after)?.max(now);
+    let minute = t.timestamp().div_euclid(60) * 60;
+    let rounded = if t.timestamp().rem_euclid(60) >= 30 {
+        minute + 60
+    } else {
+        minute
+    };
+    DateTime::from_timestamp(rounded, 0)
 }
 
 /// What the deprecation step does to one image.
@@ -143,6 +152,14 @@ mod tests {
         );
         let late = t("2027-06-01T00:00:00Z");
         assert_eq!(deprecate_at(built, d90, late), Some(late));
+        // to the nearest minute, as EC2 keeps it
+        let odd = t("2026-12-01T07:23:48.5Z");
+        assert_eq!(deprecate_at(odd, d90, odd), Some(t("2027-03-01T07:24:00Z")));
+        let early = t("2026-12-01T07:23:29Z");
+        assert_eq!(
+            deprecate_at(early, d90, early),
+            Some(t("2027-03-01T07:23:00Z"))
+        );
     }
 
     #[test]
