@@ -10,6 +10,7 @@ pub mod ec2;
 pub mod eventbridge;
 pub mod inventory;
 pub mod launch_templates;
+pub mod references;
 pub mod refresh;
 pub mod s3;
 pub mod ssm;

@@ -1,11 +1,13 @@
 //! Faults no emulator produces on demand, against a loopback server: the
 //! SDK's retries of a deletion that EC2 throttles (`RequestLimitExceeded`),
-//! how each outcome counts for the plan, and answers whose ids are not ids.
+//! how each outcome counts for the plan, answers whose ids are not ids, and
+//! a `DescribeImageReferences` that is denied or fails.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use ami_builder::aws::ec2::{classify, delete_resource, Deleted};
+use ami_builder::aws::references::{self, Answer};
 use ami_builder::aws::{Aws, AwsOptions};
 
 use crate::harness::{ami_builder, block_on, loopback_server};
@@ -143,4 +145,56 @@ fn an_account_id_that_is_not_one_is_refused() {
     let (code, err) = plan_against("12345", images_answer("ami-12345678", "snap-12345678"));
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("`12345` is not an account id"), "{err}");
+}
+
+/// Ask a loopback EC2 about one image's references.
+fn references_at(url: &str) -> Answer {
+    std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
+    std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
+    std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
+    block_on(async {
+        let aws = Aws::load(&AwsOptions {
+            region: "us-east-1".parse().ok(),
+            endpoint_url: Some(url.to_string()),
+            max_attempts: Some(2),
+            initial_backoff: Some(Duration::from_millis(5)),
+            ..Default::default()
+        })
+        .await;
+        references::ask(
+            &aws,
+            "us-east-1",
+            &[std::sync::Arc::from("ami-0123456789abcdef0")],
+        )
+        .await
+    })
+}
+
+#[test]
+fn a_denied_reference_question_is_unavailable_and_a_failed_one_is_not_an_answer() {
+    let (url, _) = loopback_server(None, |_| (403, "text/xml", error("UnauthorizedOperation")));
+    let got = references_at(&url);
+    assert!(
+        matches!(&got, Answer::Unavailable(why) if why.contains("UnauthorizedOperation")),
+        "{got:?}"
+    );
+    let (url, seen) = loopback_server(None, |_| (500, "text/xml", error("InternalError")));
+    let got = references_at(&url);
+    assert!(
+        matches!(&got, Answer::Failed(why) if why.contains("InternalError")),
+        "{got:?}"
+    );
+    assert_eq!(seen.load(Ordering::SeqCst), 2, "retried as the SDK does");
+    // an answer naming a launch template is a use of the image
+    let body = r#"<DescribeImageReferencesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>r</requestId><imageReferenceSet><item><imageId>ami-0123456789abcdef0</imageId><resourceType>ec2:LaunchTemplate</resourceType><arn>arn:aws:ec2:us-east-1:123456789012:launch-template/lt-0123456789abcdef0</arn></item></imageReferenceSet></DescribeImageReferencesResponse>"#;
+    let (url, _) = loopback_server(None, move |_| (200, "text/xml", body.to_string()));
+    let got = references_at(&url);
+    let Answer::Found(uses) = got else {
+        panic!("{got:?}")
+    };
+    assert_eq!(uses.len(), 1);
+    assert_eq!(
+        uses[0].by.to_string(),
+        "ec2:LaunchTemplate arn:aws:ec2:us-east-1:123456789012:launch-template/lt-0123456789abcdef0"
+    );
 }

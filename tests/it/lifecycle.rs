@@ -185,3 +185,35 @@ fn tag_deprecates_and_protects_every_image_and_copy_and_keeps_an_earlier_depreca
         "{after:?}"
     );
 }
+
+#[test]
+fn prune_keeps_an_image_that_ec2_says_an_ssm_parameter_names() {
+    let m = moto();
+    let url = &m.url;
+    let named = expiring(url, "web-named");
+    let free = expiring(url, "web-free");
+    // a parameter of someone's own, outside the channels' prefix: only
+    // DescribeImageReferences sees it
+    let ssm = aws_sdk_ssm::Client::from_conf(
+        aws_sdk_ssm::config::Builder::from(&crate::harness::sdk_conf(url, "us-east-1")).build(),
+    );
+    block_on(
+        ssm.put_parameter()
+            .name("/golden/web")
+            .value(&named)
+            .r#type(aws_sdk_ssm::types::ParameterType::String)
+            .data_type("aws:ec2:image")
+            .send(),
+    )
+    .expect("parameter");
+    let p = plan(url, Duration::days(3));
+    let i = item(&p, &named);
+    assert_eq!(i["action"], "keep", "{i}");
+    assert_eq!(i["reason"]["code"], "in-use", "{i}");
+    assert_eq!(
+        i["reason"]["by"][0],
+        "ssm:Parameter arn:aws:ssm:us-east-1:123456789012:parameter/golden/web",
+        "{i}"
+    );
+    assert_eq!(item(&p, &free)["action"], "delete");
+}

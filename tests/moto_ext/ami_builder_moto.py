@@ -37,6 +37,10 @@ tests/moto_ext/test_ami_builder_moto.py (run by scripts/test):
   "DeregisterImage", "DeleteSnapshotReturnCode"): the image's snapshots are
   deleted with it and each is reported in DeleteSnapshotResults with
   `success`, or `skipped` when another image still uses it.
+* EC2 DescribeImageReferences (EC2 API reference, "DescribeImageReferences"):
+  the instances, launch templates (their newest versions) and SSM
+  parameters that name an image, in pages; see the function for what the
+  documentation leaves open.
 * SSM PutParameter with DataType aws:ec2:image (Systems Manager user guide,
   "Native parameter support in Parameter Store for Amazon Machine Image
   IDs"): the value must have the AMI id format, else ValidationException.
@@ -306,6 +310,98 @@ def put_parameter(self, name, description, value, parameter_type, allowed_patter
 
 ssm_models.SimpleSystemManagerBackend.put_parameter = put_parameter
 
+
+# DescribeImageReferences (EC2 API reference, "DescribeImageReferences",
+# "ResourceTypeRequest", "ResourceTypeOption", "ImageReference"; User Guide,
+# "Identify your resources referencing specified AMIs"): 1 to 10 ImageIds;
+# IncludeAllResourceTypes or ResourceTypes; for ec2:Instance the option
+# state-name (default: every state), for ec2:LaunchTemplate version-depth
+# (the newest N versions, 1-10000, default 10); MaxResults at least 5 with
+# NextToken. A launch template is named once, by its ARN, however many of
+# its versions use the image. Undocumented, and assumed here: the error
+# codes for a bad request (MissingParameter, InvalidParameterValue) and an
+# empty answer for a well-formed id that names no image (the action works on
+# images the caller does not own). SSM parameters are those whose current
+# value is the image's id. moto has no Image Builder: no recipe is ever
+# named.
+_INSTANCE_STATES = ["pending", "running", "shutting-down", "terminated", "stopping", "stopped"]
+_RESOURCE_TYPES = ["ec2:Instance", "ec2:LaunchTemplate", "ssm:Parameter",
+                   "imagebuilder:ImageRecipe", "imagebuilder:ContainerRecipe"]
+
+
+def _reference_options(self):
+    """{resource type: {option: [values]}} asked for."""
+    asked = {}
+    if self._get_bool_param("IncludeAllResourceTypes", False):
+        asked = {t: {} for t in _RESOURCE_TYPES}
+    for req in self._get_param("ResourceTypes", []) or []:
+        kind = req.get("ResourceType")
+        if kind not in _RESOURCE_TYPES:
+            raise ec2_exceptions.InvalidParameterValueError(f"ResourceType {kind}")
+        options = {}
+        for opt in req.get("ResourceTypeOptions", []) or []:
+            options[opt.get("OptionName")] = opt.get("OptionValues", []) or []
+        asked[kind] = options
+    if not asked:
+        raise ec2_exceptions.MissingParameterError("IncludeAllResourceTypes or ResourceTypes")
+    return asked
+
+
+def describe_image_references(self):
+    ids = self._get_param("ImageIds", []) or []
+    if not 1 <= len(ids) <= 10:
+        raise ec2_exceptions.InvalidParameterValueError(
+            f"ImageIds ({len(ids)} given: between 1 and 10)")
+    for ami_id in ids:
+        if not _AMI_ID.match(ami_id):
+            raise ec2_exceptions.MalformedAMIIdError([ami_id])
+    asked = _reference_options(self)
+    max_results = self._get_int_param("MaxResults")
+    if max_results is not None and max_results < 5:
+        raise ec2_exceptions.InvalidParameterValueError(f"MaxResults {max_results} (at least 5)")
+    self.error_on_dryrun()
+    backend = self.ec2_backend
+    region, account = backend.region_name, backend.account_id
+    found = []
+    if "ec2:Instance" in asked:
+        states = asked["ec2:Instance"].get("state-name") or _INSTANCE_STATES
+        for reservation in backend.all_reservations():
+            for instance in reservation.instances:
+                if instance.image_id in ids and instance._state.name in states:
+                    found.append((instance.image_id, "ec2:Instance",
+                                  f"arn:{self.partition}:ec2:{region}:{account}:instance/{instance.id}"))
+    if "ec2:LaunchTemplate" in asked:
+        depth = asked["ec2:LaunchTemplate"].get("version-depth") or ["10"]
+        try:
+            depth = int(depth[0])
+        except ValueError:
+            raise ec2_exceptions.InvalidParameterValueError(f"version-depth {depth[0]}")
+        if not 1 <= depth <= 10000:
+            raise ec2_exceptions.InvalidParameterValueError(f"version-depth {depth} (1-10000)")
+        for template in backend.launch_templates.values():
+            newest = sorted(template.versions, key=lambda v: v.number, reverse=True)[:depth]
+            used = sorted({v.data.get("ImageId") for v in newest} & set(ids))
+            for ami_id in used:
+                found.append((ami_id, "ec2:LaunchTemplate",
+                              f"arn:{self.partition}:ec2:{region}:{account}:launch-template/{template.id}"))
+    if "ssm:Parameter" in asked:
+        from moto.ssm.models import ssm_backends
+        params = ssm_backends[account][region]._parameters
+        for name, versions in list(dict.items(params)):
+            if versions and versions[-1].value in ids:
+                found.append((versions[-1].value, "ssm:Parameter",
+                              f"arn:{self.partition}:ssm:{region}:{account}:parameter/{name.lstrip('/')}"))
+    found.sort()
+    start = int(self._get_param("NextToken") or 0)
+    end = len(found) if max_results is None else start + max_results
+    page = found[start:end]
+    result = {"ImageReferences": [{"ImageId": i, "ResourceType": t, "Arn": a} for i, t, a in page]}
+    if end < len(found):
+        result["NextToken"] = str(end)
+    return ActionResult(result)
+
+
+AmisResponse.describe_image_references = describe_image_references
 
 if __name__ == "__main__":
     from moto.server import main

@@ -155,6 +155,63 @@ class DeleteAssociatedSnapshots(unittest.TestCase):
         self.assertEqual(ids, [snap])
 
 
+class ImageReferences(unittest.TestCase):
+    def test_instances_templates_and_parameters_that_name_the_image(self):
+        # The user guide's example answer: one reference per resource, an
+        # instance and a launch template by their ARNs.
+        ec2 = client("ec2")
+        ami = new_image(ec2)
+        other = new_image(ec2)
+        inst = ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+        name = f"lt-{time.monotonic_ns()}"
+        lt = ec2.create_launch_template(LaunchTemplateName=name, LaunchTemplateData={
+            "ImageId": ami})["LaunchTemplate"]["LaunchTemplateId"]
+        ec2.create_launch_template_version(LaunchTemplateName=name,
+                                           LaunchTemplateData={"ImageId": other})
+        param = f"/refs/{time.monotonic_ns()}"
+        client("ssm").put_parameter(Name=param, Value=ami, Type="String",
+                                    DataType="aws:ec2:image")
+        refs = ec2.describe_image_references(ImageIds=[ami], IncludeAllResourceTypes=True)
+        got = sorted((r["ResourceType"], r["Arn"]) for r in refs["ImageReferences"])
+        self.assertEqual(got, [
+            ("ec2:Instance", f"arn:aws:ec2:us-east-1:123456789012:instance/{inst}"),
+            ("ec2:LaunchTemplate", f"arn:aws:ec2:us-east-1:123456789012:launch-template/{lt}"),
+            ("ssm:Parameter", f"arn:aws:ssm:us-east-1:123456789012:parameter{param}"),
+        ])
+        self.assertTrue(all(r["ImageId"] == ami for r in refs["ImageReferences"]))
+        # the options: a terminated instance only when asked for; the
+        # template only within version-depth of its newest version
+        ec2.terminate_instances(InstanceIds=[inst])
+        refs = ec2.describe_image_references(ImageIds=[ami], ResourceTypes=[
+            {"ResourceType": "ec2:Instance", "ResourceTypeOptions": [
+                {"OptionName": "state-name", "OptionValues": ["running", "stopped"]}]},
+            {"ResourceType": "ec2:LaunchTemplate", "ResourceTypeOptions": [
+                {"OptionName": "version-depth", "OptionValues": ["1"]}]}])
+        self.assertEqual(refs["ImageReferences"], [])
+
+    def test_pages_and_the_limits(self):
+        ec2 = client("ec2")
+        ami = new_image(ec2)
+        for _ in range(7):
+            ec2.create_launch_template(LaunchTemplateName=f"lt-{time.monotonic_ns()}",
+                                       LaunchTemplateData={"ImageId": ami})
+        first = ec2.describe_image_references(ImageIds=[ami], IncludeAllResourceTypes=True,
+                                              MaxResults=5)
+        self.assertEqual(len(first["ImageReferences"]), 5)
+        rest = ec2.describe_image_references(ImageIds=[ami], IncludeAllResourceTypes=True,
+                                             MaxResults=5, NextToken=first["NextToken"])
+        self.assertEqual(len(rest["ImageReferences"]), 2)
+        self.assertNotIn("NextToken", rest)
+        for bad, code in (({"ImageIds": [ami] * 11, "IncludeAllResourceTypes": True},
+                           "InvalidParameterValue"),
+                          ({"ImageIds": ["ami-nope"], "IncludeAllResourceTypes": True},
+                           "InvalidAMIID.Malformed"),
+                          ({"ImageIds": [ami]}, "MissingParameter")):
+            with self.assertRaises(botocore.exceptions.ClientError) as e:
+                ec2.describe_image_references(**bad)
+            self.assertEqual(e.exception.response["Error"]["Code"], code, bad)
+
+
 class LaunchTemplateSourceVersion(unittest.TestCase):
     def test_a_new_version_starts_from_the_source_and_the_request_overrides(self):
         # CreateLaunchTemplateVersion's example: a new version based on

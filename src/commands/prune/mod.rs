@@ -9,6 +9,7 @@
 //! FILE` nothing is deleted that both plans do not delete.
 
 mod apply;
+mod references;
 pub mod report;
 mod sharing;
 
@@ -218,8 +219,8 @@ pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
     let plan = super::within_until(
         global,
         deadline,
-        "reading sharing for the plan",
-        sharing::plan_with_sharing(
+        "reading sharing and image references for the plan",
+        sharing::plan_with_lookups(
             &aws,
             inv,
             &rules,

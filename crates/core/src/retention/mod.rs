@@ -10,6 +10,7 @@
 //! * [`saved`]: whether a saved plan may be applied now, and what each of its
 //!   deletions becomes against a fresh plan.
 //! * [`sharing`]: which items need sharing facts, and merging them in.
+//! * [`references`]: which images to ask `DescribeImageReferences` about.
 //! * [`families`]: `--family` names that no listed image carries.
 //!
 //! Everything here is pure: no AWS calls, no clock (callers pass `now`), no
@@ -21,6 +22,7 @@ pub mod fleet;
 pub mod grammar;
 pub mod lint;
 pub mod plan;
+pub mod references;
 pub mod saved;
 pub mod sharing;
 

@@ -211,6 +211,18 @@ pub enum UsedBy {
         version: i64,
         current: bool,
     },
+    /// A resource `DescribeImageReferences` names: an instance, a launch
+    /// template, an SSM parameter, an Image Builder recipe.
+    Reference {
+        resource_type: String,
+        arn: String,
+    },
+    /// A source of use could not answer for this image: kept, since
+    /// nothing is deleted on partial information.
+    Unknown {
+        source: String,
+        error: String,
+    },
 }
 
 impl UsedBy {
@@ -245,6 +257,8 @@ impl fmt::Display for UsedBy {
                 f,
                 "channel {parameter} (version {version}, kept for rollback)"
             ),
+            UsedBy::Reference { resource_type, arn } => write!(f, "{resource_type} {arn}"),
+            UsedBy::Unknown { source, error } => write!(f, "{source} failed: {error}"),
         }
     }
 }
@@ -401,6 +415,10 @@ pub enum Reason {
         by: Vec<String>,
     },
     /// On, or (`until`) disabled and in its cooldown until then.
+    /// A source of use failed for it (`errors`: which and how): kept.
+    UseUnknown {
+        errors: Vec<String>,
+    },
     DeregistrationProtection {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         until: Option<DateTime<Utc>>,
@@ -445,6 +463,7 @@ impl Reason {
     pub fn code(&self) -> &'static str {
         match self {
             Reason::InUse { .. } => "in-use",
+            Reason::UseUnknown { .. } => "use-unknown",
             Reason::DeregistrationProtection { .. } => "deregistration-protection",
             Reason::Shared { .. } => "shared",
             Reason::Pinned { .. } => "pinned",
@@ -473,6 +492,11 @@ impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Reason::InUse { by } => write!(f, "in use by {}", by.join(", ")),
+            Reason::UseUnknown { errors } => write!(
+                f,
+                "whether it is in use is not known ({}): kept, nothing is deleted on partial information",
+                errors.join("; ")
+            ),
             Reason::DeregistrationProtection { until: None } => {
                 f.write_str("deregistration protection is on")
             }

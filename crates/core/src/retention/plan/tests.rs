@@ -211,6 +211,49 @@ fn in_use_protects_except_terminated() {
 }
 
 #[test]
+fn a_reference_protects_and_an_unanswered_source_keeps_the_image_with_its_error() {
+    let images = vec![
+        fam("us-east-1", "ami-newest", "web", 1, &[]),
+        fam("us-east-1", "ami-param", "web", 40, &[]),
+        fam("us-east-1", "ami-unknown", "web", 40, &[]),
+        fam("us-east-1", "ami-both", "web", 40, &[]),
+        fam("us-east-1", "ami-free", "web", 40, &[]),
+    ];
+    let reference = UsedBy::Reference {
+        resource_type: "ssm:Parameter".into(),
+        arn: "arn:aws:ssm:us-east-1:111122223333:parameter/golden".into(),
+    };
+    let unknown = UsedBy::Unknown {
+        source: "DescribeImageReferences".into(),
+        error: "InternalError".into(),
+    };
+    let inv = Inventory {
+        images,
+        usage: vec![
+            uses("ami-param", reference.clone()),
+            uses("ami-unknown", unknown.clone()),
+            uses("ami-both", unknown),
+            uses("ami-both", reference),
+        ],
+        ..Inventory::default()
+    };
+    let p = run(&inv, &keep1());
+    assert_eq!(decision(&p, "ami-param"), (KEEP, "in-use"));
+    assert_eq!(
+        item(&p, "ami-param").reason.to_string(),
+        "in use by ssm:Parameter arn:aws:ssm:us-east-1:111122223333:parameter/golden"
+    );
+    assert_eq!(decision(&p, "ami-unknown"), (KEEP, "use-unknown"));
+    assert!(item(&p, "ami-unknown")
+        .reason
+        .to_string()
+        .contains("DescribeImageReferences failed: InternalError"));
+    // a known use is the better reason when there is one
+    assert_eq!(decision(&p, "ami-both"), (KEEP, "in-use"));
+    assert_eq!(decision(&p, "ami-free"), (DEL, "expired"));
+}
+
+#[test]
 fn protection_beats_newest_and_expiry() {
     let mut shared = fam("r", "ami-shared", "web", 40, &[]);
     shared.sharing.accounts.push("444455556666".into());

@@ -81,13 +81,23 @@ impl<'a> Facts<'a> {
     }
 }
 
+/// A known use first; else a source that could not answer for the image.
 pub(super) fn in_use(uses: Option<&Vec<&UsedBy>>) -> Option<Reason> {
-    let by: Vec<String> = uses?
+    let uses = uses?;
+    let by: Vec<String> = uses
         .iter()
-        .filter(|u| u.protects())
+        .filter(|u| u.protects() && !matches!(u, UsedBy::Unknown { .. }))
         .map(|u| u.to_string())
         .collect();
-    (!by.is_empty()).then_some(Reason::InUse { by })
+    if !by.is_empty() {
+        return Some(Reason::InUse { by });
+    }
+    let errors: Vec<String> = uses
+        .iter()
+        .filter(|u| matches!(u, UsedBy::Unknown { .. }))
+        .map(|u| u.to_string())
+        .collect();
+    (!errors.is_empty()).then_some(Reason::UseUnknown { errors })
 }
 
 pub(super) fn shared(sharing: &Sharing, rules: &PlanRules) -> Option<Reason> {
