@@ -126,6 +126,10 @@ pub async fn gather(aws: &Aws, region: &Region) -> Result<Inventory> {
                     crate::lifecycle::Protection::Until(t) => Some(t),
                     _ => None,
                 },
+                last_launched: i
+                    .last_launched_time()
+                    .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                    .map(|t| t.with_timezone(&Utc)),
                 sharing: Sharing {
                     public: i.public().unwrap_or(false),
                     ..Sharing::default()

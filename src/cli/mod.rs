@@ -493,6 +493,11 @@ pub struct PruneArgs {
     /// Also prune images and snapshots shared with other accounts or the public.
     #[arg(long)]
     pub include_shared: bool,
+    /// Keep any image EC2 says was launched within this long (30d; its
+    /// LastLaunchedTime). At least a day: EC2 reports a launch up to 24
+    /// hours late.
+    #[arg(long, env = "AMI_BUILDER_UNUSED_FOR", value_name = "AGE", value_parser = parse_unused_for)]
+    pub unused_for: Option<chrono::TimeDelta>,
     /// Retention days where no retention tag says otherwise.
     #[arg(
         long,

@@ -64,6 +64,19 @@ pub fn parse_age(s: &str) -> Result<chrono::TimeDelta, String> {
     chrono::TimeDelta::from_std(d).map_err(|_| bad())
 }
 
+/// `prune --unused-for`: an age of at least a day, since EC2 reports a
+/// launch up to 24 hours late (its `LastLaunchedTime`): a shorter window
+/// would call an image unused that was launched an hour ago.
+pub fn parse_unused_for(s: &str) -> Result<chrono::TimeDelta, String> {
+    let age = parse_age(s)?;
+    if age < chrono::TimeDelta::days(1) {
+        return Err(format!(
+            "`{s}` is less than a day: EC2 reports a launch up to 24 hours late, so a shorter --unused-for would miss recent launches"
+        ));
+    }
+    Ok(age)
+}
+
 /// A point in time as `--as-of` takes it: an RFC 3339 time
 /// (`2027-01-10T09:00:00Z`), a date (`2027-01-10`, midnight UTC), or an
 /// offset from `now` (`+40d`, `-12h`, `+1w 2d`).

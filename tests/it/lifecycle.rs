@@ -217,3 +217,57 @@ fn prune_keeps_an_image_that_ec2_says_an_ssm_parameter_names() {
     );
     assert_eq!(item(&p, &free)["action"], "delete");
 }
+
+#[test]
+fn unused_for_keeps_an_image_launched_within_it_even_when_the_instance_is_gone() {
+    let m = moto();
+    let url = &m.url;
+    let launched = expiring(url, "web-launched");
+    let idle = expiring(url, "web-idle");
+    let c = ec2(url, "us-east-1");
+    block_on(async {
+        let i = c
+            .run_instances()
+            .image_id(&launched)
+            .min_count(1)
+            .max_count(1)
+            .send()
+            .await
+            .expect("run");
+        let id = i.instances()[0].instance_id().expect("id").to_string();
+        c.terminate_instances()
+            .instance_ids(id)
+            .send()
+            .await
+            .expect("terminate");
+    });
+    let plan_with = |extra: &[&str]| -> serde_json::Value {
+        let as_of = (Utc::now() + Duration::days(3)).to_rfc3339();
+        let out = ami_builder(url)
+            .args(["--output", "json", "prune", "--in-region", "us-east-1"])
+            .args(["--keep", "0", "--as-of", &as_of])
+            .args(extra)
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        serde_json::from_slice(&out).expect("json plan")
+    };
+    let p = plan_with(&["--unused-for", "30d"]);
+    let i = item(&p, &launched);
+    assert_eq!(i["action"], "keep", "{i}");
+    assert_eq!(i["reason"]["code"], "recently-launched", "{i}");
+    assert_eq!(item(&p, &idle)["action"], "delete");
+    // without it, a terminated instance's image is not in use
+    let p = plan_with(&[]);
+    assert_eq!(item(&p, &launched)["action"], "delete");
+    // a window EC2's reporting delay could defeat is refused
+    ami_builder(url)
+        .args(["prune", "--in-region", "us-east-1", "--unused-for", "6h"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains(
+            "EC2 reports a launch up to 24 hours late",
+        ));
+}

@@ -41,6 +41,7 @@ tests/moto_ext/test_ami_builder_moto.py (run by scripts/test):
   the instances, launch templates (their newest versions) and SSM
   parameters that name an image, in pages; see the function for what the
   documentation leaves open.
+* EC2 Image.LastLaunchedTime, set when RunInstances launches from the image.
 * SSM PutParameter with DataType aws:ec2:image (Systems Manager user guide,
   "Native parameter support in Parameter Store for Amazon Machine Image
   IDs"): the value must have the AMI id format, else ValidationException.
@@ -402,6 +403,27 @@ def describe_image_references(self):
 
 
 AmisResponse.describe_image_references = describe_image_references
+
+# EC2 Image.LastLaunchedTime (EC2 API reference, "Image"): when the image was
+# last used to launch an instance, ISO 8601; absent for an image never
+# launched. AWS reports a launch up to 24 hours late; this module reports it
+# at once (ami-builder's --unused-for refuses windows under a day for that
+# reason, so the delay cannot change a test's outcome).
+from moto.ec2.models.instances import InstanceBackend  # noqa: E402 - grouped with its patch
+
+_run_instances = InstanceBackend.run_instances
+
+
+def run_instances(self, image_id, count, user_data, security_group_names, **kwargs):
+    reservation = _run_instances(self, image_id, count, user_data, security_group_names, **kwargs)
+    image = getattr(self, "amis", {}).get(image_id)
+    if image is not None:
+        image.last_launched_time = datetime.datetime.now(datetime.timezone.utc).strftime(
+            "%Y-%m-%dT%H:%M:%SZ")
+    return reservation
+
+
+InstanceBackend.run_instances = run_instances
 
 if __name__ == "__main__":
     from moto.server import main

@@ -212,6 +212,18 @@ class ImageReferences(unittest.TestCase):
             self.assertEqual(e.exception.response["Error"]["Code"], code, bad)
 
 
+class LastLaunchedTime(unittest.TestCase):
+    def test_absent_until_an_instance_is_launched_from_the_image(self):
+        ec2 = client("ec2")
+        ami = new_image(ec2)
+        self.assertNotIn("LastLaunchedTime", ec2.describe_images(ImageIds=[ami])["Images"][0])
+        before = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+        ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1)
+        shown = ec2.describe_images(ImageIds=[ami])["Images"][0]["LastLaunchedTime"]
+        at = datetime.datetime.fromisoformat(shown.replace("Z", "+00:00"))
+        self.assertGreaterEqual(at, before)
+
+
 class LaunchTemplateSourceVersion(unittest.TestCase):
     def test_a_new_version_starts_from_the_source_and_the_request_overrides(self):
         # CreateLaunchTemplateVersion's example: a new version based on

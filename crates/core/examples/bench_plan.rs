@@ -211,6 +211,7 @@ fn generate(n: usize, now: DateTime<Utc>) -> Generated {
             snapshot_ids: vec![valid(&snap_id)],
             deregistration_protection: dereg,
             deregistration_protection_until: None,
+            last_launched: None,
             sharing: Sharing {
                 accounts: if shared {
                     vec!["210987654321".to_string()]

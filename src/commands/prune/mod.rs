@@ -47,6 +47,7 @@ fn rules_from(args: &PruneArgs) -> PlanRules {
         },
         include_shared: args.include_shared,
         scheduler_snapshots: args.scheduler_snapshots,
+        unused_for_secs: args.unused_for.map(|a| a.num_seconds()),
         ..PlanRules::default()
     }
 }

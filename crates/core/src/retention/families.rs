@@ -77,6 +77,7 @@ mod tests {
             snapshot_ids: vec![],
             deregistration_protection: false,
             deregistration_protection_until: None,
+            last_launched: None,
             sharing: Sharing::default(),
         }
     }

@@ -95,6 +95,10 @@ pub struct Image {
     /// refuses to deregister it before ([`crate::lifecycle::Protection`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deregistration_protection_until: Option<DateTime<Utc>>,
+    /// EC2's `LastLaunchedTime`: when an instance was last launched from it
+    /// (reported up to 24 hours late).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_launched: Option<DateTime<Utc>>,
     /// Launch permissions beyond the owner.
     #[serde(default)]
     pub sharing: Sharing,
@@ -287,6 +291,10 @@ pub struct PlanRules {
     pub tag_prefix_ours: String,
     /// USD per GiB-month of standard snapshot storage, for the estimate.
     pub price_per_gib_month: f64,
+    /// `--unused-for`, in seconds: an image EC2 says was launched more
+    /// recently than this is kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unused_for_secs: Option<i64>,
 }
 
 impl Default for PlanRules {
@@ -303,6 +311,7 @@ impl Default for PlanRules {
             run_uuid_tag: crate::tags::RUN_UUID.to_string(),
             tag_prefix_ours: crate::tags::PREFIX.to_string(),
             price_per_gib_month: 0.05,
+            unused_for_secs: None,
         }
     }
 }
@@ -415,6 +424,11 @@ pub enum Reason {
         by: Vec<String>,
     },
     /// On, or (`until`) disabled and in its cooldown until then.
+    /// Launched more recently than `--unused-for` allows.
+    RecentlyLaunched {
+        at: DateTime<Utc>,
+        unused_for_secs: i64,
+    },
     /// A source of use failed for it (`errors`: which and how): kept.
     UseUnknown {
         errors: Vec<String>,
@@ -464,6 +478,7 @@ impl Reason {
         match self {
             Reason::InUse { .. } => "in-use",
             Reason::UseUnknown { .. } => "use-unknown",
+            Reason::RecentlyLaunched { .. } => "recently-launched",
             Reason::DeregistrationProtection { .. } => "deregistration-protection",
             Reason::Shared { .. } => "shared",
             Reason::Pinned { .. } => "pinned",
@@ -492,6 +507,21 @@ impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Reason::InUse { by } => write!(f, "in use by {}", by.join(", ")),
+            Reason::RecentlyLaunched {
+                at,
+                unused_for_secs,
+            } => {
+                let age = if unused_for_secs % 86_400 == 0 {
+                    format!("{}d", unused_for_secs / 86_400)
+                } else {
+                    format!("{}h", unused_for_secs / 3_600)
+                };
+                write!(
+                    f,
+                    "launched {} (EC2's last launch time), within --unused-for {age}",
+                    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                )
+            }
             Reason::UseUnknown { errors } => write!(
                 f,
                 "whether it is in use is not known ({}): kept, nothing is deleted on partial information",

@@ -125,6 +125,7 @@ fn flag_of(field: &str) -> &'static str {
         "families" => " (--family)",
         "include_shared" => " (--include-shared)",
         "scheduler_snapshots" => " (--scheduler-snapshots)",
+        "unused_for_secs" => " (--unused-for, in seconds)",
         "retention.tag_prefix" => " (--retention-tag)",
         "retention.default_retention_days" => " (--default-retention-days)",
         _ => "",

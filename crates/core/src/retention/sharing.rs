@@ -90,6 +90,7 @@ mod tests {
             snapshot_ids: vec![snap.into()],
             deregistration_protection: false,
             deregistration_protection_until: None,
+            last_launched: None,
             sharing: Sharing::default(),
         };
         let snap = |id: &str, days: i64| Snapshot {

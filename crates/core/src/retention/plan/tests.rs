@@ -35,6 +35,7 @@ fn image(region: &str, id: &str, days: i64, tags: &[(&str, &str)], snaps: &[&str
         snapshot_ids: snaps.iter().map(|&s| s.into()).collect(),
         deregistration_protection: false,
         deregistration_protection_until: None,
+        last_launched: None,
         sharing: Sharing::default(),
     }
 }
@@ -251,6 +252,43 @@ fn a_reference_protects_and_an_unanswered_source_keeps_the_image_with_its_error(
     // a known use is the better reason when there is one
     assert_eq!(decision(&p, "ami-both"), (KEEP, "in-use"));
     assert_eq!(decision(&p, "ami-free"), (DEL, "expired"));
+}
+
+#[test]
+fn unused_for_keeps_an_image_launched_within_it_and_says_when() {
+    let mut recent = fam("us-east-1", "ami-recent", "web", 40, &[]);
+    recent.last_launched = Some(ago(10));
+    let mut long_ago = fam("us-east-1", "ami-old", "web", 40, &[]);
+    long_ago.last_launched = Some(ago(31));
+    let inv = Inventory {
+        images: vec![
+            fam("us-east-1", "ami-newest", "web", 1, &[]),
+            recent,
+            long_ago,
+            fam("us-east-1", "ami-never", "web", 40, &[]),
+        ],
+        ..Inventory::default()
+    };
+    let rules = PlanRules {
+        unused_for_secs: Some(30 * 86_400),
+        ..keep1()
+    };
+    let p = run(&inv, &rules);
+    assert_eq!(decision(&p, "ami-recent"), (KEEP, "recently-launched"));
+    assert_eq!(
+        item(&p, "ami-recent").reason.to_string(),
+        format!(
+            "launched {} (EC2's last launch time), within --unused-for 30d",
+            ago(10).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        )
+    );
+    assert_eq!(decision(&p, "ami-old"), (DEL, "expired"));
+    assert_eq!(decision(&p, "ami-never"), (DEL, "expired"));
+    // without --unused-for, a launch does not count
+    assert_eq!(
+        decision(&run(&inv, &keep1()), "ami-recent"),
+        (DEL, "expired")
+    );
 }
 
 #[test]

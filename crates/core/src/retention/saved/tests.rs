@@ -27,6 +27,7 @@ fn image(id: &str, days: i64, ret: &str) -> Image {
         snapshot_ids: vec![],
         deregistration_protection: false,
         deregistration_protection_until: None,
+        last_launched: None,
         sharing: Default::default(),
     }
 }

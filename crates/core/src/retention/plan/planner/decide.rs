@@ -34,6 +34,7 @@ impl<'a> ImageContext<'_, 'a> {
             .map(|(d, _)| expiry(img.creation_date, *d));
         let protection = in_use(self.usage.get(img.id.as_str()))
             .or_else(|| protection(img, self.now))
+            .or_else(|| recently_launched(img, rules, self.now))
             .or_else(|| shared(&img.sharing, rules))
             .or_else(|| pinned(scoped.keep));
         let rank = rank as usize;
@@ -64,6 +65,16 @@ fn protection(img: &Image, now: DateTime<Utc>) -> Option<Reason> {
     img.deregistration_protection_until
         .filter(|t| *t > now)
         .map(|t| Reason::DeregistrationProtection { until: Some(t) })
+}
+
+/// A launch within `--unused-for` of `now`.
+fn recently_launched(img: &Image, rules: &PlanRules, now: DateTime<Utc>) -> Option<Reason> {
+    let secs = rules.unused_for_secs?;
+    let at = img.last_launched?;
+    (now.signed_duration_since(at).num_seconds() < secs).then_some(Reason::RecentlyLaunched {
+        at,
+        unused_for_secs: secs,
+    })
 }
 
 /// One thread's copies of the region and family names, so that threads do

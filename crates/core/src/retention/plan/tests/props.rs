@@ -185,6 +185,7 @@ fn build(images: &[ImgSpec], snaps: &[SnapSpec]) -> Inventory {
                 .collect(),
             deregistration_protection: s.dereg,
             deregistration_protection_until: None,
+            last_launched: None,
             sharing,
         });
         let by = match s.used {
