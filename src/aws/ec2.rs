@@ -238,16 +238,76 @@ pub enum Deleted {
 /// `RequestLimitExceeded` backs off exponentially), and classified
 /// here ([`already_done`] is done, anything else a failure naming AWS's code).
 pub async fn delete_resource(aws: &Aws, region: &str, kind_image: bool, id: &str) -> Deleted {
+    let target = if kind_image {
+        Target::Image {
+            with_snapshots: false,
+        }
+    } else {
+        Target::Snapshot
+    };
+    delete(aws, region, target, id).await.outcome
+}
+
+/// What a deletion removes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// `with_snapshots`: `DeleteAssociatedSnapshots` (see
+    /// `retention::deletion` for when).
+    Image {
+        with_snapshots: bool,
+    },
+    Snapshot,
+}
+
+/// A deletion's outcome and, for an image deregistered with its snapshots,
+/// EC2's word on each of them (`DeleteSnapshotResults`: snapshot id and
+/// `success`, `skipped` (another image uses it), `missing-permissions`,
+/// `internal-error` or `client-error`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deletion {
+    pub outcome: Deleted,
+    pub snapshots: Vec<(String, String)>,
+}
+
+/// [`delete_resource`] for any [`Target`].
+pub async fn delete(aws: &Aws, region: &str, target: Target, id: &str) -> Deletion {
     let client = aws.ec2(region);
     let ep = aws.endpoint();
-    let result = if kind_image {
-        let r = client.deregister_image().image_id(id).send().await;
-        r.map(|_| ()).map_err(|e| code_and_message(&e, ep))
-    } else {
-        let r = client.delete_snapshot().snapshot_id(id).send().await;
-        r.map(|_| ()).map_err(|e| code_and_message(&e, ep))
+    let mut snapshots = Vec::new();
+    let result = match target {
+        Target::Image { with_snapshots } => {
+            let mut req = client.deregister_image().image_id(id);
+            if with_snapshots {
+                req = req.delete_associated_snapshots(true);
+            }
+            match req.send().await {
+                Ok(out) => {
+                    snapshots = out
+                        .delete_snapshot_results()
+                        .iter()
+                        .filter_map(|r| {
+                            Some((
+                                r.snapshot_id()?.to_string(),
+                                r.return_code()
+                                    .map_or("unknown", |c| c.as_str())
+                                    .to_string(),
+                            ))
+                        })
+                        .collect();
+                    Ok(())
+                }
+                Err(e) => Err(code_and_message(&e, ep)),
+            }
+        }
+        Target::Snapshot => {
+            let r = client.delete_snapshot().snapshot_id(id).send().await;
+            r.map(|_| ()).map_err(|e| code_and_message(&e, ep))
+        }
     };
-    classify(result)
+    Deletion {
+        outcome: classify(result),
+        snapshots,
+    }
 }
 
 /// `(error code, message)` of a failed call.

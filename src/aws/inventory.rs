@@ -293,21 +293,28 @@ fn group_facts(g: &aws_sdk_autoscaling::types::AutoScalingGroup) -> Option<Group
 }
 
 /// Fill in who an image is shared with (launch permissions).
-pub async fn image_sharing(aws: &Aws, region: &str, id: &str) -> Result<Sharing> {
-    let out = aws
+///
+/// `Ok(None)`: EC2 says the image no longer exists (another run, or a
+/// person, deregistered it since it was listed).
+pub async fn image_sharing(aws: &Aws, region: &str, id: &str) -> Result<Option<Sharing>> {
+    let out = match aws
         .ec2(region)
         .describe_image_attribute()
         .image_id(id)
         .attribute(ImageAttributeName::LaunchPermission)
         .send()
         .await
-        .map_err(|e| {
-            aws_error(
+    {
+        Ok(out) => out,
+        Err(e) if super::error_code(&e).is_some_and(super::ec2::already_done) => return Ok(None),
+        Err(e) => {
+            return Err(aws_error(
                 format!("reading launch permissions of {id} in {region}"),
                 &e,
                 aws.endpoint(),
-            )
-        })?;
+            ))
+        }
+    };
     let mut s = Sharing::default();
     for p in out.launch_permissions() {
         if p.group().is_some_and(|g| g.as_str() == "all") {
@@ -323,25 +330,31 @@ pub async fn image_sharing(aws: &Aws, region: &str, id: &str) -> Result<Sharing>
             s.organizational_units.push(o.to_string());
         }
     }
-    Ok(s)
+    Ok(Some(s))
 }
 
 /// Fill in who a snapshot is shared with (create-volume permissions).
-pub async fn snapshot_sharing(aws: &Aws, region: &str, id: &str) -> Result<Sharing> {
-    let out = aws
+///
+/// `Ok(None)`: EC2 says the snapshot no longer exists.
+pub async fn snapshot_sharing(aws: &Aws, region: &str, id: &str) -> Result<Option<Sharing>> {
+    let out = match aws
         .ec2(region)
         .describe_snapshot_attribute()
         .snapshot_id(id)
         .attribute(SnapshotAttributeName::CreateVolumePermission)
         .send()
         .await
-        .map_err(|e| {
-            aws_error(
+    {
+        Ok(out) => out,
+        Err(e) if super::error_code(&e).is_some_and(super::ec2::already_done) => return Ok(None),
+        Err(e) => {
+            return Err(aws_error(
                 format!("reading volume permissions of {id} in {region}"),
                 &e,
                 aws.endpoint(),
-            )
-        })?;
+            ))
+        }
+    };
     let mut s = Sharing::default();
     for p in out.create_volume_permissions() {
         if p.group().is_some_and(|g| g.as_str() == "all") {
@@ -351,7 +364,7 @@ pub async fn snapshot_sharing(aws: &Aws, region: &str, id: &str) -> Result<Shari
             s.accounts.push(a.to_string());
         }
     }
-    Ok(s)
+    Ok(Some(s))
 }
 
 /// Ids of a set, for lookups.

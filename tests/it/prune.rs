@@ -717,24 +717,37 @@ fn scheduler_snapshots_events_report_and_lint() {
         "calls counted per operation: {report}"
     );
     // Deletions are counted too (one call each here: moto does not throttle),
-    // and so are the DryRun permission checks before them.
-    let attempted = |kind: &str| {
+    // and so are the DryRun permission checks before them. An image whose
+    // every snapshot goes is deregistered with them (DeleteAssociatedSnapshots):
+    // only the orphans take a DeleteSnapshot of their own.
+    let done = |kind: &str, orphan: Option<bool>| {
         report["results"]
             .as_array()
             .expect("results")
             .iter()
             .filter(|r| r["kind"] == kind && r["result"] == "done")
+            .filter(|r| {
+                let item = report["plan"]["items"]
+                    .as_array()
+                    .expect("items")
+                    .iter()
+                    .find(|i| i["id"] == r["id"])
+                    .expect("planned");
+                let no_image = item["depends_on"].as_array().is_none_or(|d| d.is_empty());
+                orphan.is_none_or(|o| o == no_image)
+            })
             .count() as u64
     };
     let calls = &report["api_calls"];
     assert_eq!(
         calls["ec2:DeregisterImage"].as_u64(),
-        Some(attempted("image")),
+        Some(done("image", None)),
         "{report}"
     );
+    assert!(done("snapshot", Some(false)) > 0, "{report}");
     assert_eq!(
         calls["ec2:DeleteSnapshot"].as_u64(),
-        Some(attempted("snapshot")),
+        Some(done("snapshot", Some(true))),
         "{report}"
     );
     assert!(

@@ -1,12 +1,15 @@
 //! Applying the deletions: images first, concurrently, then each snapshot
-//! whose images all went (EC2 refuses to delete a snapshot an AMI uses). One
-//! failure does not stop the rest, and no deletion starts after the
-//! `--timeout` deadline.
+//! whose images all went (EC2 refuses to delete a snapshot an AMI uses). An
+//! image whose every snapshot goes with it is deregistered with them
+//! (`DeleteAssociatedSnapshots`, `retention::deletion`): a snapshot EC2
+//! reports deleted then needs no call of its own, any other is deleted on
+//! its own as before. One failure does not stop the rest, and no deletion
+//! starts after the `--timeout` deadline.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use crate::aws::ec2::{self, Deleted};
+use crate::aws::ec2::{self, Deleted, Deletion, Target};
 use crate::aws::Aws;
 use crate::progress::Progress;
 use crate::retention::{ItemKind, PlanItem};
@@ -17,6 +20,7 @@ use super::report::{Applied, AppliedResult};
 pub(super) async fn apply(
     aws: &Aws,
     todo: &[PlanItem],
+    with_snapshots: &HashSet<(Arc<str>, Arc<str>)>,
     concurrency: usize,
     deadline: tokio::time::Instant,
     progress: &Progress,
@@ -24,12 +28,13 @@ pub(super) async fn apply(
     let aws = aws.clone();
     apply_with(
         todo,
+        with_snapshots,
         concurrency,
         deadline,
         progress,
-        move |region: Arc<str>, image: bool, id: Arc<str>| {
+        move |region: Arc<str>, target: Target, id: Arc<str>| {
             let aws = aws.clone();
-            async move { ec2::delete_resource(&aws, &region, image, &id).await }
+            async move { ec2::delete(&aws, &region, target, &id).await }
         },
     )
     .await
@@ -42,22 +47,39 @@ pub(super) async fn apply(
 /// so the run ends in time and still records everything it did.
 async fn apply_with<D, Fut>(
     todo: &[PlanItem],
+    with_snapshots: &HashSet<(Arc<str>, Arc<str>)>,
     concurrency: usize,
     deadline: tokio::time::Instant,
     progress: &Progress,
     delete: D,
 ) -> Vec<Applied>
 where
-    D: Fn(Arc<str>, bool, Arc<str>) -> Fut + Clone + Send + 'static,
-    Fut: std::future::Future<Output = Deleted> + Send + 'static,
+    D: Fn(Arc<str>, Target, Arc<str>) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = Deletion> + Send + 'static,
 {
     let sem = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
     let mut out: Vec<Applied> = Vec::new();
     let mut image_ok: HashMap<(Arc<str>, Arc<str>), bool> = HashMap::new();
+    // snapshots EC2 deleted with their image, by (region, id)
+    let mut gone_with_image: HashSet<(String, String)> = HashSet::new();
     for phase in [ItemKind::Image, ItemKind::Snapshot] {
         let mut set = tokio::task::JoinSet::new();
         let mut spawned: HashMap<tokio::task::Id, PlanItem> = HashMap::new();
         for item in todo.iter().filter(|i| i.kind == phase) {
+            if phase == ItemKind::Snapshot
+                && gone_with_image.contains(&(item.region.to_string(), item.id.to_string()))
+            {
+                out.push(Applied {
+                    kind: item.kind,
+                    region: item.region.to_string(),
+                    id: item.id.to_string(),
+                    result: AppliedResult::Done {
+                        outcome: Deleted::Deleted,
+                    },
+                });
+                progress.item(true);
+                continue;
+            }
             if phase == ItemKind::Snapshot {
                 if let Some(failed) = item
                     .depends_on
@@ -78,33 +100,56 @@ where
             }
             let sem = sem.clone();
             let delete = delete.clone();
-            let (region, image, id) = (
-                item.region.clone(),
-                item.kind == ItemKind::Image,
-                item.id.clone(),
-            );
+            let target = match item.kind {
+                ItemKind::Image => Target::Image {
+                    with_snapshots: with_snapshots
+                        .contains(&(item.region.clone(), item.id.clone())),
+                },
+                ItemKind::Snapshot => Target::Snapshot,
+            };
+            let (region, id) = (item.region.clone(), item.id.clone());
             let handle = set.spawn(async move {
                 let _permit = sem.acquire_owned().await;
                 if tokio::time::Instant::now() >= deadline {
                     return None;
                 }
-                Some(delete(region, image, id).await)
+                Some(delete(region, target, id).await)
             });
             spawned.insert(handle.id(), item.clone());
         }
         while let Some(joined) = set.join_next_with_id().await {
-            let (task, outcome) = match joined {
-                Ok((task, outcome)) => (task, outcome),
+            let (task, deletion) = match joined {
+                Ok((task, deletion)) => (task, deletion),
                 Err(e) => (
                     e.id(),
-                    Some(Deleted::Failed {
-                        error: format!("the deletion task failed: {e}"),
+                    Some(Deletion {
+                        outcome: Deleted::Failed {
+                            error: format!("the deletion task failed: {e}"),
+                        },
+                        snapshots: Vec::new(),
                     }),
                 ),
             };
             let Some(item) = spawned.remove(&task) else {
                 continue;
             };
+            let outcome = deletion.map(|d| {
+                for (snap, code) in d.snapshots {
+                    if code == "success" {
+                        gone_with_image.insert((item.region.to_string(), snap));
+                    } else {
+                        // skipped: another image used it at that moment;
+                        // an error: EC2 could not. Either way it is deleted
+                        // on its own below, when the plan deletes it.
+                        tracing::info!(
+                            "snapshot {snap} of {} in {} was not deleted with it ({code})",
+                            item.id,
+                            item.region
+                        );
+                    }
+                }
+                d.outcome
+            });
             if item.kind == ItemKind::Image {
                 image_ok.insert(
                     (item.region.clone(), item.id.clone()),
@@ -176,14 +221,18 @@ mod tests {
             item(ItemKind::Snapshot, "snap-orphan", &[]),
             item(ItemKind::Image, "ami-panics", &[]),
         ];
-        let deleter = |_region: Arc<str>, _image: bool, id: Arc<str>| async move {
-            match &*id {
+        let deleter = |_region: Arc<str>, _target: Target, id: Arc<str>| async move {
+            let outcome = match &*id {
                 "ami-bad" => Deleted::Failed {
                     error: "UnauthorizedOperation: no".into(),
                 },
                 "snap-orphan" => Deleted::AlreadyGone,
                 "ami-panics" => panic!("boom"),
                 _ => Deleted::Deleted,
+            };
+            Deletion {
+                outcome,
+                snapshots: Vec::new(),
             }
         };
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -191,7 +240,14 @@ mod tests {
             .build()
             .expect("rt");
         let far = tokio::time::Instant::now() + std::time::Duration::from_secs(3600);
-        let out = rt.block_on(apply_with(&todo, 2, far, &quiet(), deleter));
+        let out = rt.block_on(apply_with(
+            &todo,
+            &HashSet::new(),
+            2,
+            far,
+            &quiet(),
+            deleter,
+        ));
         let by_id: HashMap<&str, &AppliedResult> =
             out.iter().map(|a| (a.id.as_str(), &a.result)).collect();
         assert_eq!(out.len(), 6, "{out:?}");
@@ -246,6 +302,73 @@ mod tests {
     }
 
     #[test]
+    fn a_snapshot_ec2_deleted_with_its_image_takes_no_call_and_a_skipped_one_does() {
+        let todo = vec![
+            item(ItemKind::Image, "ami-a", &[]),
+            item(ItemKind::Snapshot, "snap-gone", &["ami-a"]),
+            item(ItemKind::Snapshot, "snap-skipped", &["ami-a"]),
+            item(ItemKind::Image, "ami-b", &[]),
+            item(ItemKind::Snapshot, "snap-b", &["ami-b"]),
+        ];
+        let calls = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = Arc::clone(&calls);
+        let deleter = move |_r: Arc<str>, target: Target, id: Arc<str>| {
+            seen.lock().expect("lock").push((id.to_string(), target));
+            async move {
+                let snapshots = if &*id == "ami-a" {
+                    vec![
+                        ("snap-gone".to_string(), "success".to_string()),
+                        ("snap-skipped".to_string(), "skipped".to_string()),
+                    ]
+                } else {
+                    Vec::new()
+                };
+                Deletion {
+                    outcome: Deleted::Deleted,
+                    snapshots,
+                }
+            }
+        };
+        let with: HashSet<(Arc<str>, Arc<str>)> = [(Arc::from("us-east-1"), Arc::from("ami-a"))]
+            .into_iter()
+            .collect();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("rt");
+        let far = tokio::time::Instant::now() + std::time::Duration::from_secs(3600);
+        let out = rt.block_on(apply_with(&todo, &with, 2, far, &quiet(), deleter));
+        let mut made = calls.lock().expect("lock").clone();
+        made.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(
+            made,
+            [
+                (
+                    "ami-a".to_string(),
+                    Target::Image {
+                        with_snapshots: true
+                    }
+                ),
+                (
+                    "ami-b".to_string(),
+                    Target::Image {
+                        with_snapshots: false
+                    }
+                ),
+                ("snap-b".to_string(), Target::Snapshot),
+                ("snap-skipped".to_string(), Target::Snapshot),
+            ]
+        );
+        assert_eq!(out.len(), 5);
+        assert!(out.iter().all(|a| matches!(
+            a.result,
+            AppliedResult::Done {
+                outcome: Deleted::Deleted
+            }
+        )));
+    }
+
+    #[test]
     fn no_deletion_starts_after_the_deadline() {
         let todo = vec![
             item(ItemKind::Image, "ami-a", &[]),
@@ -254,9 +377,14 @@ mod tests {
         ];
         let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let c = Arc::clone(&calls);
-        let deleter = move |_r: Arc<str>, _i: bool, _id: Arc<str>| {
+        let deleter = move |_r: Arc<str>, _t: Target, _id: Arc<str>| {
             c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            async { Deleted::Deleted }
+            async {
+                Deletion {
+                    outcome: Deleted::Deleted,
+                    snapshots: Vec::new(),
+                }
+            }
         };
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -264,7 +392,7 @@ mod tests {
             .expect("rt");
         let out = rt.block_on(async {
             let past = tokio::time::Instant::now();
-            apply_with(&todo, 2, past, &quiet(), deleter).await
+            apply_with(&todo, &HashSet::new(), 2, past, &quiet(), deleter).await
         });
         assert_eq!(
             calls.load(std::sync::atomic::Ordering::SeqCst),

@@ -207,6 +207,16 @@ pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
             crate::retention::families::missing_families_warning(&missing, &present, &regions)
         );
     }
+    let snapshots_of: crate::retention::deletion::SnapshotsOf = inv
+        .images
+        .iter()
+        .map(|i| {
+            (
+                (i.region.to_string(), i.id.to_string()),
+                i.snapshot_ids.iter().map(ToString::to_string).collect(),
+            )
+        })
+        .collect();
     let listed_owned: Vec<(ItemKind, String, String)> = inv
         .images
         .iter()
@@ -338,7 +348,16 @@ pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
         "deleting the planned images and snapshots",
         todo.len() as u64,
     );
-    let applied = apply::apply(&aws, &todo, concurrency, deadline, &progress).await;
+    let with_snapshots = crate::retention::deletion::with_snapshots(&todo, &snapshots_of);
+    let applied = apply::apply(
+        &aws,
+        &todo,
+        &with_snapshots,
+        concurrency,
+        deadline,
+        &progress,
+    )
+    .await;
     progress.finish();
     results.extend(applied);
     let report = PruneReport {

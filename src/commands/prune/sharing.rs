@@ -115,7 +115,10 @@ async fn read_sharing(
         let ((kind, region, id), sharing) =
             joined.map_err(|e| Error::Other(format!("a sharing check did not finish: {e}")))??;
         progress.item(true);
-        facts.insert(kind, region, id, sharing);
+        match sharing {
+            Some(s) => facts.insert(kind, region, id, s),
+            None => facts.gone(kind, region, id),
+        }
     }
     Ok(facts)
 }

@@ -11,12 +11,15 @@
 //!   deletions becomes against a fresh plan.
 //! * [`sharing`]: which items need sharing facts, and merging them in.
 //! * [`references`]: which images to ask `DescribeImageReferences` about.
+//! * [`deletion`]: which images are deregistered together with their
+//!   snapshots.
 //! * [`families`]: `--family` names that no listed image carries.
 //!
 //! Everything here is pure: no AWS calls, no clock (callers pass `now`), no
 //! environment, no I/O. The EC2 adapter gathers the [`Inventory`]; the
 //! `prune` command applies the [`Plan`].
 
+pub mod deletion;
 pub mod families;
 pub mod fleet;
 pub mod grammar;

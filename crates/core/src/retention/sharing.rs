@@ -31,11 +31,21 @@ pub fn needing_sharing(plan: &Plan, known: &HashSet<ItemKey>) -> Vec<ItemKey> {
 /// Sharing read in one round, looked up by `(kind, region, id)` (hashed on
 /// the id, so that a lookup borrows).
 #[derive(Debug, Default)]
-pub struct SharingFacts(HashMap<String, Vec<(ItemKind, String, Sharing)>>);
+pub struct SharingFacts(
+    HashMap<String, Vec<(ItemKind, String, Sharing)>>,
+    HashSet<(ItemKind, String, String)>,
+);
 
 impl SharingFacts {
     pub fn insert(&mut self, kind: ItemKind, region: String, id: String, s: Sharing) {
         self.0.entry(id).or_default().push((kind, region, s));
+    }
+
+    /// EC2 said the resource no longer exists (another run, or a person,
+    /// deleted it since it was listed): it leaves the inventory, so that
+    /// nothing is planned for it.
+    pub fn gone(&mut self, kind: ItemKind, region: String, id: String) {
+        self.1.insert((kind, region, id));
     }
 
     pub fn get(&self, kind: ItemKind, region: &str, id: &str) -> Option<&Sharing> {
@@ -50,6 +60,15 @@ impl SharingFacts {
 /// Merge `facts` into `inv`. An image's `public` flag (from DescribeImages)
 /// is kept when the attribute read says otherwise: only more protection.
 pub fn merge_sharing(inv: &mut Inventory, facts: &SharingFacts) {
+    let gone = |kind: ItemKind, region: &str, id: &str| {
+        facts
+            .1
+            .contains(&(kind, region.to_string(), id.to_string()))
+    };
+    inv.images
+        .retain(|i| !gone(ItemKind::Image, &i.region, i.id.as_str()));
+    inv.snapshots
+        .retain(|s| !gone(ItemKind::Snapshot, &s.region, s.id.as_str()));
     for image in &mut inv.images {
         if let Some(s) = facts.get(ItemKind::Image, &image.region, &image.id) {
             let public = image.sharing.public || s.public;
@@ -138,6 +157,23 @@ mod tests {
         assert_eq!(ids, vec!["ami-new", "ami-old", "snap-old"]);
         let known: HashSet<ItemKey> = need.into_iter().collect();
         assert!(needing_sharing(&p, &known).is_empty());
+    }
+
+    #[test]
+    fn what_ec2_says_is_gone_leaves_the_plan() {
+        let mut inv = inventory();
+        let mut facts = SharingFacts::default();
+        facts.gone(ItemKind::Image, "us-east-1".into(), "ami-old".into());
+        facts.gone(ItemKind::Snapshot, "us-east-1".into(), "snap-old".into());
+        merge_sharing(&mut inv, &facts);
+        let p = plan(&inv);
+        assert!(
+            !p.items
+                .iter()
+                .any(|i| &*i.id == "ami-old" || &*i.id == "snap-old"),
+            "{p}"
+        );
+        assert!(p.items.iter().any(|i| &*i.id == "ami-new"));
     }
 
     #[test]
