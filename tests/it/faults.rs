@@ -198,3 +198,41 @@ fn a_denied_reference_question_is_unavailable_and_a_failed_one_is_not_an_answer(
         "ec2:LaunchTemplate arn:aws:ec2:us-east-1:123456789012:launch-template/lt-0123456789abcdef0"
     );
 }
+
+#[test]
+fn a_resource_gone_since_it_was_listed_has_no_sharing_to_read() {
+    std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
+    std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
+    std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
+    let read = |code: &'static str, image: bool| {
+        let (url, _) = loopback_server(None, move |_| (400, "text/xml", error(code)));
+        block_on(async {
+            let aws = Aws::load(&AwsOptions {
+                region: "us-east-1".parse().ok(),
+                endpoint_url: Some(url),
+                max_attempts: Some(1),
+                ..Default::default()
+            })
+            .await;
+            if image {
+                ami_builder::aws::inventory::image_sharing(
+                    &aws,
+                    "us-east-1",
+                    "ami-0123456789abcdef0",
+                )
+                .await
+            } else {
+                ami_builder::aws::inventory::snapshot_sharing(
+                    &aws,
+                    "us-east-1",
+                    "snap-0123456789abcdef0",
+                )
+                .await
+            }
+        })
+    };
+    assert!(matches!(read("InvalidAMIID.NotFound", true), Ok(None)));
+    assert!(matches!(read("InvalidSnapshot.NotFound", false), Ok(None)));
+    // any other error still ends the planning
+    assert!(read("UnauthorizedOperation", true).is_err());
+}
