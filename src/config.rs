@@ -133,7 +133,21 @@ fn walk(
             }
             path.push(key.clone());
             if sub.get_subcommands().next().is_some() {
-                walk(t, path, cmd, out)?;
+                // a command with subcommands (`retention`, `prune`): the
+                // tables naming them go down, the other keys are its own
+                // options (`[prune]` keep = 2, and `[prune.undo]`)
+                let has_own = sub
+                    .get_arguments()
+                    .any(|a| !a.is_global_set() && a.get_long().is_some_and(|l| l != "help"));
+                let (down, own): (toml::Table, toml::Table) =
+                    t.clone().into_iter().partition(|(k, v)| {
+                        !has_own || (v.is_table() && find_subcommand(cmd, path, k).is_some())
+                    });
+                if !own.is_empty() {
+                    let name = path.join(" ");
+                    out.insert(name.clone(), section(&own, sub, &name, false)?);
+                }
+                walk(&down, path, cmd, out)?;
             } else {
                 let name = path.join(" ");
                 out.insert(name.clone(), section(t, sub, &name, false)?);
@@ -437,6 +451,22 @@ mod tests {
         );
         let tags: Vec<&(String, String)> = b.get_many("tags").expect("tags").collect();
         assert_eq!(tags, [&("team".to_string(), "platform".to_string())]);
+    }
+
+    #[test]
+    fn a_command_with_a_subcommand_takes_its_own_keys_and_its_subcommands_table() {
+        let c = parse(
+            "[prune]\nkeep = 2\nevents = true\n[prune.undo]\nevents = true\n",
+            &cli(),
+        )
+        .expect("parses");
+        assert_eq!(c["prune"]["keep"], ["2"]);
+        assert_eq!(c["prune undo"]["events"], ["true"]);
+        let e = parse("[prune.undo]\nkeep = 2\n", &cli()).expect_err("not undo's");
+        assert!(
+            e.contains("[prune.undo] `keep` is not an option of prune undo"),
+            "{e}"
+        );
     }
 
     #[test]

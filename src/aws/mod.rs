@@ -10,6 +10,7 @@ pub mod ec2;
 pub mod eventbridge;
 pub mod inventory;
 pub mod launch_templates;
+pub mod recycle_bin;
 pub mod references;
 pub mod refresh;
 pub mod s3;
@@ -189,6 +190,15 @@ impl Aws {
             .interceptor(self.counting())
             .build();
         aws_sdk_ssm::Client::from_conf(conf)
+    }
+
+    /// A Recycle Bin client for `region` (its retention rules).
+    pub fn rbin(&self, region: &str) -> aws_sdk_rbin::Client {
+        let conf = aws_sdk_rbin::config::Builder::from(&self.sdk)
+            .region(Region::new(region.to_string()))
+            .interceptor(self.counting())
+            .build();
+        aws_sdk_rbin::Client::from_conf(conf)
     }
 
     /// A CodePipeline client.

@@ -136,7 +136,7 @@ pub enum Command {
     #[command(subcommand)]
     Event(EventCommand),
     /// Plan, then apply, the removal of old AMIs and their snapshots by retention rules.
-    Prune(PruneArgs),
+    Prune(Box<PruneArgs>),
     /// Point a channel (an SSM parameter per region) at a build's AMIs, or
     /// roll it back; optionally a new launch-template version.
     Promote(Box<PromoteArgs>),
@@ -323,6 +323,30 @@ pub struct TaggingArgs {
     pub protection_cooldown: bool,
 }
 
+/// What `prune` does besides planning and applying.
+#[derive(Debug, Subcommand)]
+pub enum PruneCommand {
+    /// Restore what an applied run deleted, from the Recycle Bin: its
+    /// snapshots first, then its images (`RestoreSnapshotFromRecycleBin`,
+    /// `RestoreImageFromRecycleBin`).
+    #[command(after_help = EXIT_CODES_SEE)]
+    Undo(UndoArgs),
+}
+
+/// `ami-builder prune undo`.
+#[derive(Debug, Args)]
+pub struct UndoArgs {
+    /// The local report of the applied run (`prune --apply --report-file`).
+    #[arg(long, value_name = "FILE")]
+    pub report: PathBuf,
+    /// Announce each restored AMI with AmiStatus=Restored.
+    #[arg(long)]
+    pub events: bool,
+    /// Event options.
+    #[command(flatten)]
+    pub event: EventArgs,
+}
+
 /// The retention tag, shared by every command that reads or writes it.
 #[derive(Debug, Args, Clone, Default)]
 pub struct RetentionTagArg {
@@ -442,8 +466,11 @@ pub struct EventTestArgs {
 
 /// `ami-builder prune`.
 #[derive(Debug, Args)]
-#[command(after_help = EXIT_CODES_SEE)]
+#[command(after_help = EXIT_CODES_SEE, args_conflicts_with_subcommands = true)]
 pub struct PruneArgs {
+    /// `prune undo`.
+    #[command(subcommand)]
+    pub then: Option<PruneCommand>,
     /// Regions to prune (repeatable or comma-separated; default: --region).
     #[arg(long = "regions", alias = "in-region", env = "AMI_BUILDER_REGIONS", value_delimiter = ',', value_name = "REGION", value_parser = parse_region)]
     pub regions: Vec<Region>,
@@ -493,6 +520,10 @@ pub struct PruneArgs {
     /// Also prune images and snapshots shared with other accounts or the public.
     #[arg(long)]
     pub include_shared: bool,
+    /// Keep (instead of deleting) what no Recycle Bin retention rule would
+    /// retain, so that every deletion can be undone (`prune undo`).
+    #[arg(long, env = "AMI_BUILDER_REQUIRE_RECYCLE_BIN")]
+    pub require_recycle_bin: bool,
     /// Keep any image EC2 says was launched within this long (30d; its
     /// LastLaunchedTime). At least a day: EC2 reports a launch up to 24
     /// hours late.

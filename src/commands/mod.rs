@@ -34,7 +34,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Extract(args) => extract::run(&args, format),
         Command::Tag(args) => within(g, "tagging", tag::run(g, args)).await,
         Command::Event(cmd) => within(g, "the event", event::run(g, cmd)).await,
-        Command::Prune(args) => prune::run(g, args).await,
+        Command::Prune(args) => prune::run(g, *args).await,
         Command::Promote(args) => within(g, "the promotion", promote::run(g, *args)).await,
         Command::Channels(args) => within(g, "listing channels", channels::run(g, args)).await,
         Command::Revoke(args) => within(g, "the revocation", revoke::run(g, args)).await,

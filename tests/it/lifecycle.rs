@@ -271,3 +271,151 @@ fn unused_for_keeps_an_image_launched_within_it_even_when_the_instance_is_gone()
             "EC2 reports a launch up to 24 hours late",
         ));
 }
+
+/// The snapshot behind `ami`, tagged `tags` too.
+fn tag_snapshot(url: &str, ami: &str, tags: &[(&str, &str)]) -> String {
+    let c = ec2(url, "us-east-1");
+    block_on(async {
+        let d = c.describe_images().image_ids(ami).send().await.expect("d");
+        let snap = d.images()[0].block_device_mappings()[0]
+            .ebs()
+            .and_then(|e| e.snapshot_id())
+            .expect("snapshot")
+            .to_string();
+        let mut req = c.create_tags().resources(ami).resources(&snap);
+        for (k, v) in tags {
+            req = req.tags(tag(k, v));
+        }
+        req.send().await.expect("tags");
+        snap
+    })
+}
+
+#[test]
+fn prune_shows_the_recycle_bin_window_requires_it_and_undo_restores_the_run() {
+    let m = moto();
+    let url = &m.url;
+    let rbin = aws_sdk_rbin::Client::from_conf(
+        aws_sdk_rbin::config::Builder::from(&crate::harness::sdk_conf(url, "us-east-1")).build(),
+    );
+    block_on(async {
+        for (kind, days) in [
+            (aws_sdk_rbin::types::ResourceType::Ec2Image, 14),
+            (aws_sdk_rbin::types::ResourceType::EbsSnapshot, 7),
+        ] {
+            rbin.create_rule()
+                .resource_type(kind)
+                .retention_period(
+                    aws_sdk_rbin::types::RetentionPeriod::builder()
+                        .retention_period_value(days)
+                        .retention_period_unit(aws_sdk_rbin::types::RetentionPeriodUnit::Days)
+                        .build()
+                        .expect("period"),
+                )
+                .resource_tags(
+                    aws_sdk_rbin::types::ResourceTag::builder()
+                        .resource_tag_key("bin")
+                        .resource_tag_value("yes")
+                        .build()
+                        .expect("tag"),
+                )
+                .send()
+                .await
+                .expect("rule");
+        }
+    });
+    let binned = expiring(url, "web-binned");
+    let binned_snap = tag_snapshot(
+        url,
+        &binned,
+        &[("bin", "yes"), ("scheduler:ebs-snapshot", "0900;1")],
+    );
+    let plain = expiring(url, "web-plain");
+    tag_snapshot(url, &plain, &[("scheduler:ebs-snapshot", "0900;1")]);
+    let as_of = (Utc::now() + Duration::days(3)).to_rfc3339();
+    let prune = |extra: &[&str]| {
+        let mut c = ami_builder(url);
+        c.args(["--output", "json", "prune", "--in-region", "us-east-1"])
+            .args(["--keep", "0", "--as-of", &as_of])
+            .args(extra);
+        c
+    };
+    let out = prune(&[])
+        .assert()
+        .success()
+        .stderr(predicates::str::contains(format!(
+            "{binned} in us-east-1 stays recoverable until"
+        )));
+    let p: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).expect("json");
+    let until: DateTime<Utc> = item(&p, &binned)["recoverable_until"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("a window: {p}"));
+    let as_of_t: DateTime<Utc> = as_of.parse().expect("t");
+    assert_eq!((until - as_of_t).num_days(), 14);
+    assert!(item(&p, &plain).get("recoverable_until").is_none());
+    // --require-recycle-bin: the image no rule retains is kept
+    let out = prune(&["--require-recycle-bin"]).assert().success();
+    let p: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).expect("json");
+    assert_eq!(item(&p, &plain)["reason"]["code"], "not-recoverable", "{p}");
+    assert_eq!(item(&p, &binned)["action"], "delete");
+    // applied, then undone: the image and its snapshot are back
+    let dir = tempfile::tempdir().expect("tmp");
+    let report = dir.path().join("report.json");
+    prune(&["--require-recycle-bin", "--apply", "--report-file"])
+        .arg(&report)
+        .assert()
+        .success();
+    crate::schemas::assert_valid("prune-report.schema.json", &report);
+    let exists = |id: &str| {
+        let d = block_on(ec2(url, "us-east-1").describe_images().image_ids(id).send());
+        d.map(|d| !d.images().is_empty()).unwrap_or(false)
+    };
+    assert!(!exists(&binned), "deregistered");
+    let out = ami_builder(url)
+        .args(["--output", "json", "prune", "undo", "--report"])
+        .arg(&report)
+        .assert()
+        .success();
+    let undone = dir.path().join("undo.json");
+    std::fs::write(&undone, &out.get_output().stdout).expect("write");
+    crate::schemas::assert_valid("undo-result.schema.json", &undone);
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).expect("json");
+    let order: Vec<(String, String)> = v["restores"]
+        .as_array()
+        .expect("restores")
+        .iter()
+        .map(|r| {
+            (
+                r["id"].as_str().unwrap_or_default().to_string(),
+                r["result"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        order,
+        [
+            (binned_snap.clone(), "restored".to_string()),
+            (binned.clone(), "restored".to_string())
+        ],
+        "the snapshot first: {v}"
+    );
+    assert!(exists(&binned), "restored");
+    let snaps = block_on(
+        ec2(url, "us-east-1")
+            .describe_snapshots()
+            .snapshot_ids(&binned_snap)
+            .send(),
+    )
+    .expect("snapshot back");
+    assert_eq!(snaps.snapshots().len(), 1);
+    // a second undo finds nothing in the bin: exit 8, each named
+    ami_builder(url)
+        .args(["prune", "undo", "--report"])
+        .arg(&report)
+        .assert()
+        .code(8)
+        .stderr(predicates::str::contains(format!(
+            "image {binned} in us-east-1"
+        )));
+}

@@ -23,7 +23,7 @@ fn validate(schema: &str, doc: &Path) -> Result<(), String> {
     }
 }
 
-fn assert_valid(schema: &str, doc: &Path) {
+pub fn assert_valid(schema: &str, doc: &Path) {
     if let Err(e) = validate(schema, doc) {
         panic!(
             "{} does not match schemas/{schema}: {e}\n{}",

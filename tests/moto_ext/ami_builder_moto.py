@@ -42,6 +42,11 @@ tests/moto_ext/test_ami_builder_moto.py (run by scripts/test):
   parameters that name an image, in pages; see the function for what the
   documentation leaves open.
 * EC2 Image.LastLaunchedTime, set when RunInstances launches from the image.
+* The Recycle Bin: an `rbin` endpoint (CreateRule, GetRule, ListRules,
+  DeleteRule), deregistered images and deleted snapshots retained by its
+  rules, and EC2's ListImagesInRecycleBin, ListSnapshotsInRecycleBin,
+  RestoreImageFromRecycleBin, RestoreSnapshotFromRecycleBin; see the code for
+  what the documentation leaves open.
 * SSM PutParameter with DataType aws:ec2:image (Systems Manager user guide,
   "Native parameter support in Parameter Store for Amazon Machine Image
   IDs"): the value must have the AMI id format, else ValidationException.
@@ -424,6 +429,296 @@ def run_instances(self, image_id, count, user_data, security_group_names, **kwar
 
 
 InstanceBackend.run_instances = run_instances
+
+# The Recycle Bin (Recycle Bin API reference, "CreateRule", "GetRule",
+# "ListRules", "DeleteRule"; EBS User Guide, "Recycle Bin"; EC2 API
+# reference, "ListImagesInRecycleBin", "ListSnapshotsInRecycleBin",
+# "RestoreImageFromRecycleBin", "RestoreSnapshotFromRecycleBin"). moto has no
+# rbin service: requests signed for `rbin` are answered here (REST-JSON:
+# POST /rules, POST /list-rules, GET and DELETE /rules/{id}). A rule retains
+# the deleted resources of its type (EC2_IMAGE, EBS_SNAPSHOT) that carry at
+# least one of its ResourceTags (a tag-level rule), or every one without any
+# of its ExcludeResourceTags (a region-level rule); where several match, the
+# longest retention wins. A deregistered image or deleted snapshot that a
+# rule retains goes to the bin until its exit time, and a restore brings it
+# back as it was; an image is restored only once its snapshots are
+# (the User Guide's order). Rules here are available at once (AWS: the
+# first rule of a Region is eventually consistent) and a bin's exit time is
+# not enforced while the server runs (tests last minutes). Undocumented and
+# assumed: the error for an id not in the bin (InvalidAMIID.NotFound,
+# InvalidSnapshot.NotFound) and for an image whose snapshots are still in it
+# (IncorrectState).
+import random  # noqa: E402
+import string  # noqa: E402
+import threading  # noqa: E402
+
+from moto.ec2.models.amis import AmiBackend  # noqa: E402
+from moto.ec2.models.elastic_block_store import EBSBackend  # noqa: E402
+from moto.ec2.responses.elastic_block_store import ElasticBlockStore  # noqa: E402
+from moto.iam.models import get_account_id_from  # noqa: E402
+from moto.moto_server import werkzeug_app  # noqa: E402
+
+_RBIN_LOCK = threading.Lock()
+_RULES = {}  # (account, region) -> {identifier: rule}
+
+
+def _rbin_error(start_response, status, kind, message, reason=None):
+    body = {"message": message}
+    if reason:
+        body["Reason"] = reason
+    data = json.dumps(body).encode()
+    start_response(status, [("Content-Type", "application/json"),
+                            ("x-amzn-ErrorType", kind),
+                            ("Content-Length", str(len(data)))])
+    return [data]
+
+
+def _rbin_ok(start_response, status, body):
+    data = json.dumps(body).encode() if body is not None else b""
+    start_response(status, [("Content-Type", "application/json"),
+                            ("Content-Length", str(len(data)))])
+    return [data]
+
+
+def _scope(environ):
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    credential = auth.split("Credential=", 1)[-1].split(",", 1)[0]
+    parts = credential.split("/")
+    key, region = parts[0], parts[2] if len(parts) > 2 else "us-east-1"
+    return get_account_id_from(key), region
+
+
+def _summary(rule):
+    return {k: rule[k] for k in ("Identifier", "Description", "RetentionPeriod", "LockState",
+                                 "RuleArn") if k in rule}
+
+
+def rbin_app(environ, start_response):
+    method = environ.get("REQUEST_METHOD", "GET")
+    path = environ.get("PATH_INFO", "")
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    raw = environ["wsgi.input"].read(length) if length else b""
+    try:
+        body = json.loads(raw or b"{}")
+    except ValueError:
+        return _rbin_error(start_response, "400 Bad Request", "ValidationException",
+                           "the body is not JSON", "INVALID_PARAMETER_VALUE")
+    account, region = _scope(environ)
+    with _RBIN_LOCK:
+        rules = _RULES.setdefault((account, region), {})
+        if method == "POST" and path == "/rules":
+            kind = body.get("ResourceType")
+            period = body.get("RetentionPeriod") or {}
+            days = period.get("RetentionPeriodValue")
+            if kind not in ("EBS_SNAPSHOT", "EC2_IMAGE", "EBS_VOLUME") or not isinstance(days, int) \
+                    or not 1 <= days <= 3650 or period.get("RetentionPeriodUnit") != "DAYS":
+                return _rbin_error(start_response, "400 Bad Request", "ValidationException",
+                                   "ResourceType and RetentionPeriod {RetentionPeriodValue: "
+                                   "1-3650, RetentionPeriodUnit: DAYS} are required",
+                                   "INVALID_PARAMETER_VALUE")
+            if body.get("ResourceTags") and body.get("ExcludeResourceTags"):
+                return _rbin_error(start_response, "400 Bad Request", "ValidationException",
+                                   "exclusion tags are for region-level rules only",
+                                   "INVALID_PARAMETER_VALUE")
+            ident = "".join(random.choice(string.ascii_letters + string.digits) for _ in range(11))
+            rule = {
+                "Identifier": ident,
+                "Description": body.get("Description", ""),
+                "ResourceType": kind,
+                "RetentionPeriod": {"RetentionPeriodValue": days, "RetentionPeriodUnit": "DAYS"},
+                "ResourceTags": body.get("ResourceTags", []),
+                "ExcludeResourceTags": body.get("ExcludeResourceTags", []),
+                "Status": "available",
+                "LockState": "unlocked",
+                "RuleArn": f"arn:aws:rbin:{region}:{account}:rule/{ident}",
+            }
+            rules[ident] = rule
+            return _rbin_ok(start_response, "201 Created", rule)
+        if method == "POST" and path == "/list-rules":
+            kind = body.get("ResourceType")
+            if kind not in ("EBS_SNAPSHOT", "EC2_IMAGE", "EBS_VOLUME"):
+                return _rbin_error(start_response, "400 Bad Request", "ValidationException",
+                                   "ResourceType is required", "INVALID_PARAMETER_VALUE")
+            found = sorted((r for r in rules.values() if r["ResourceType"] == kind),
+                           key=lambda r: r["Identifier"])
+            start = int(body.get("NextToken") or 0)
+            size = body.get("MaxResults") or 1000
+            page = found[start:start + size]
+            out = {"Rules": [_summary(r) for r in page]}
+            if start + size < len(found):
+                out["NextToken"] = str(start + size)
+            return _rbin_ok(start_response, "200 OK", out)
+        if path.startswith("/rules/"):
+            ident = path[len("/rules/"):]
+            if ident not in rules:
+                return _rbin_error(start_response, "404 Not Found", "ResourceNotFoundException",
+                                   f"rule {ident} not found", "RULE_NOT_FOUND")
+            if method == "GET":
+                return _rbin_ok(start_response, "200 OK", rules[ident])
+            if method == "DELETE":
+                del rules[ident]
+                return _rbin_ok(start_response, "204 No Content", None)
+    return _rbin_error(start_response, "404 Not Found", "UnknownOperationException",
+                       f"{method} {path} is not an rbin operation here")
+
+
+_get_application = werkzeug_app.DomainDispatcherApplication.get_application
+
+
+def get_application(self, environ):
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    if "/rbin/aws4_request" in auth:
+        return rbin_app
+    return _get_application(self, environ)
+
+
+werkzeug_app.DomainDispatcherApplication.get_application = get_application
+
+
+def retained_days(account, region, kind, tags):
+    """The longest retention of the rules of `kind` retaining a resource
+    tagged `tags` ({key: value}), or None."""
+    best = None
+    with _RBIN_LOCK:
+        for rule in _RULES.get((account, region), {}).values():
+            if rule["ResourceType"] != kind or rule["Status"] != "available":
+                continue
+            pairs = {(t["ResourceTagKey"], t.get("ResourceTagValue", "")) for t in rule["ResourceTags"]}
+            excluded = {(t["ResourceTagKey"], t.get("ResourceTagValue", ""))
+                        for t in rule["ExcludeResourceTags"]}
+            have = set(tags.items())
+            if pairs:
+                matches = bool(pairs & have)
+            else:
+                matches = not (excluded & have)
+            if matches:
+                days = rule["RetentionPeriod"]["RetentionPeriodValue"]
+                best = days if best is None else max(best, days)
+    return best
+
+
+def _tags_of(backend, resource_id):
+    return dict(backend.tags.get(resource_id, {}))
+
+
+def _bin(backend, name):
+    if not hasattr(backend, name):
+        setattr(backend, name, {})
+    return getattr(backend, name)
+
+
+def _into_bin(backend, kind, resource_id, obj, tags):
+    days = retained_days(backend.account_id, backend.region_name, kind, tags)
+    if days is None:
+        return False
+    enter = datetime.datetime.now(datetime.timezone.utc)
+    bin_ = _bin(backend, "ami_builder_image_bin" if kind == "EC2_IMAGE" else "ami_builder_snapshot_bin")
+    bin_[resource_id] = {"obj": obj, "tags": tags, "enter": enter,
+                         "exit": enter + datetime.timedelta(days=days)}
+    return True
+
+
+_backend_deregister = AmiBackend.deregister_image
+
+
+def backend_deregister_image(self, ami_id):
+    image = self.amis.get(ami_id)
+    tags = _tags_of(self, ami_id) if image is not None else {}
+    _backend_deregister(self, ami_id)
+    if image is not None:
+        _into_bin(self, "EC2_IMAGE", ami_id, image, tags)
+
+
+AmiBackend.deregister_image = backend_deregister_image
+
+_backend_delete_snapshot = EBSBackend.delete_snapshot
+
+
+def backend_delete_snapshot(self, snapshot_id):
+    tags = _tags_of(self, snapshot_id) if snapshot_id in self.snapshots else {}
+    snapshot = _backend_delete_snapshot(self, snapshot_id)
+    _into_bin(self, "EBS_SNAPSHOT", snapshot_id, snapshot, tags)
+    return snapshot
+
+
+EBSBackend.delete_snapshot = backend_delete_snapshot
+
+
+def _when(t):
+    return t.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def list_images_in_recycle_bin(self):
+    ids = self._get_param("ImageIds", []) or []
+    self.error_on_dryrun()
+    binned = _bin(self.ec2_backend, "ami_builder_image_bin")
+    images = [{"ImageId": i, "Name": e["obj"].name, "Description": e["obj"].description or "",
+               "RecycleBinEnterTime": _when(e["enter"]), "RecycleBinExitTime": _when(e["exit"])}
+              for i, e in sorted(binned.items()) if not ids or i in ids]
+    return ActionResult({"Images": images})
+
+
+def list_snapshots_in_recycle_bin(self):
+    ids = self._get_param("SnapshotIds", []) or []
+    self.error_on_dryrun()
+    binned = _bin(self.ec2_backend, "ami_builder_snapshot_bin")
+    snaps = [{"SnapshotId": i, "Description": e["obj"].description or "",
+              "VolumeId": getattr(e["obj"].volume, "id", None),
+              "RecycleBinEnterTime": _when(e["enter"]), "RecycleBinExitTime": _when(e["exit"])}
+             for i, e in sorted(binned.items()) if not ids or i in ids]
+    return ActionResult({"Snapshots": snaps})
+
+
+def _restore_tags(backend, resource_id, tags):
+    if tags:
+        backend.create_tags([resource_id], tags)
+
+
+def restore_snapshot_from_recycle_bin(self):
+    snap_id = self._get_param("SnapshotId")
+    self.error_on_dryrun()
+    backend = self.ec2_backend
+    binned = _bin(backend, "ami_builder_snapshot_bin")
+    if snap_id not in binned:
+        raise ec2_exceptions.InvalidSnapshotIdError()
+    entry = binned.pop(snap_id)
+    backend.snapshots[snap_id] = entry["obj"]
+    _restore_tags(backend, snap_id, entry["tags"])
+    snap = entry["obj"]
+    return ActionResult({"SnapshotId": snap_id, "Description": snap.description or "",
+                         "Encrypted": bool(snap.encrypted), "OwnerId": snap.owner_id,
+                         "Progress": "100%", "State": "recovering",
+                         "VolumeId": getattr(snap.volume, "id", None),
+                         "VolumeSize": getattr(snap.volume, "size", 0)})
+
+
+def restore_image_from_recycle_bin(self):
+    ami_id = self._get_param("ImageId")
+    self.error_on_dryrun()
+    backend = self.ec2_backend
+    binned = _bin(backend, "ami_builder_image_bin")
+    if ami_id not in binned:
+        raise ec2_exceptions.InvalidAMIIdError(ami_id)
+    image = binned[ami_id]["obj"]
+    snap_bin = _bin(backend, "ami_builder_snapshot_bin")
+    waiting = [m["Ebs"]["SnapshotId"] for m in image.block_device_mappings
+               if m.get("Ebs", {}).get("SnapshotId") in snap_bin]
+    if waiting:
+        raise ec2_exceptions.EC2ClientError(
+            "IncorrectState",
+            f"restore the image's snapshots from the Recycle Bin first: {', '.join(waiting)}")
+    entry = binned.pop(ami_id)
+    backend.amis[ami_id] = image
+    if ami_id in backend.deleted_amis:
+        backend.deleted_amis.remove(ami_id)
+    _restore_tags(backend, ami_id, entry["tags"])
+    return ActionResult({"Return": True})
+
+
+AmisResponse.list_images_in_recycle_bin = list_images_in_recycle_bin
+AmisResponse.restore_image_from_recycle_bin = restore_image_from_recycle_bin
+ElasticBlockStore.list_snapshots_in_recycle_bin = list_snapshots_in_recycle_bin
+ElasticBlockStore.restore_snapshot_from_recycle_bin = restore_snapshot_from_recycle_bin
 
 if __name__ == "__main__":
     from moto.server import main

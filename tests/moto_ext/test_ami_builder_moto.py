@@ -224,6 +224,82 @@ class LastLaunchedTime(unittest.TestCase):
         self.assertGreaterEqual(at, before)
 
 
+class RecycleBin(unittest.TestCase):
+    def test_a_tag_level_rule_keeps_an_image_and_its_snapshot_and_they_come_back(self):
+        # The User Guide's walk-through: a rule for EC2_IMAGE and one for
+        # EBS_SNAPSHOT retain what is deleted, the bin lists it with its exit
+        # time, and the snapshots are restored before the image.
+        ec2, rbin = client("ec2"), client("rbin")
+        tag = f"keep-{time.monotonic_ns()}"
+        made = {}
+        for kind in ("EC2_IMAGE", "EBS_SNAPSHOT"):
+            made[kind] = rbin.create_rule(ResourceType=kind,
+                                    RetentionPeriod={"RetentionPeriodValue": 7,
+                                                     "RetentionPeriodUnit": "DAYS"},
+                                    ResourceTags=[{"ResourceTagKey": "bin",
+                                                   "ResourceTagValue": tag}])
+            rule = rbin.get_rule(Identifier=made[kind]["Identifier"])
+            self.assertEqual(rule["Status"], "available")
+            self.assertEqual(rule["ResourceTags"], [{"ResourceTagKey": "bin",
+                                                     "ResourceTagValue": tag}])
+        listed = rbin.list_rules(ResourceType="EC2_IMAGE")["Rules"]
+        mine = [r for r in listed if r["Identifier"] == made["EC2_IMAGE"]["Identifier"]]
+        self.assertEqual(len(mine), 1, listed)
+        self.assertNotIn(made["EBS_SNAPSHOT"]["Identifier"], [r["Identifier"] for r in listed])
+        self.assertNotIn("ResourceTags", mine[0], "a summary has no tags (GetRule has)")
+        ami = new_image(ec2)
+        snap = ec2.describe_images(ImageIds=[ami])["Images"][0]["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
+        ec2.create_tags(Resources=[ami, snap], Tags=[{"Key": "bin", "Value": tag}])
+        ec2.deregister_image(ImageId=ami, DeleteAssociatedSnapshots=True)
+        binned = ec2.list_images_in_recycle_bin(ImageIds=[ami])["Images"]
+        self.assertEqual([i["ImageId"] for i in binned], [ami])
+        left = binned[0]["RecycleBinExitTime"] - binned[0]["RecycleBinEnterTime"]
+        self.assertEqual(left, datetime.timedelta(days=7))
+        self.assertEqual([s["SnapshotId"] for s in
+                          ec2.list_snapshots_in_recycle_bin(SnapshotIds=[snap])["Snapshots"]], [snap])
+        with self.assertRaises(botocore.exceptions.ClientError) as e:
+            ec2.restore_image_from_recycle_bin(ImageId=ami)
+        self.assertEqual(e.exception.response["Error"]["Code"], "IncorrectState")
+        ec2.restore_snapshot_from_recycle_bin(SnapshotId=snap)
+        self.assertTrue(ec2.restore_image_from_recycle_bin(ImageId=ami)["Return"])
+        image = ec2.describe_images(ImageIds=[ami])["Images"][0]
+        self.assertEqual({t["Key"]: t["Value"] for t in image["Tags"]}, {"bin": tag})
+        self.assertEqual(ec2.list_images_in_recycle_bin(ImageIds=[ami])["Images"], [])
+
+    def test_without_a_matching_rule_a_deletion_is_final(self):
+        ec2 = client("ec2")
+        ami = new_image(ec2)
+        ec2.create_tags(Resources=[ami], Tags=[{"Key": "bin", "Value": "no-rule-has-this"}])
+        ec2.deregister_image(ImageId=ami)
+        self.assertEqual(ec2.list_images_in_recycle_bin(ImageIds=[ami])["Images"], [])
+        with self.assertRaises(botocore.exceptions.ClientError) as e:
+            ec2.restore_image_from_recycle_bin(ImageId=ami)
+        self.assertEqual(e.exception.response["Error"]["Code"], "InvalidAMIID.NotFound")
+
+    def test_a_region_level_rule_skips_what_carries_its_exclusion_tag(self):
+        rbin_west = boto3.client("rbin", region_name="eu-west-1", endpoint_url=URL,
+                                 aws_access_key_id="testing", aws_secret_access_key="testing")
+        rbin_west.create_rule(ResourceType="EBS_SNAPSHOT",
+                              RetentionPeriod={"RetentionPeriodValue": 3,
+                                               "RetentionPeriodUnit": "DAYS"},
+                              ExcludeResourceTags=[{"ResourceTagKey": "scratch",
+                                                    "ResourceTagValue": "yes"}])
+        ec2 = boto3.client("ec2", region_name="eu-west-1", endpoint_url=URL,
+                           aws_access_key_id="testing", aws_secret_access_key="testing")
+        vol = ec2.create_volume(AvailabilityZone="eu-west-1a", Size=1)["VolumeId"]
+        kept = ec2.create_snapshot(VolumeId=vol)["SnapshotId"]
+        scratch = ec2.create_snapshot(VolumeId=vol, TagSpecifications=[{
+            "ResourceType": "snapshot", "Tags": [{"Key": "scratch", "Value": "yes"}]}])["SnapshotId"]
+        ec2.delete_snapshot(SnapshotId=kept)
+        ec2.delete_snapshot(SnapshotId=scratch)
+        binned = [s["SnapshotId"] for s in ec2.list_snapshots_in_recycle_bin()["Snapshots"]]
+        self.assertEqual(binned, [kept])
+        elsewhere = boto3.client("rbin", region_name="ap-south-1", endpoint_url=URL,
+                                 aws_access_key_id="testing", aws_secret_access_key="testing")
+        self.assertEqual(elsewhere.list_rules(ResourceType="EBS_SNAPSHOT")["Rules"], [],
+                         "rules are per region")
+
+
 class LaunchTemplateSourceVersion(unittest.TestCase):
     def test_a_new_version_starts_from_the_source_and_the_request_overrides(self):
         # CreateLaunchTemplateVersion's example: a new version based on

@@ -265,6 +265,7 @@ fn generate(n: usize, now: DateTime<Utc>) -> Generated {
             instances,
             usage,
             regions: Vec::new(),
+            recycle_bin: Default::default(),
         },
         truth,
     }
@@ -358,6 +359,7 @@ fn materialize(inv: &Inventory) -> Vec<PlanItem> {
             expires_at: Some(at),
             size_gib: size,
             depends_on: Vec::new(),
+            recoverable_until: None,
         });
     };
     for i in &inv.images {

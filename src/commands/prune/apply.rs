@@ -208,6 +208,7 @@ mod tests {
             expires_at: None,
             size_gib: None,
             depends_on: depends_on.iter().map(|&s| Arc::from(s)).collect(),
+            recoverable_until: None,
         }
     }
 

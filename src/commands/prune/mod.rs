@@ -12,6 +12,7 @@ mod apply;
 mod references;
 pub mod report;
 mod sharing;
+mod undo;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -48,6 +49,7 @@ fn rules_from(args: &PruneArgs) -> PlanRules {
         include_shared: args.include_shared,
         scheduler_snapshots: args.scheduler_snapshots,
         unused_for_secs: args.unused_for.map(|a| a.num_seconds()),
+        require_recycle_bin: args.require_recycle_bin,
         ..PlanRules::default()
     }
 }
@@ -85,6 +87,41 @@ fn read_saved(path: &Path) -> Result<Plan> {
 /// Read a plan or report that ami-builder wrote: the file, its
 /// `schema_version`, its shape. Each failure is a usage error naming the
 /// file, the `kind` and what was `not_done` because of it.
+/// The local report of an applied run (for `--resend` and `prune undo`),
+/// refused unless it was applied and names only EC2 ids: it is data from a
+/// file, not authority.
+fn read_applied(path: &Path, not_done: &str) -> Result<PruneReport> {
+    let report: PruneReport = read_ours(path, "report", not_done)?;
+    let not_a_report = |e: String| {
+        Error::Usage(format!(
+            "{} is not an ami-builder prune report: {e}{not_done}",
+            path.display()
+        ))
+    };
+    if !report.applied {
+        return Err(not_a_report("it is a plan that was not applied".into()));
+    }
+    let bad: Vec<String> = report
+        .results
+        .iter()
+        .filter(|a| {
+            !Region::is_valid(&a.region)
+                || !match a.kind {
+                    ItemKind::Image => AmiId::is_valid(&a.id),
+                    ItemKind::Snapshot => SnapshotId::is_valid(&a.id),
+                }
+        })
+        .map(|a| format!("{} {}", a.region, a.id))
+        .collect();
+    if !bad.is_empty() {
+        return Err(not_a_report(format!(
+            "it names resources that are not EC2 ids: {}",
+            bad.join(", ")
+        )));
+    }
+    Ok(report)
+}
+
 fn read_ours<T: serde::de::DeserializeOwned>(path: &Path, kind: &str, not_done: &str) -> Result<T> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         Error::Usage(format!(
@@ -118,6 +155,9 @@ fn fmt_age(age: TimeDelta) -> String {
 
 /// Run `prune`.
 pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
+    if let Some(crate::cli::PruneCommand::Undo(undo)) = &args.then {
+        return undo::run(global, undo).await;
+    }
     if let Some(report) = &args.resend {
         return resend(global, &args, report).await;
     }
@@ -201,6 +241,25 @@ pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
         )
         .await?,
     );
+    // each region's Recycle Bin rules: until when a deletion stays
+    // recoverable (and, with --require-recycle-bin, whether it may go)
+    for region in &regions {
+        let bin = super::within_until(global, deadline, "reading the Recycle Bin rules", async {
+            Ok(crate::aws::recycle_bin::rules(&aws, region).await)
+        })
+        .await?;
+        if let crate::retention::recycle_bin::RegionBin::Unreadable { error } = &bin {
+            tracing::warn!(
+                "the Recycle Bin rules in {region} could not be read ({error}): deletions there are shown without a recovery window{}",
+                if args.require_recycle_bin {
+                    ", and --require-recycle-bin keeps them all"
+                } else {
+                    ""
+                }
+            );
+        }
+        inv.recycle_bin.insert(region.to_string(), bin);
+    }
     if let Some((missing, present)) = crate::retention::families::missing_families(&inv, &rules) {
         tracing::warn!(
             "{}",
@@ -241,6 +300,9 @@ pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
         ),
     )
     .await?;
+    for w in crate::retention::recycle_bin::outlived_snapshots(&plan) {
+        tracing::warn!("{w}");
+    }
     let shown = saved.clone().unwrap_or_else(|| plan.clone());
     if let Some(p) = &args.plan_out {
         let json = serde_json::to_string_pretty(&shown).map_err(|e| Error::Other(e.to_string()))?;
@@ -536,34 +598,7 @@ async fn resend(global: &Global, args: &PruneArgs, path: &Path) -> Result<ExitCo
     if let Some(u) = &args.report {
         crate::aws::s3::parse_url(u)?;
     }
-    let report: PruneReport = read_ours(path, "report", "; nothing was sent")?;
-    let not_a_report = |e: String| {
-        Error::Usage(format!(
-            "{} is not an ami-builder prune report: {e}; nothing was sent",
-            path.display()
-        ))
-    };
-    if !report.applied {
-        return Err(not_a_report("it is a plan that was not applied".into()));
-    }
-    let bad: Vec<String> = report
-        .results
-        .iter()
-        .filter(|a| {
-            !Region::is_valid(&a.region)
-                || !match a.kind {
-                    ItemKind::Image => AmiId::is_valid(&a.id),
-                    ItemKind::Snapshot => SnapshotId::is_valid(&a.id),
-                }
-        })
-        .map(|a| format!("{} {}", a.region, a.id))
-        .collect();
-    if !bad.is_empty() {
-        return Err(not_a_report(format!(
-            "it names resources that are not EC2 ids: {}",
-            bad.join(", ")
-        )));
-    }
+    let report = read_applied(path, "; nothing was sent")?;
     let aws = super::load_aws(global).await?;
     let deadline = tokio::time::Instant::now() + super::timeout(global);
     if args.events {

@@ -76,6 +76,7 @@ mod tests {
             expires_at: None,
             size_gib: None,
             depends_on: depends_on.iter().map(|&d| Arc::from(d)).collect(),
+            recoverable_until: None,
         }
     }
 

@@ -10,6 +10,7 @@
 //! * [`saved`]: whether a saved plan may be applied now, and what each of its
 //!   deletions becomes against a fresh plan.
 //! * [`sharing`]: which items need sharing facts, and merging them in.
+//! * [`recycle_bin`]: which Recycle Bin rule keeps a deletion recoverable.
 //! * [`references`]: which images to ask `DescribeImageReferences` about.
 //! * [`deletion`]: which images are deregistered together with their
 //!   snapshots.
@@ -25,6 +26,7 @@ pub mod fleet;
 pub mod grammar;
 pub mod lint;
 pub mod plan;
+pub mod recycle_bin;
 pub mod references;
 pub mod saved;
 pub mod sharing;

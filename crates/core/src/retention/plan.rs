@@ -71,6 +71,10 @@ pub struct Inventory {
     pub usage: Vec<Usage>,
     /// The regions that were listed (the plan's scope).
     pub regions: Vec<Region>,
+    /// Each region's Recycle Bin rules (by region name), when they were
+    /// read.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub recycle_bin: BTreeMap<String, super::recycle_bin::RegionBin>,
 }
 
 /// One AMI (`DescribeImages`, `DescribeImageAttribute`).
@@ -295,6 +299,10 @@ pub struct PlanRules {
     /// recently than this is kept.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unused_for_secs: Option<i64>,
+    /// `--require-recycle-bin`: a deletion no Recycle Bin rule would retain
+    /// is kept instead.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub require_recycle_bin: bool,
 }
 
 impl Default for PlanRules {
@@ -312,6 +320,7 @@ impl Default for PlanRules {
             tag_prefix_ours: crate::tags::PREFIX.to_string(),
             price_per_gib_month: 0.05,
             unused_for_secs: None,
+            require_recycle_bin: false,
         }
     }
 }
@@ -429,6 +438,10 @@ pub enum Reason {
         at: DateTime<Utc>,
         unused_for_secs: i64,
     },
+    /// `--require-recycle-bin`, and no rule would retain it (`why`).
+    NotRecoverable {
+        why: String,
+    },
     /// A source of use failed for it (`errors`: which and how): kept.
     UseUnknown {
         errors: Vec<String>,
@@ -478,6 +491,7 @@ impl Reason {
         match self {
             Reason::InUse { .. } => "in-use",
             Reason::UseUnknown { .. } => "use-unknown",
+            Reason::NotRecoverable { .. } => "not-recoverable",
             Reason::RecentlyLaunched { .. } => "recently-launched",
             Reason::DeregistrationProtection { .. } => "deregistration-protection",
             Reason::Shared { .. } => "shared",
@@ -521,6 +535,9 @@ impl fmt::Display for Reason {
                     "launched {} (EC2's last launch time), within --unused-for {age}",
                     at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
                 )
+            }
+            Reason::NotRecoverable { why } => {
+                write!(f, "not recoverable once deleted ({why}; --require-recycle-bin)")
             }
             Reason::UseUnknown { errors } => write!(
                 f,
@@ -595,6 +612,10 @@ pub struct PlanItem {
     /// Images that must be deregistered before this snapshot is deleted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<Arc<str>>,
+    /// For a deletion: until when the Recycle Bin keeps it recoverable
+    /// (`prune undo`), when a rule retains it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recoverable_until: Option<DateTime<Utc>>,
 }
 
 /// Counts and the estimated saving.

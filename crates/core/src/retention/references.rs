@@ -62,6 +62,7 @@ mod tests {
             expires_at: None,
             size_gib: None,
             depends_on: Vec::new(),
+            recoverable_until: None,
         }
     }
 

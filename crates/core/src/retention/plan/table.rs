@@ -53,7 +53,16 @@ impl Plan {
         );
         if view.wide {
             let header = [
-                "ACTION", "KIND", "REGION", "ID", "NAME", "FAMILY", "CREATED", "GIB", "EXPIRES",
+                "ACTION",
+                "KIND",
+                "REGION",
+                "ID",
+                "NAME",
+                "FAMILY",
+                "CREATED",
+                "GIB",
+                "EXPIRES",
+                "RECOVERABLE UNTIL",
                 "REASON",
             ];
             let cells = rows.iter().map(|i| {
@@ -67,6 +76,7 @@ impl Plan {
                     day(i.created, TIME_FORMAT),
                     i.size_gib.map_or_else(dash, |g| g.to_string()),
                     day(i.expires_at, TIME_FORMAT),
+                    day(i.recoverable_until, TIME_FORMAT),
                     i.reason.to_string(),
                 ]
             });
@@ -100,6 +110,18 @@ impl Plan {
             out.push_str(&crate::table::render(&header, cells));
         }
         out.push_str(&self.summary.to_string());
+        let deletions = self.deletions().count();
+        let recoverable: Vec<DateTime<Utc>> = self
+            .deletions()
+            .filter_map(|i| i.recoverable_until)
+            .collect();
+        if let Some(first) = recoverable.iter().min() {
+            out.push_str(&format!(
+                "recoverable from the Recycle Bin (prune undo): {} of {deletions} deletion(s), the first until {} UTC\n",
+                recoverable.len(),
+                first.format(TIME_FORMAT)
+            ));
+        }
         out
     }
 }

@@ -292,6 +292,94 @@ fn unused_for_keeps_an_image_launched_within_it_and_says_when() {
 }
 
 #[test]
+fn the_recycle_bin_says_until_when_a_deletion_is_recoverable_and_require_keeps_the_rest() {
+    use crate::retention::recycle_bin::{outlived_snapshots, BinRule, RegionBin};
+    let images = vec![
+        fam("us-east-1", "ami-newest", "web", 1, &["snap-newest"]),
+        image(
+            "us-east-1",
+            "ami-binned",
+            40,
+            &[(FAMILY, "web"), ("bin", "yes")],
+            &["snap-binned"],
+        ),
+        fam("us-east-1", "ami-plain", "web", 40, &["snap-plain"]),
+        fam("eu-west-1", "ami-unread", "web", 40, &[]),
+    ];
+    let snapshots = vec![
+        snap("us-east-1", "snap-newest", 1, &[]),
+        snap("us-east-1", "snap-binned", 40, &[("bin", "yes")]),
+        snap("us-east-1", "snap-plain", 40, &[]),
+    ];
+    let rule = |kind, days| BinRule {
+        identifier: format!("r{days}"),
+        kind,
+        retention_days: days,
+        tags: vec![("bin".into(), "yes".into())],
+        exclude: Vec::new(),
+        available: true,
+    };
+    let mut inv = Inventory {
+        images,
+        snapshots,
+        ..Inventory::default()
+    };
+    inv.recycle_bin.insert(
+        "us-east-1".into(),
+        RegionBin::Rules {
+            rules: vec![rule(ItemKind::Image, 14), rule(ItemKind::Snapshot, 7)],
+        },
+    );
+    inv.recycle_bin.insert(
+        "eu-west-1".into(),
+        RegionBin::Unreadable {
+            error: "AccessDeniedException".into(),
+        },
+    );
+    let p = run(&inv, &keep1());
+    assert_eq!(decision(&p, "ami-binned"), (DEL, "expired"));
+    assert_eq!(
+        item(&p, "ami-binned").recoverable_until,
+        Some(now() + TimeDelta::days(14))
+    );
+    assert_eq!(
+        item(&p, "snap-binned").recoverable_until,
+        Some(now() + TimeDelta::days(7))
+    );
+    assert_eq!(decision(&p, "ami-plain"), (DEL, "expired"));
+    assert_eq!(item(&p, "ami-plain").recoverable_until, None);
+    assert_eq!(
+        decision(&p, "ami-unread"),
+        (DEL, "expired"),
+        "without --require-recycle-bin"
+    );
+    // the image outlives its snapshot in the bin: said
+    let warned = outlived_snapshots(&p);
+    assert_eq!(warned.len(), 1, "{warned:?}");
+    assert!(warned[0].contains("ami-binned") && warned[0].contains("snap-binned"));
+    // --require-recycle-bin keeps what no rule retains, and what could not be read
+    let p = run(
+        &inv,
+        &PlanRules {
+            require_recycle_bin: true,
+            ..keep1()
+        },
+    );
+    assert_eq!(decision(&p, "ami-binned"), (DEL, "expired"));
+    assert_eq!(decision(&p, "ami-plain"), (KEEP, "not-recoverable"));
+    assert_eq!(
+        decision(&p, "snap-plain"),
+        (KEEP, "used-by-image"),
+        "its image is kept"
+    );
+    assert_eq!(decision(&p, "ami-unread"), (KEEP, "not-recoverable"));
+    assert!(item(&p, "ami-unread")
+        .reason
+        .to_string()
+        .contains("could not be read: AccessDeniedException"));
+}
+
+#[test]
 fn protection_beats_newest_and_expiry() {
     let mut shared = fam("r", "ami-shared", "web", 40, &[]);
     shared.sharing.accounts.push("444455556666".into());

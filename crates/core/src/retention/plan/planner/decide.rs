@@ -1,12 +1,14 @@
 //! Each image's and each snapshot's decision, from the facts, the ranks and the users.
 
 use super::*;
+use crate::retention::recycle_bin::{retained, RegionBin};
 
 /// An image's decision, before it becomes a [`PlanItem`].
 pub(super) struct Decision {
     pub(super) action: Action,
     pub(super) reason: Reason,
     pub(super) expires_at: Option<DateTime<Utc>>,
+    pub(super) recoverable_until: Option<DateTime<Utc>>,
 }
 
 /// What the image decisions look at, besides the image.
@@ -14,6 +16,48 @@ pub(super) struct ImageContext<'p, 'a> {
     pub(super) rules: &'p PlanRules,
     pub(super) now: DateTime<Utc>,
     pub(super) usage: &'p FastMap<&'a str, Vec<&'a UsedBy>>,
+    pub(super) bin: &'p BTreeMap<String, RegionBin>,
+}
+
+/// A deletion against the region's Recycle Bin rules: until when it stays
+/// recoverable, or, with `--require-recycle-bin` and no rule that retains
+/// it (or rules that could not be read), kept.
+pub(super) fn against_bin(
+    (action, reason): (Action, Reason),
+    bin: Option<&RegionBin>,
+    kind: ItemKind,
+    tags: &BTreeMap<String, String>,
+    rules: &PlanRules,
+    now: DateTime<Utc>,
+) -> (Action, Reason, Option<DateTime<Utc>>) {
+    if action != Action::Delete {
+        return (action, reason, None);
+    }
+    let days = match bin {
+        Some(RegionBin::Rules { rules: r }) => Ok(retained(r, kind, tags).map(|(d, _)| d)),
+        Some(RegionBin::Unreadable { error }) => {
+            Err(format!("the Recycle Bin rules could not be read: {error}"))
+        }
+        None => Err("the Recycle Bin rules were not read".to_string()),
+    };
+    match days {
+        Ok(Some(d)) => (
+            action,
+            reason,
+            now.checked_add_signed(chrono::TimeDelta::days(i64::from(d))),
+        ),
+        Ok(None) if rules.require_recycle_bin => (
+            Action::Keep,
+            Reason::NotRecoverable {
+                why: "no Recycle Bin rule retains it".into(),
+            },
+            None,
+        ),
+        Err(why) if rules.require_recycle_bin => {
+            (Action::Keep, Reason::NotRecoverable { why }, None)
+        }
+        _ => (action, reason, None),
+    }
 }
 
 impl<'a> ImageContext<'_, 'a> {
@@ -38,7 +82,7 @@ impl<'a> ImageContext<'_, 'a> {
             .or_else(|| shared(&img.sharing, rules))
             .or_else(|| pinned(scoped.keep));
         let rank = rank as usize;
-        let (action, reason) = match (protection, retention) {
+        let decided = match (protection, retention) {
             (Some(reason), _) | (None, Err(reason)) => (Action::Keep, reason),
             (None, Ok(_)) if rank >= 1 && rank <= rules.keep => (
                 Action::Keep,
@@ -49,10 +93,19 @@ impl<'a> ImageContext<'_, 'a> {
             ),
             (None, Ok(retention)) => by_expiry(retention, img.creation_date, self.now),
         };
+        let (action, reason, recoverable_until) = against_bin(
+            decided,
+            self.bin.get(img.region.as_str()),
+            ItemKind::Image,
+            &img.tags,
+            rules,
+            self.now,
+        );
         Decision {
             action,
             reason,
             expires_at,
+            recoverable_until,
         }
     }
 }
@@ -112,6 +165,7 @@ pub(super) struct SnapshotContext<'p, 'a> {
     pub(super) instances: &'p FastMap<&'a str, &'a Instance>,
     pub(super) family_filter: &'p FastMap<&'a str, ()>,
     pub(super) users: &'p SnapshotUsers,
+    pub(super) bin: &'p BTreeMap<String, RegionBin>,
 }
 
 impl<'a> SnapshotContext<'_, 'a> {
@@ -162,10 +216,18 @@ impl<'a> SnapshotContext<'_, 'a> {
             .or_else(|| in_use(self.usage.get(snap.id.as_str())))
             .or_else(|| shared(&snap.sharing, rules))
             .or_else(|| pinned(f.keep));
-        let (action, reason) = match (protection, retention) {
+        let decided = match (protection, retention) {
             (Some(reason), _) | (None, Err(reason)) => (Action::Keep, reason),
             (None, Ok(retention)) => by_expiry(retention, snap.start_time, self.now),
         };
+        let (action, reason, recoverable_until) = against_bin(
+            decided,
+            self.bin.get(snap.region.as_str()),
+            ItemKind::Snapshot,
+            &snap.tags,
+            rules,
+            self.now,
+        );
         let depends_on = if action == Action::Delete {
             users
                 .iter()
@@ -195,6 +257,7 @@ impl<'a> SnapshotContext<'_, 'a> {
             expires_at,
             size_gib: Some(snap.volume_size_gib),
             depends_on,
+            recoverable_until,
         })
     }
 }

@@ -194,6 +194,7 @@ pub(super) fn plan_with_threads(
         rules,
         now,
         usage: &usage,
+        bin: &inv.recycle_bin,
     };
     type ImageRange = (Made, Vec<bool>, Vec<Option<Arc<str>>>);
     let image_parts: Vec<ImageRange> = par_ranges(n, threads, |range| {
@@ -226,6 +227,7 @@ pub(super) fn plan_with_threads(
                     expires_at: d.expires_at,
                     size_gib: None,
                     depends_on: Vec::new(),
+                    recoverable_until: d.recoverable_until,
                 },
             );
             ids[k] = Some(id);
@@ -255,6 +257,7 @@ pub(super) fn plan_with_threads(
         instances: &instances,
         family_filter: &family_filter,
         users: &users,
+        bin: &inv.recycle_bin,
     };
     let snapshot_made = par_ranges(snapshots.len(), threads, |range| {
         let names = Names::new(&region_names, &family_names);

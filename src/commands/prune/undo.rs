@@ -1,0 +1,178 @@
+//! `ami-builder prune undo --report FILE`: what an applied run deleted,
+//! back from the Recycle Bin. Snapshots first, then images (EC2 restores an
+//! image only once its snapshots are back: EBS User Guide, "Recover deleted
+//! AMIs from the Recycle Bin"); an image whose snapshot could not be
+//! restored is still tried, and EC2's refusal is its result. The report is
+//! read as data and checked (`read_applied`); what it says was already gone
+//! is not this run's to restore.
+
+use std::fmt;
+use std::process::ExitCode;
+
+use serde::Serialize;
+
+use super::report::AppliedResult;
+use crate::aws::ec2::Deleted;
+use crate::cli::{Global, UndoArgs};
+use crate::error::{Error, Result};
+use crate::events::entry::{build_entry, AmiStatus, EventFacts};
+use crate::ids::{AmiId, Region};
+use crate::retention::ItemKind;
+
+/// Layout version of `prune undo --output json`.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// One restore.
+#[derive(Debug, Clone, Serialize)]
+pub struct Restored {
+    pub kind: ItemKind,
+    pub region: String,
+    pub id: String,
+    /// `restored` or `failed`.
+    pub result: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// What `prune undo` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct UndoResult {
+    pub schema_version: u32,
+    pub report: String,
+    pub restores: Vec<Restored>,
+    pub event_ids: Vec<String>,
+}
+
+impl fmt::Display for UndoResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "undo of {}", self.report)?;
+        let rows = self.restores.iter().map(|r| {
+            vec![
+                r.region.clone(),
+                r.kind.to_string(),
+                r.id.clone(),
+                r.result.to_string(),
+                r.error.clone().unwrap_or_default(),
+            ]
+        });
+        f.write_str(&crate::table::render(
+            &["REGION", "KIND", "ID", "RESULT", "ERROR"],
+            rows,
+        ))?;
+        let done = self
+            .restores
+            .iter()
+            .filter(|r| r.result == "restored")
+            .count();
+        writeln!(f, "restored {done} of {}", self.restores.len())
+    }
+}
+
+/// Run `prune undo`.
+pub async fn run(global: &Global, args: &UndoArgs) -> Result<ExitCode> {
+    let report = super::read_applied(&args.report, "; nothing was restored")?;
+    let deleted: Vec<_> = report
+        .results
+        .iter()
+        .filter(|a| {
+            matches!(
+                a.result,
+                AppliedResult::Done {
+                    outcome: Deleted::Deleted
+                }
+            )
+        })
+        .collect();
+    let aws = super::super::load_aws(global).await?;
+    let mut restores = Vec::new();
+    for kind in [ItemKind::Snapshot, ItemKind::Image] {
+        for a in deleted.iter().filter(|a| a.kind == kind) {
+            let r = crate::aws::recycle_bin::restore(&aws, &a.region, kind, &a.id).await;
+            restores.push(Restored {
+                kind,
+                region: a.region.clone(),
+                id: a.id.clone(),
+                result: if r.is_ok() { "restored" } else { "failed" },
+                error: r.err(),
+            });
+        }
+    }
+    let mut result = UndoResult {
+        schema_version: SCHEMA_VERSION,
+        report: args.report.display().to_string(),
+        restores,
+        event_ids: Vec::new(),
+    };
+    let mut event_error = None;
+    if args.events {
+        match announce(&aws, args, &result).await {
+            Ok(ids) => result.event_ids = ids,
+            Err(e) => event_error = Some(e),
+        }
+    }
+    crate::output::emit(&result, global.output)?;
+    let failed: Vec<String> = result
+        .restores
+        .iter()
+        .filter(|r| r.result == "failed")
+        .map(|r| {
+            format!(
+                "{} {} in {}: {}",
+                r.kind,
+                r.id,
+                r.region,
+                r.error.as_deref().unwrap_or_default()
+            )
+        })
+        .collect();
+    if !failed.is_empty() {
+        return Err(Error::PruneFailures(format!(
+            "{} of {} could not be restored from the Recycle Bin (not retained by a rule, its retention ran out, or restored already): {}",
+            failed.len(),
+            result.restores.len(),
+            failed.join("; ")
+        )));
+    }
+    match event_error {
+        Some(e) => Err(e),
+        None => Ok(ExitCode::SUCCESS),
+    }
+}
+
+async fn announce(
+    aws: &crate::aws::Aws,
+    args: &UndoArgs,
+    result: &UndoResult,
+) -> Result<Vec<String>> {
+    let home = aws.require_region("--events")?;
+    let mut entries = Vec::new();
+    for r in result
+        .restores
+        .iter()
+        .filter(|r| r.kind == ItemKind::Image && r.result == "restored")
+    {
+        let (region, ami) = match (Region::parse(&r.region), AmiId::parse(&r.id)) {
+            (Ok(region), Ok(ami)) => (region, ami),
+            (Err(e), _) | (_, Err(e)) => return Err(Error::Other(format!("the event: {e}"))),
+        };
+        let mut facts = EventFacts {
+            status: AmiStatus::Restored,
+            ..EventFacts::default()
+        };
+        facts.add(region, ami);
+        entries.push(
+            build_entry(
+                &facts,
+                &args.event.event_source,
+                &args.event.event_detail_type,
+                &args.event.event_bus,
+            )
+            .map_err(Error::EventRejected)?,
+        );
+    }
+    let mut ids = Vec::new();
+    for chunk in entries.chunks(crate::events::entry::MAX_ENTRIES) {
+        ids.extend(crate::steps::announce::send(aws, &home, chunk.to_vec()).await?);
+    }
+    Ok(ids)
+}
