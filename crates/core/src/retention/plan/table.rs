@@ -116,6 +116,9 @@ impl Plan {
             .filter_map(|i| i.recoverable_until)
             .collect();
         if let Some(first) = recoverable.iter().min() {
+            if !out.ends_with('\n') {
+                out.push('\n');
+            }
             out.push_str(&format!(
                 "recoverable from the Recycle Bin (prune undo): {} of {deletions} deletion(s), the first until {} UTC\n",
                 recoverable.len(),
