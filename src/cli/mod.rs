@@ -23,7 +23,7 @@ Exit codes:
   5    an extracted AMI could not be confirmed in EC2
   6    tagging failed
   7    the event was not accepted by EventBridge
-  8    prune finished with failures (a deletion failed, or a planned one was not attempted)
+  8    prune finished with failures (a deletion failed, or a planned one was not attempted); prune undo could not restore something
   9    prune refused (plan over --max-deletions, a stale saved plan, or one made as of a future time)
   10   promotion refused, nothing changed (an image unfit for the channel, a region missing, --requires or --soak not met, no rollback target)
   11   promotion incomplete (some regions or launch templates changed and others failed: the result says which; a re-run converges)

@@ -574,6 +574,20 @@ def get_application(self, environ):
 
 werkzeug_app.DomainDispatcherApplication.get_application = get_application
 
+from moto.moto_api._internal.models import MotoAPIBackend  # noqa: E402 - grouped with its patch
+
+_moto_reset = MotoAPIBackend.reset
+
+
+def moto_reset(self):
+    """moto's reset (POST /moto-api/reset) forgets the rules too."""
+    with _RBIN_LOCK:
+        _RULES.clear()
+    _moto_reset(self)
+
+
+MotoAPIBackend.reset = moto_reset
+
 
 def retained_days(account, region, kind, tags):
     """The longest retention of the rules of `kind` retaining a resource

@@ -266,6 +266,16 @@ class RecycleBin(unittest.TestCase):
         self.assertEqual({t["Key"]: t["Value"] for t in image["Tags"]}, {"bin": tag})
         self.assertEqual(ec2.list_images_in_recycle_bin(ImageIds=[ami])["Images"], [])
 
+    def test_moto_reset_forgets_the_rules(self):
+        rbin = boto3.client("rbin", region_name="sa-east-1", endpoint_url=URL,
+                            aws_access_key_id="testing", aws_secret_access_key="testing")
+        rbin.create_rule(ResourceType="EC2_IMAGE",
+                         RetentionPeriod={"RetentionPeriodValue": 1,
+                                          "RetentionPeriodUnit": "DAYS"})
+        self.assertEqual(len(rbin.list_rules(ResourceType="EC2_IMAGE")["Rules"]), 1)
+        urllib.request.urlopen(urllib.request.Request(URL + "/moto-api/reset", method="POST"))
+        self.assertEqual(rbin.list_rules(ResourceType="EC2_IMAGE")["Rules"], [])
+
     def test_without_a_matching_rule_a_deletion_is_final(self):
         ec2 = client("ec2")
         ami = new_image(ec2)
