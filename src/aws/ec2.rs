@@ -42,6 +42,7 @@ pub async fn describe_image(
     let resp = client
         .describe_images()
         .image_ids(ami_id.as_str())
+        .include_disabled(true)
         .send()
         .await;
     let out = match resp {
@@ -190,6 +191,7 @@ pub async fn images_named(aws: &Aws, region: &Region, name: &str) -> Result<Vec<
         .ec2(region)
         .describe_images()
         .owners("self")
+        .include_disabled(true)
         .filters(
             aws_sdk_ec2::types::Filter::builder()
                 .name("name")
@@ -392,7 +394,11 @@ pub async fn images_tagged(
     region: &Region,
     tags: &[(&str, &str)],
 ) -> Result<Vec<AmiId>> {
-    let mut req = aws.ec2(region).describe_images().owners("self");
+    let mut req = aws
+        .ec2(region)
+        .describe_images()
+        .owners("self")
+        .include_disabled(true);
     for (k, v) in tags {
         req = req.filters(
             aws_sdk_ec2::types::Filter::builder()

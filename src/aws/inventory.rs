@@ -92,7 +92,13 @@ pub async fn gather(aws: &Aws, region: &Region) -> Result<Inventory> {
         by,
     };
 
-    let pages = ec2.describe_images().owners("self").max_results(1000);
+    // disabled images too (EC2 leaves them out by default): unlisted, a
+    // disabled image's snapshots would look orphaned
+    let pages = ec2
+        .describe_images()
+        .owners("self")
+        .include_disabled(true)
+        .max_results(1000);
     let what = format!("listing images in {region}");
     each_page(pages.into_paginator().send(), &what, ep, |page| {
         for i in page.images() {

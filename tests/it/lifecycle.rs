@@ -419,3 +419,44 @@ fn prune_shows_the_recycle_bin_window_requires_it_and_undo_restores_the_run() {
             "image {binned} in us-east-1"
         )));
 }
+
+#[test]
+fn a_disabled_image_is_in_the_plan_and_its_snapshot_is_not_an_orphan() {
+    let m = moto();
+    let url = &m.url;
+    let disabled = expiring(url, "web-disabled");
+    let c = ec2(url, "us-east-1");
+    let snap = block_on(async {
+        let d = c
+            .describe_images()
+            .image_ids(&disabled)
+            .send()
+            .await
+            .expect("d");
+        let snap = d.images()[0].block_device_mappings()[0]
+            .ebs()
+            .and_then(|e| e.snapshot_id())
+            .expect("snapshot")
+            .to_string();
+        c.create_tags()
+            .resources(&snap)
+            .tags(tag("ami-builder:family", "web"))
+            .tags(tag("scheduler:ebs-snapshot", "0900;30"))
+            .send()
+            .await
+            .expect("tags");
+        snap
+    });
+    block_on(
+        ec2(url, "us-east-1")
+            .disable_image()
+            .image_id(&disabled)
+            .send(),
+    )
+    .expect("disable");
+    let p = plan(url, Duration::days(3));
+    assert_eq!(item(&p, &disabled)["action"], "delete", "{p}");
+    let s = item(&p, &snap);
+    assert_eq!(s["action"], "keep", "{s}");
+    assert_eq!(s["reason"]["code"], "not-expired", "its own 30 days: {s}");
+}

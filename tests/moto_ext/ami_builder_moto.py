@@ -42,6 +42,7 @@ tests/moto_ext/test_ami_builder_moto.py (run by scripts/test):
   parameters that name an image, in pages; see the function for what the
   documentation leaves open.
 * EC2 Image.LastLaunchedTime, set when RunInstances launches from the image.
+* EC2 DescribeImages' IncludeDisabled: disabled images are listed only with it.
 * The Recycle Bin: an `rbin` endpoint (CreateRule, GetRule, ListRules,
   DeleteRule), deregistered images and deleted snapshots retained by its
   rules, and EC2's ListImagesInRecycleBin, ListSnapshotsInRecycleBin,
@@ -733,6 +734,23 @@ AmisResponse.list_images_in_recycle_bin = list_images_in_recycle_bin
 AmisResponse.restore_image_from_recycle_bin = restore_image_from_recycle_bin
 ElasticBlockStore.list_snapshots_in_recycle_bin = list_snapshots_in_recycle_bin
 ElasticBlockStore.restore_snapshot_from_recycle_bin = restore_snapshot_from_recycle_bin
+
+# DescribeImages' IncludeDisabled (EC2 API reference, "DescribeImages"):
+# "Specifies whether to include disabled AMIs. Default: No disabled AMIs
+# are included in the response." moto lists them always; a tool that relies
+# on that would, against AWS, see a disabled image's snapshots as orphans.
+_describe_images = AmisResponse.describe_images
+
+
+def describe_images(self):
+    result = _describe_images(self)
+    if self._get_bool_param("IncludeDisabled", False):
+        return result
+    images = [i for i in result.result.get("Images", []) if getattr(i, "state", None) != "disabled"]
+    return ActionResult({**result.result, "Images": images})
+
+
+AmisResponse.describe_images = describe_images
 
 if __name__ == "__main__":
     from moto.server import main

@@ -310,6 +310,18 @@ class RecycleBin(unittest.TestCase):
                          "rules are per region")
 
 
+class IncludeDisabled(unittest.TestCase):
+    def test_a_disabled_image_is_listed_only_when_asked_for(self):
+        ec2 = client("ec2")
+        ami = new_image(ec2)
+        ec2.disable_image(ImageId=ami)
+        self.assertEqual(ec2.describe_images(ImageIds=[ami])["Images"], [])
+        listed = ec2.describe_images(ImageIds=[ami], IncludeDisabled=True)["Images"]
+        self.assertEqual([(i["ImageId"], i["State"]) for i in listed], [(ami, "disabled")])
+        ec2.enable_image(ImageId=ami)
+        self.assertEqual(len(ec2.describe_images(ImageIds=[ami])["Images"]), 1)
+
+
 class LaunchTemplateSourceVersion(unittest.TestCase):
     def test_a_new_version_starts_from_the_source_and_the_request_overrides(self):
         # CreateLaunchTemplateVersion's example: a new version based on
