@@ -372,11 +372,22 @@ fn prune_shows_the_recycle_bin_window_requires_it_and_undo_restores_the_run() {
         d.map(|d| !d.images().is_empty()).unwrap_or(false)
     };
     assert!(!exists(&binned), "deregistered");
+    // one rule for EC2's own AMI events and ours: State and ImageId as EC2 has them
+    let q = crate::harness::queue_for_pattern(
+        url,
+        "default",
+        &format!(
+            r#"{{"source":["aws.ec2","com.ami.builder"],"detail":{{"State":["available"],"ImageId":["{binned}"]}}}}"#
+        ),
+    );
     let out = ami_builder(url)
-        .args(["--output", "json", "prune", "undo", "--report"])
+        .args(["--output", "json", "prune", "undo", "--events", "--report"])
         .arg(&report)
         .assert()
         .success();
+    let events = crate::harness::drain_queue(url, &q);
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["detail"]["AmiStatus"], "Restored");
     let undone = dir.path().join("undo.json");
     std::fs::write(&undone, &out.get_output().stdout).expect("write");
     crate::schemas::assert_valid("undo-result.schema.json", &undone);

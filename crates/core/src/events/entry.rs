@@ -64,6 +64,34 @@ impl AmiStatus {
     }
 }
 
+impl AmiStatus {
+    /// The `State` EC2's own `EC2 AMI State Change` event gives for the
+    /// same change (EC2 User Guide, "AMI events": available, failed,
+    /// deregistered, disabled), so that one rule can match both. A
+    /// deprecation has no EC2 state: the image stays `available`, and
+    /// saying so would match rules meant for new images.
+    pub fn ec2_state(self) -> Option<&'static str> {
+        match self {
+            AmiStatus::Deregistered => Some("deregistered"),
+            AmiStatus::Disabled => Some("disabled"),
+            AmiStatus::Restored => Some("available"),
+            _ => None,
+        }
+    }
+
+    /// Whether the event is about one image (the lifecycle events): its
+    /// detail then carries EC2's `ImageId` too.
+    fn per_image(self) -> bool {
+        matches!(
+            self,
+            AmiStatus::Deprecated
+                | AmiStatus::Disabled
+                | AmiStatus::Deregistered
+                | AmiStatus::Restored
+        )
+    }
+}
+
 impl std::fmt::Display for AmiStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
@@ -148,6 +176,14 @@ pub fn detail(f: &EventFacts) -> Value {
         d.insert("AmiId".into(), json!(id));
     }
     d.insert("Amis".into(), json!(f.amis));
+    if f.status.per_image() {
+        if let Some((_, id)) = &f.primary {
+            d.insert("ImageId".into(), json!(id));
+        }
+        if let Some(state) = f.status.ec2_state() {
+            d.insert("State".into(), json!(state));
+        }
+    }
     for (k, v) in [
         ("Commit", &f.commit),
         ("BuildId", &f.build_id),
@@ -450,5 +486,33 @@ mod tests {
             "{e}"
         );
         assert!("".parse::<AmiStatus>().is_err());
+    }
+
+    #[test]
+    fn lifecycle_events_carry_ec2s_image_id_and_state() {
+        let id = |s: &str| AmiId::parse(s).expect("id");
+        let region = |s: &str| Region::parse(s).expect("region");
+        for (status, state) in [
+            (AmiStatus::Deregistered, Some("deregistered")),
+            (AmiStatus::Disabled, Some("disabled")),
+            (AmiStatus::Restored, Some("available")),
+            (AmiStatus::Deprecated, None),
+        ] {
+            let mut f = EventFacts {
+                status,
+                ..EventFacts::default()
+            };
+            f.add(region("us-east-1"), id("ami-0123456789abcdef0"));
+            let d = detail(&f);
+            assert_eq!(d["ImageId"], "ami-0123456789abcdef0", "{status}");
+            assert_eq!(d.get("State").and_then(Value::as_str), state, "{status}");
+        }
+        let mut created = EventFacts::default();
+        created.add(region("us-east-1"), id("ami-0123456789abcdef0"));
+        let d = detail(&created);
+        assert!(
+            d.get("ImageId").is_none() && d.get("State").is_none(),
+            "{d}"
+        );
     }
 }
