@@ -132,6 +132,13 @@ pub async fn gather(aws: &Aws, region: &Region) -> Result<Inventory> {
                     crate::lifecycle::Protection::Until(t) => Some(t),
                     _ => None,
                 },
+                deprecation_time: i
+                    .deprecation_time()
+                    .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                    .map(|t| t.with_timezone(&Utc)),
+                disabled: i
+                    .state()
+                    .is_some_and(|s| *s == aws_sdk_ec2::types::ImageState::Disabled),
                 last_launched: i
                     .last_launched_time()
                     .and_then(|t| DateTime::parse_from_rfc3339(t).ok())

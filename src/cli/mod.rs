@@ -520,6 +520,27 @@ pub struct PruneArgs {
     /// Also prune images and snapshots shared with other accounts or the public.
     #[arg(long)]
     pub include_shared: bool,
+    /// The retirement ladder's first step: deprecate an image this long
+    /// after it was made (EnableImageDeprecation), before it is deleted.
+    #[arg(
+        help_heading = "The retirement ladder",
+        long,
+        env = "AMI_BUILDER_PRUNE_DEPRECATE_AFTER",
+        value_name = "AGE",
+        value_parser = parse_age
+    )]
+    pub deprecate_after: Option<chrono::TimeDelta>,
+    /// Its second: disable an image (DisableImage) this long after the step
+    /// before (its deprecation, or its creation); it is deleted only once
+    /// disabled and expired.
+    #[arg(
+        help_heading = "The retirement ladder",
+        long,
+        env = "AMI_BUILDER_DISABLE_AFTER",
+        value_name = "AGE",
+        value_parser = parse_age
+    )]
+    pub disable_after: Option<chrono::TimeDelta>,
     /// Keep (instead of deleting) what no Recycle Bin retention rule would
     /// retain, so that every deletion can be undone (`prune undo`).
     #[arg(long, env = "AMI_BUILDER_REQUIRE_RECYCLE_BIN")]

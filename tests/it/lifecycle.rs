@@ -471,3 +471,115 @@ fn a_disabled_image_is_in_the_plan_and_its_snapshot_is_not_an_orphan() {
     assert_eq!(s["action"], "keep", "{s}");
     assert_eq!(s["reason"]["code"], "not-expired", "its own 30 days: {s}");
 }
+
+#[test]
+fn the_ladder_deprecates_disables_then_deletes_one_step_per_run_and_says_so() {
+    let m = moto();
+    let url = &m.url;
+    let img = expiring(url, "web-ladder");
+    let shared = expiring(url, "web-shared");
+    let c = ec2(url, "us-east-1");
+    block_on(
+        c.modify_image_attribute()
+            .image_id(&shared)
+            .launch_permission(
+                aws_sdk_ec2::types::LaunchPermissionModifications::builder()
+                    .add(
+                        aws_sdk_ec2::types::LaunchPermission::builder()
+                            .user_id("111122223333")
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send(),
+    )
+    .expect("share");
+    let q = crate::harness::queue_for_pattern(
+        url,
+        "default",
+        r#"{"source":["com.ami.builder"],"detail":{"AmiStatus":["Deprecated","Disabled","Deregistered"]}}"#,
+    );
+    let as_of = (Utc::now() + Duration::days(3)).to_rfc3339();
+    let dir = tempfile::tempdir().expect("tmp");
+    let run = || {
+        let out = ami_builder(url)
+            .args(["--output", "json", "prune", "--in-region", "us-east-1"])
+            .args(["--keep", "0", "--as-of", &as_of, "--include-shared"])
+            .args(["--deprecate-after", "1d", "--disable-after", "1d"])
+            .args(["--apply", "--events", "--out-dir"])
+            .arg(dir.path())
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        serde_json::from_slice::<serde_json::Value>(&out).expect("json")
+    };
+    let step_of = |r: &serde_json::Value, id: &str| {
+        r["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .find(|x| x["id"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("no result for {id}: {r}"))
+    };
+    let state = |id: &str| {
+        let d = block_on(
+            c.describe_images()
+                .image_ids(id)
+                .include_disabled(true)
+                .send(),
+        )
+        .expect("describe");
+        d.images().first().map(|i| {
+            (
+                i.state().map(|s| s.as_str().to_string()),
+                i.deprecation_time().is_some(),
+            )
+        })
+    };
+    // run 1: both 3 days old (as of then): deprecated
+    let r = run();
+    assert_eq!(step_of(&r, &img)["step"], "deprecate", "{r}");
+    assert_eq!(step_of(&r, &img)["done"], true);
+    assert_eq!(state(&img), Some((Some("available".into()), true)));
+    // run 2: a day after the deprecation (as of then): disabled; the shared
+    // image's launch permissions recorded first
+    let r = run();
+    assert_eq!(step_of(&r, &img)["step"], "disable", "{r}");
+    assert_eq!(state(&img), Some((Some("disabled".into()), true)));
+    let t = crate::harness::tags_of(url, "us-east-1", &shared);
+    assert_eq!(
+        t.get("ami-builder:launch-permissions").map(String::as_str),
+        Some("account:111122223333"),
+        "{t:?}"
+    );
+    assert!(t.contains_key("ami-builder:disabled-at"), "{t:?}");
+    // run 3: every step taken and expired: deleted
+    let r = run();
+    assert_eq!(step_of(&r, &img)["outcome"], "deleted", "{r}");
+    assert_eq!(state(&img), None, "deregistered");
+    let mut seen: Vec<(String, String)> = crate::harness::drain_queue(url, &q)
+        .iter()
+        .filter(|e| e["detail"]["ImageId"] == img.as_str())
+        .map(|e| {
+            (
+                e["detail"]["AmiStatus"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                e["detail"]["State"].as_str().unwrap_or("-").to_string(),
+            )
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            ("Deprecated".to_string(), "-".to_string()),
+            ("Deregistered".to_string(), "deregistered".to_string()),
+            ("Disabled".to_string(), "disabled".to_string()),
+        ]
+    );
+}

@@ -42,7 +42,8 @@ tests/moto_ext/test_ami_builder_moto.py (run by scripts/test):
   parameters that name an image, in pages; see the function for what the
   documentation leaves open.
 * EC2 Image.LastLaunchedTime, set when RunInstances launches from the image.
-* EC2 DescribeImages' IncludeDisabled: disabled images are listed only with it.
+* EC2 DescribeImages' IncludeDisabled: disabled images are listed only with it;
+  DisableImage removes the launch permissions.
 * The Recycle Bin: an `rbin` endpoint (CreateRule, GetRule, ListRules,
   DeleteRule), deregistered images and deleted snapshots retained by its
   rules, and EC2's ListImagesInRecycleBin, ListSnapshotsInRecycleBin,
@@ -751,6 +752,20 @@ def describe_images(self):
 
 
 AmisResponse.describe_images = describe_images
+
+
+# DisableImage removes the image's launch permissions, and a public image
+# becomes private; EnableImage does not restore them (EC2 User Guide,
+# "Disable an Amazon EC2 AMI"). moto only changes the state.
+_backend_disable_image = AmiBackend.disable_image
+
+
+def backend_disable_image(self, ami_id):
+    _backend_disable_image(self, ami_id)
+    self.amis[ami_id].launch_permissions = []
+
+
+AmiBackend.disable_image = backend_disable_image
 
 if __name__ == "__main__":
     from moto.server import main

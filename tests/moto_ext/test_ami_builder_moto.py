@@ -321,6 +321,16 @@ class IncludeDisabled(unittest.TestCase):
         ec2.enable_image(ImageId=ami)
         self.assertEqual(len(ec2.describe_images(ImageIds=[ami])["Images"]), 1)
 
+    def test_disabling_removes_the_launch_permissions_for_good(self):
+        ec2 = client("ec2")
+        ami = new_image(ec2)
+        ec2.modify_image_attribute(ImageId=ami, LaunchPermission={
+            "Add": [{"UserId": "111122223333"}, {"Group": "all"}]})
+        ec2.disable_image(ImageId=ami)
+        ec2.enable_image(ImageId=ami)
+        perms = ec2.describe_image_attribute(ImageId=ami, Attribute="launchPermission")
+        self.assertEqual(perms["LaunchPermissions"], [])
+
 
 class LaunchTemplateSourceVersion(unittest.TestCase):
     def test_a_new_version_starts_from_the_source_and_the_request_overrides(self):

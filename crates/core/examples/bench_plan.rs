@@ -212,6 +212,8 @@ fn generate(n: usize, now: DateTime<Utc>) -> Generated {
             deregistration_protection: dereg,
             deregistration_protection_until: None,
             last_launched: None,
+            deprecation_time: None,
+            disabled: false,
             sharing: Sharing {
                 accounts: if shared {
                     vec!["210987654321".to_string()]

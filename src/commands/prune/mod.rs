@@ -12,6 +12,7 @@ mod apply;
 mod references;
 pub mod report;
 mod sharing;
+mod steps;
 mod undo;
 
 use std::path::Path;
@@ -50,6 +51,8 @@ fn rules_from(args: &PruneArgs) -> PlanRules {
         scheduler_snapshots: args.scheduler_snapshots,
         unused_for_secs: args.unused_for.map(|a| a.num_seconds()),
         require_recycle_bin: args.require_recycle_bin,
+        deprecate_after_secs: args.deprecate_after.map(|a| a.num_seconds()),
+        disable_after_secs: args.disable_after.map(|a| a.num_seconds()),
         ..PlanRules::default()
     }
 }
@@ -322,6 +325,26 @@ pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
         }
         None => plan.deletions().cloned().map(Verdict::Proceed).collect(),
     };
+    // The ladder's steps due: the fresh plan's (with a saved plan, only
+    // those it has too, as the same step).
+    let ladder: Vec<PlanItem> = plan
+        .items
+        .iter()
+        .filter(|i| {
+            matches!(
+                i.action,
+                crate::retention::Action::Deprecate | crate::retention::Action::Disable
+            )
+        })
+        .filter(|i| {
+            saved.as_ref().is_none_or(|s| {
+                s.items.iter().any(|o| {
+                    o.kind == i.kind && o.region == i.region && o.id == i.id && o.action == i.action
+                })
+            })
+        })
+        .cloned()
+        .collect();
     let mut todo: Vec<PlanItem> = Vec::new();
     let mut results: Vec<Applied> = Vec::new();
     for v in verdicts {
@@ -409,6 +432,12 @@ pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
         crate::progress::Mode::detect(global.quiet),
         "deleting the planned images and snapshots",
         todo.len() as u64,
+    );
+    results.extend(
+        super::within_until(global, deadline, "the ladder's steps", async {
+            Ok(steps::take(&aws, &ladder).await)
+        })
+        .await?,
     );
     let with_snapshots = crate::retention::deletion::with_snapshots(&todo, &snapshots_of);
     let applied = apply::apply(
@@ -629,10 +658,27 @@ async fn resend(global: &Global, args: &PruneArgs, path: &Path) -> Result<ExitCo
 
 async fn announce(aws: &Aws, args: &PruneArgs, results: &[Applied]) -> Result<()> {
     let region = aws.require_region("--events")?;
+    use crate::events::entry::AmiStatus;
     let mut entries = Vec::new();
-    for a in deleted_images(results) {
+    // each ladder step taken, then each deregistration
+    let stepped = results.iter().filter_map(|a| match a.result {
+        AppliedResult::Step {
+            step, done: true, ..
+        } => Some((
+            a,
+            match step {
+                crate::retention::plan::Step::Deprecate => AmiStatus::Deprecated,
+                crate::retention::plan::Step::Disable => AmiStatus::Disabled,
+            },
+        )),
+        _ => None,
+    });
+    let deregistered = deleted_images(results)
+        .into_iter()
+        .map(|a| (a, AmiStatus::Deregistered));
+    for (a, status) in stepped.chain(deregistered) {
         let mut facts = EventFacts {
-            status: crate::events::entry::AmiStatus::Deregistered,
+            status,
             ..EventFacts::default()
         };
         // the ids were checked when listed (or, for --resend, when read)

@@ -37,6 +37,13 @@ pub enum AppliedResult {
     Skipped { why: String },
     /// Not attempted because its image failed.
     NotAttempted { why: String },
+    /// A ladder step (`deprecate`, `disable`), taken or failed (`error`).
+    Step {
+        step: crate::retention::plan::Step,
+        done: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
 }
 
 /// The result of `prune`; with `--apply` also the local report file that
@@ -77,6 +84,17 @@ impl PruneReport {
                     "{} {} {}: not attempted: {why}",
                     a.kind, a.region, a.id
                 )),
+                AppliedResult::Step {
+                    step,
+                    done: false,
+                    error,
+                } => Some(format!(
+                    "{} {} {}: {step} failed: {}",
+                    a.kind,
+                    a.region,
+                    a.id,
+                    error.as_deref().unwrap_or_default()
+                )),
                 _ => None,
             })
             .collect()
@@ -113,6 +131,12 @@ impl fmt::Display for PruneReport {
                     } => format!("FAILED: {error}"),
                     AppliedResult::Skipped { why } => format!("skipped: {why}"),
                     AppliedResult::NotAttempted { why } => format!("not attempted: {why}"),
+                    AppliedResult::Step {
+                        step, done: true, ..
+                    } => format!("{step}d"),
+                    AppliedResult::Step { step, error, .. } => {
+                        format!("{step} FAILED: {}", error.as_deref().unwrap_or_default())
+                    }
                 };
                 vec![a.kind.to_string(), a.region.clone(), a.id.clone(), what]
             });

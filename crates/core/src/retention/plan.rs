@@ -99,6 +99,13 @@ pub struct Image {
     /// refuses to deregister it before ([`crate::lifecycle::Protection`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deregistration_protection_until: Option<DateTime<Utc>>,
+    /// EC2's `DeprecationTime` (past or scheduled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deprecation_time: Option<DateTime<Utc>>,
+    /// EC2's state is `disabled` (when it was is the tag
+    /// [`crate::tags::DISABLED_AT`] prune writes).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disabled: bool,
     /// EC2's `LastLaunchedTime`: when an instance was last launched from it
     /// (reported up to 24 hours late).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -299,6 +306,14 @@ pub struct PlanRules {
     /// recently than this is kept.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unused_for_secs: Option<i64>,
+    /// `--deprecate-after`, in seconds: the ladder deprecates an image this
+    /// long after it was made.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deprecate_after_secs: Option<i64>,
+    /// `--disable-after`, in seconds: and disables it this long after the
+    /// step before (deprecation, or its creation).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disable_after_secs: Option<i64>,
     /// `--require-recycle-bin`: a deletion no Recycle Bin rule would retain
     /// is kept instead.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -321,6 +336,8 @@ impl Default for PlanRules {
             price_per_gib_month: 0.05,
             unused_for_secs: None,
             require_recycle_bin: false,
+            deprecate_after_secs: None,
+            disable_after_secs: None,
         }
     }
 }
@@ -350,6 +367,10 @@ impl fmt::Display for ItemKind {
 pub enum Action {
     Delete,
     Keep,
+    /// The ladder's first step (`--deprecate-after`): EC2 deprecation now.
+    Deprecate,
+    /// Its second (`--disable-after`): `DisableImage`.
+    Disable,
 }
 
 impl fmt::Display for Action {
@@ -357,6 +378,35 @@ impl fmt::Display for Action {
         f.write_str(match self {
             Action::Delete => "delete",
             Action::Keep => "keep",
+            Action::Deprecate => "deprecate",
+            Action::Disable => "disable",
+        })
+    }
+}
+
+/// A step of the retirement ladder before deletion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Step {
+    Deprecate,
+    Disable,
+}
+
+impl Step {
+    /// The plan action that takes the step.
+    pub fn action(self) -> Action {
+        match self {
+            Step::Deprecate => Action::Deprecate,
+            Step::Disable => Action::Disable,
+        }
+    }
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Step::Deprecate => "deprecate",
+            Step::Disable => "disable",
         })
     }
 }
@@ -438,6 +488,13 @@ pub enum Reason {
         at: DateTime<Utc>,
         unused_for_secs: i64,
     },
+    /// The retirement ladder: with an action of `deprecate` or `disable`,
+    /// that step is due (since `at`); with `keep`, it is the next step, at
+    /// `at`; a deletion waits for every step.
+    Ladder {
+        step: Step,
+        at: DateTime<Utc>,
+    },
     /// `--require-recycle-bin`, and no rule would retain it (`why`).
     NotRecoverable {
         why: String,
@@ -492,6 +549,7 @@ impl Reason {
             Reason::InUse { .. } => "in-use",
             Reason::UseUnknown { .. } => "use-unknown",
             Reason::NotRecoverable { .. } => "not-recoverable",
+            Reason::Ladder { .. } => "ladder",
             Reason::RecentlyLaunched { .. } => "recently-launched",
             Reason::DeregistrationProtection { .. } => "deregistration-protection",
             Reason::Shared { .. } => "shared",
@@ -512,7 +570,10 @@ impl Reason {
     pub fn is_protection(&self) -> bool {
         !matches!(
             self,
-            Reason::Newest { .. } | Reason::Expired { .. } | Reason::NotExpired { .. }
+            Reason::Newest { .. }
+                | Reason::Expired { .. }
+                | Reason::NotExpired { .. }
+                | Reason::Ladder { .. }
         )
     }
 }
@@ -536,6 +597,11 @@ impl fmt::Display for Reason {
                     at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
                 )
             }
+            Reason::Ladder { step, at } => write!(
+                f,
+                "{step} at {} (the ladder)",
+                at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ),
             Reason::NotRecoverable { why } => {
                 write!(f, "not recoverable once deleted ({why}; --require-recycle-bin)")
             }
@@ -622,6 +688,11 @@ pub struct PlanItem {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     pub images_to_delete: usize,
+    /// Ladder steps due.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub images_to_deprecate: usize,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub images_to_disable: usize,
     pub images_to_keep: usize,
     pub snapshots_to_delete: usize,
     pub snapshots_to_keep: usize,
@@ -691,8 +762,19 @@ pub fn plan_on(inv: &Inventory, rules: &PlanRules, now: DateTime<Utc>, threads: 
 
 const TIME_FORMAT: &str = "%Y-%m-%d %H:%M";
 
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.images_to_deprecate + self.images_to_disable > 0 {
+            write!(
+                f,
+                "deprecate {} image(s), disable {} image(s); ",
+                self.images_to_deprecate, self.images_to_disable
+            )?;
+        }
         write!(
             f,
             "delete {} image(s) and {} snapshot(s), keep {} image(s) and {} snapshot(s); \

@@ -110,6 +110,8 @@ mod tests {
             deregistration_protection: false,
             deregistration_protection_until: None,
             last_launched: None,
+            deprecation_time: None,
+            disabled: false,
             sharing: Sharing::default(),
         };
         let snap = |id: &str, days: i64| Snapshot {

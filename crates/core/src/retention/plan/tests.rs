@@ -36,6 +36,8 @@ fn image(region: &str, id: &str, days: i64, tags: &[(&str, &str)], snaps: &[&str
         deregistration_protection: false,
         deregistration_protection_until: None,
         last_launched: None,
+        deprecation_time: None,
+        disabled: false,
         sharing: Sharing::default(),
     }
 }
@@ -377,6 +379,75 @@ fn the_recycle_bin_says_until_when_a_deletion_is_recoverable_and_require_keeps_t
         .reason
         .to_string()
         .contains("could not be read: AccessDeniedException"));
+}
+
+#[test]
+fn the_ladder_deprecates_then_disables_then_deletes_each_step_on_its_own_clock() {
+    let day = 86_400;
+    let rules = PlanRules {
+        deprecate_after_secs: Some(30 * day),
+        disable_after_secs: Some(10 * day),
+        ..keep1()
+    };
+    let mut young = fam("r", "ami-young", "web", 20, &[]);
+    young.tags.insert(RET.into(), "0900;1".into());
+    let old = fam("r", "ami-old", "web", 40, &[]);
+    let mut deprecated_5d = fam("r", "ami-dep5", "web", 40, &[]);
+    deprecated_5d.deprecation_time = Some(ago(5));
+    let mut deprecated_12d = fam("r", "ami-dep12", "web", 40, &[]);
+    deprecated_12d.deprecation_time = Some(ago(12));
+    let mut scheduled = fam("r", "ami-sched", "web", 40, &[]);
+    scheduled.deprecation_time = Some(now() + TimeDelta::days(3));
+    let mut disabled = fam("r", "ami-disabled", "web", 40, &[]);
+    disabled.deprecation_time = Some(ago(20));
+    disabled.disabled = true;
+    let inv = Inventory {
+        images: vec![
+            fam("r", "ami-newest", "web", 1, &[]),
+            young,
+            old,
+            deprecated_5d,
+            deprecated_12d,
+            scheduled,
+            disabled,
+        ],
+        ..Inventory::default()
+    };
+    let p = run(&inv, &rules);
+    // expired, but not yet 30 days old: the deprecation comes first, later
+    assert_eq!(decision(&p, "ami-young"), (KEEP, "ladder"));
+    assert_eq!(
+        item(&p, "ami-young").reason,
+        Reason::Ladder {
+            step: Step::Deprecate,
+            at: ago(20) + TimeDelta::days(30)
+        }
+    );
+    assert_eq!(decision(&p, "ami-old"), (Action::Deprecate, "ladder"));
+    // deprecated 5 days ago: disabled 10 days after that
+    assert_eq!(
+        item(&p, "ami-dep5").reason,
+        Reason::Ladder {
+            step: Step::Disable,
+            at: ago(5) + TimeDelta::days(10)
+        }
+    );
+    assert_eq!(item(&p, "ami-dep5").action, KEEP);
+    assert_eq!(decision(&p, "ami-dep12"), (Action::Disable, "ladder"));
+    // a deprecation already scheduled is waited for, not moved
+    assert_eq!(
+        item(&p, "ami-sched").reason,
+        Reason::Ladder {
+            step: Step::Deprecate,
+            at: now() + TimeDelta::days(3)
+        }
+    );
+    // every step done: retention decides, as without the ladder
+    assert_eq!(decision(&p, "ami-disabled"), (DEL, "expired"));
+    assert_eq!(p.summary.images_to_deprecate, 1);
+    assert_eq!(p.summary.images_to_disable, 1);
+    // without the flags, as today
+    assert_eq!(decision(&run(&inv, &keep1()), "ami-old"), (DEL, "expired"));
 }
 
 #[test]

@@ -28,6 +28,8 @@ fn image(id: &str, days: i64, ret: &str) -> Image {
         deregistration_protection: false,
         deregistration_protection_until: None,
         last_launched: None,
+        deprecation_time: None,
+        disabled: false,
         sharing: Default::default(),
     }
 }

@@ -1,6 +1,7 @@
 //! Each image's and each snapshot's decision, from the facts, the ranks and the users.
 
 use super::*;
+use crate::retention::plan::Step;
 use crate::retention::recycle_bin::{retained, RegionBin};
 
 /// An image's decision, before it becomes a [`PlanItem`].
@@ -17,6 +18,38 @@ pub(super) struct ImageContext<'p, 'a> {
     pub(super) now: DateTime<Utc>,
     pub(super) usage: &'p FastMap<&'a str, Vec<&'a UsedBy>>,
     pub(super) bin: &'p BTreeMap<String, RegionBin>,
+}
+
+/// The ladder's next step for `img` and when it is due, or `None` when
+/// every step configured is done (then retention decides on deletion). Each
+/// step counts from the one before: deprecation from creation, disabling
+/// from deprecation (or creation without `--deprecate-after`). A
+/// deprecation already scheduled (`build --deprecate-after`) is waited for,
+/// not moved; a disabled image counts from [`crate::tags::DISABLED_AT`],
+/// else from the step before.
+pub(super) fn ladder(
+    img: &Image,
+    rules: &PlanRules,
+    now: DateTime<Utc>,
+) -> Option<(Step, DateTime<Utc>)> {
+    let after = |from: DateTime<Utc>, secs: i64| {
+        from.checked_add_signed(chrono::TimeDelta::seconds(secs))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
+    };
+    let mut from = img.creation_date;
+    if let Some(d) = rules.deprecate_after_secs {
+        match img.deprecation_time {
+            Some(t) if t <= now => from = t,
+            Some(t) => return Some((Step::Deprecate, t)),
+            None => return Some((Step::Deprecate, after(from, d))),
+        }
+    }
+    if let Some(x) = rules.disable_after_secs {
+        if !img.disabled {
+            return Some((Step::Disable, after(from, x)));
+        }
+    }
+    None
 }
 
 /// A deletion against the region's Recycle Bin rules: until when it stays
@@ -91,7 +124,11 @@ impl<'a> ImageContext<'_, 'a> {
                     keep: rules.keep,
                 },
             ),
-            (None, Ok(retention)) => by_expiry(retention, img.creation_date, self.now),
+            (None, Ok(retention)) => match ladder(img, rules, self.now) {
+                Some((step, at)) if at <= self.now => (step.action(), Reason::Ladder { step, at }),
+                Some((step, at)) => (Action::Keep, Reason::Ladder { step, at }),
+                None => by_expiry(retention, img.creation_date, self.now),
+            },
         };
         let (action, reason, recoverable_until) = against_bin(
             decided,

@@ -313,6 +313,12 @@ fn summarize(items: &[PlanItem], price_per_gib_month: f64) -> Summary {
                 s.gib_freed += item.size_gib.unwrap_or(0).max(0);
             }
             (ItemKind::Snapshot, Action::Keep) => s.snapshots_to_keep += 1,
+            (ItemKind::Image, Action::Deprecate) => s.images_to_deprecate += 1,
+            (ItemKind::Image, Action::Disable) => s.images_to_disable += 1,
+            // the ladder steps only images; a snapshot never has one
+            (ItemKind::Snapshot, Action::Deprecate | Action::Disable) => {
+                s.snapshots_to_keep += 1;
+            }
         }
     }
     // Exact for any realistic size; the estimate is rounded to cents anyway.

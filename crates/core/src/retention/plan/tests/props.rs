@@ -186,6 +186,8 @@ fn build(images: &[ImgSpec], snaps: &[SnapSpec]) -> Inventory {
             deregistration_protection: s.dereg,
             deregistration_protection_until: None,
             last_launched: None,
+            deprecation_time: None,
+            disabled: false,
             sharing,
         });
         let by = match s.used {
