@@ -541,6 +541,11 @@ pub struct PruneArgs {
         value_parser = parse_age
     )]
     pub disable_after: Option<chrono::TimeDelta>,
+    /// Turn off the deregistration protection of an image it alone keeps
+    /// (a step of its own, shown in the plan; a later run deletes the
+    /// image, after the protection's cooldown if it has one).
+    #[arg(help_heading = "The retirement ladder", long)]
+    pub disable_protection: bool,
     /// Keep (instead of deleting) what no Recycle Bin retention rule would
     /// retain, so that every deletion can be undone (`prune undo`).
     #[arg(long, env = "AMI_BUILDER_REQUIRE_RECYCLE_BIN")]

@@ -541,6 +541,9 @@ fn the_ladder_deprecates_disables_then_deletes_one_step_per_run_and_says_so() {
     };
     // run 1: both 3 days old (as of then): deprecated
     let r = run();
+    let doc = dir.path().join("ladder-report.json");
+    std::fs::write(&doc, r.to_string()).expect("write");
+    crate::schemas::assert_valid("prune-report.schema.json", &doc);
     assert_eq!(step_of(&r, &img)["step"], "deprecate", "{r}");
     assert_eq!(step_of(&r, &img)["done"], true);
     assert_eq!(state(&img), Some((Some("available".into()), true)));
@@ -582,4 +585,44 @@ fn the_ladder_deprecates_disables_then_deletes_one_step_per_run_and_says_so() {
             ("Disabled".to_string(), "disabled".to_string()),
         ]
     );
+}
+
+#[test]
+fn disable_protection_turns_it_off_as_a_step_and_the_next_run_deletes() {
+    let m = moto();
+    let url = &m.url;
+    let img = expiring(url, "web-protected");
+    let c = ec2(url, "us-east-1");
+    block_on(
+        c.enable_image_deregistration_protection()
+            .image_id(&img)
+            .send(),
+    )
+    .expect("protect");
+    let dir = tempfile::tempdir().expect("tmp");
+    let as_of = (Utc::now() + Duration::days(3)).to_rfc3339();
+    let run = || {
+        let out = ami_builder(url)
+            .args(["--output", "json", "prune", "--in-region", "us-east-1"])
+            .args(["--keep", "0", "--as-of", &as_of, "--disable-protection"])
+            .args(["--apply", "--out-dir"])
+            .arg(dir.path())
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        serde_json::from_slice::<serde_json::Value>(&out).expect("json")
+    };
+    let r = run();
+    assert_eq!(item(&r, &img)["action"], "unprotect", "{r}");
+    let doc = dir.path().join("unprotect-report.json");
+    std::fs::write(&doc, r.to_string()).expect("write");
+    crate::schemas::assert_valid("prune-report.schema.json", &doc);
+    let d = block_on(c.describe_images().image_ids(&img).send()).expect("d");
+    assert_eq!(d.images()[0].deregistration_protection(), Some("disabled"));
+    let r = run();
+    assert_eq!(item(&r, &img)["action"], "delete", "{r}");
+    let d = block_on(c.describe_images().image_ids(&img).send()).expect("d");
+    assert!(d.images().is_empty(), "deleted");
 }

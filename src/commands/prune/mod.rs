@@ -53,6 +53,7 @@ fn rules_from(args: &PruneArgs) -> PlanRules {
         require_recycle_bin: args.require_recycle_bin,
         deprecate_after_secs: args.deprecate_after.map(|a| a.num_seconds()),
         disable_after_secs: args.disable_after.map(|a| a.num_seconds()),
+        disable_protection: args.disable_protection,
         ..PlanRules::default()
     }
 }
@@ -333,7 +334,9 @@ pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
         .filter(|i| {
             matches!(
                 i.action,
-                crate::retention::Action::Deprecate | crate::retention::Action::Disable
+                crate::retention::Action::Deprecate
+                    | crate::retention::Action::Disable
+                    | crate::retention::Action::Unprotect
             )
         })
         .filter(|i| {
@@ -661,16 +664,16 @@ async fn announce(aws: &Aws, args: &PruneArgs, results: &[Applied]) -> Result<()
     use crate::events::entry::AmiStatus;
     let mut entries = Vec::new();
     // each ladder step taken, then each deregistration
+    // (turning protection off has no AmiStatus: nothing about the image
+    // changes for its users)
     let stepped = results.iter().filter_map(|a| match a.result {
         AppliedResult::Step {
             step, done: true, ..
-        } => Some((
-            a,
-            match step {
-                crate::retention::plan::Step::Deprecate => AmiStatus::Deprecated,
-                crate::retention::plan::Step::Disable => AmiStatus::Disabled,
-            },
-        )),
+        } => match step {
+            crate::retention::plan::Step::Deprecate => Some((a, AmiStatus::Deprecated)),
+            crate::retention::plan::Step::Disable => Some((a, AmiStatus::Disabled)),
+            crate::retention::plan::Step::Unprotect => None,
+        },
         _ => None,
     });
     let deregistered = deleted_images(results)

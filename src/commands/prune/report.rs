@@ -133,7 +133,7 @@ impl fmt::Display for PruneReport {
                     AppliedResult::NotAttempted { why } => format!("not attempted: {why}"),
                     AppliedResult::Step {
                         step, done: true, ..
-                    } => format!("{step}d"),
+                    } => step.done().to_string(),
                     AppliedResult::Step { step, error, .. } => {
                         format!("{step} FAILED: {}", error.as_deref().unwrap_or_default())
                     }

@@ -1,6 +1,8 @@
 //! Taking the retirement ladder's steps the plan says are due
-//! (`Action::Deprecate`, `Action::Disable`): deprecation now
-//! (`EnableImageDeprecation`), and disabling (`DisableImage`). Before a
+//! (`Action::Deprecate`, `Action::Disable`, `Action::Unprotect`):
+//! deprecation now (`EnableImageDeprecation`), disabling (`DisableImage`),
+//! and turning deregistration protection off
+//! (`DisableImageDeregistrationProtection`, `--disable-protection`). Before a
 //! shared image is disabled (only with `--include-shared`: otherwise its
 //! sharing keeps it off the ladder), who it is shared with is written to
 //! the tag `ami-builder:launch-permissions`, since disabling removes the
@@ -82,6 +84,7 @@ pub(super) async fn take(aws: &Aws, steps: &[PlanItem]) -> Vec<Applied> {
         let step = match item.action {
             Action::Deprecate => Step::Deprecate,
             Action::Disable => Step::Disable,
+            Action::Unprotect => Step::Unprotect,
             _ => continue,
         };
         let (region, ami) = match (Region::parse(&item.region), AmiId::parse(&item.id)) {
@@ -96,6 +99,14 @@ pub(super) async fn take(aws: &Aws, steps: &[PlanItem]) -> Vec<Applied> {
                 .await
                 .map_err(|e| e.to_string()),
             Step::Disable => disable(aws, &region, &ami).await,
+            Step::Unprotect => aws
+                .ec2(&region)
+                .disable_image_deregistration_protection()
+                .image_id(ami.as_str())
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| crate::aws::describe(&e, aws.endpoint())),
         };
         out.push(result(item, step, r));
     }

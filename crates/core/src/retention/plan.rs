@@ -314,6 +314,10 @@ pub struct PlanRules {
     /// step before (deprecation, or its creation).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub disable_after_secs: Option<i64>,
+    /// `--disable-protection`: turn off the deregistration protection of an
+    /// image it alone keeps (its own step; a later run deletes it).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub disable_protection: bool,
     /// `--require-recycle-bin`: a deletion no Recycle Bin rule would retain
     /// is kept instead.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -338,6 +342,7 @@ impl Default for PlanRules {
             require_recycle_bin: false,
             deprecate_after_secs: None,
             disable_after_secs: None,
+            disable_protection: false,
         }
     }
 }
@@ -371,6 +376,9 @@ pub enum Action {
     Deprecate,
     /// Its second (`--disable-after`): `DisableImage`.
     Disable,
+    /// `--disable-protection`: `DisableImageDeregistrationProtection`, so
+    /// that a later run may delete it.
+    Unprotect,
 }
 
 impl fmt::Display for Action {
@@ -380,6 +388,7 @@ impl fmt::Display for Action {
             Action::Keep => "keep",
             Action::Deprecate => "deprecate",
             Action::Disable => "disable",
+            Action::Unprotect => "unprotect",
         })
     }
 }
@@ -390,6 +399,8 @@ impl fmt::Display for Action {
 pub enum Step {
     Deprecate,
     Disable,
+    /// Turning deregistration protection off (`--disable-protection`).
+    Unprotect,
 }
 
 impl Step {
@@ -398,6 +409,16 @@ impl Step {
         match self {
             Step::Deprecate => Action::Deprecate,
             Step::Disable => Action::Disable,
+            Step::Unprotect => Action::Unprotect,
+        }
+    }
+
+    /// The step, done (`deprecated`).
+    pub fn done(self) -> &'static str {
+        match self {
+            Step::Deprecate => "deprecated",
+            Step::Disable => "disabled",
+            Step::Unprotect => "unprotected",
         }
     }
 }
@@ -407,6 +428,7 @@ impl fmt::Display for Step {
         f.write_str(match self {
             Step::Deprecate => "deprecate",
             Step::Disable => "disable",
+            Step::Unprotect => "unprotect",
         })
     }
 }
@@ -693,6 +715,8 @@ pub struct Summary {
     pub images_to_deprecate: usize,
     #[serde(default, skip_serializing_if = "is_zero")]
     pub images_to_disable: usize,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub images_to_unprotect: usize,
     pub images_to_keep: usize,
     pub snapshots_to_delete: usize,
     pub snapshots_to_keep: usize,
@@ -773,6 +797,13 @@ impl fmt::Display for Summary {
                 f,
                 "deprecate {} image(s), disable {} image(s); ",
                 self.images_to_deprecate, self.images_to_disable
+            )?;
+        }
+        if self.images_to_unprotect > 0 {
+            write!(
+                f,
+                "turn deregistration protection off on {} image(s); ",
+                self.images_to_unprotect
             )?;
         }
         write!(

@@ -451,6 +451,61 @@ fn the_ladder_deprecates_then_disables_then_deletes_each_step_on_its_own_clock()
 }
 
 #[test]
+fn disable_protection_is_its_own_step_and_only_for_what_protection_alone_keeps() {
+    let mut only_protected = fam("r", "ami-prot", "web", 40, &[]);
+    only_protected.deregistration_protection = true;
+    let mut also_pinned = image(
+        "r",
+        "ami-pinned",
+        40,
+        &[(FAMILY, "web"), ("ami-builder:keep", "true")],
+        &[],
+    );
+    also_pinned.deregistration_protection = true;
+    let mut fresh = fam("r", "ami-fresh", "web", 2, &[]);
+    fresh.deregistration_protection = true;
+    let mut cooling = fam("r", "ami-cool", "web", 40, &[]);
+    cooling.deregistration_protection_until = Some(now() + TimeDelta::hours(5));
+    let inv = Inventory {
+        images: vec![
+            fam("r", "ami-newest", "web", 1, &[]),
+            only_protected,
+            also_pinned,
+            fresh,
+            cooling,
+        ],
+        ..Inventory::default()
+    };
+    let rules = PlanRules {
+        disable_protection: true,
+        ..keep1()
+    };
+    let p = run(&inv, &rules);
+    assert_eq!(decision(&p, "ami-prot"), (Action::Unprotect, "ladder"));
+    assert_eq!(p.summary.images_to_unprotect, 1);
+    // pinned too: not unprotected (the reason stays the first protection)
+    assert_eq!(
+        decision(&p, "ami-pinned"),
+        (KEEP, "deregistration-protection")
+    );
+    // not expired: nothing to unprotect for
+    assert_eq!(
+        decision(&p, "ami-fresh"),
+        (KEEP, "deregistration-protection")
+    );
+    // in its cooldown: waited for
+    assert_eq!(
+        decision(&p, "ami-cool"),
+        (KEEP, "deregistration-protection")
+    );
+    // without the flag, protection keeps it
+    assert_eq!(
+        decision(&run(&inv, &keep1()), "ami-prot"),
+        (KEEP, "deregistration-protection")
+    );
+}
+
+#[test]
 fn protection_beats_newest_and_expiry() {
     let mut shared = fam("r", "ami-shared", "web", 40, &[]);
     shared.sharing.accounts.push("444455556666".into());

@@ -109,11 +109,29 @@ impl<'a> ImageContext<'_, 'a> {
             .as_ref()
             .ok()
             .map(|(d, _)| expiry(img.creation_date, *d));
-        let protection = in_use(self.usage.get(img.id.as_str()))
-            .or_else(|| protection(img, self.now))
-            .or_else(|| recently_launched(img, rules, self.now))
-            .or_else(|| shared(&img.sharing, rules))
-            .or_else(|| pinned(scoped.keep));
+        let protections = |with_deregistration: bool| {
+            in_use(self.usage.get(img.id.as_str()))
+                .or_else(|| {
+                    with_deregistration
+                        .then(|| protection(img, self.now))
+                        .flatten()
+                })
+                .or_else(|| recently_launched(img, rules, self.now))
+                .or_else(|| shared(&img.sharing, rules))
+                .or_else(|| pinned(scoped.keep))
+        };
+        let mut protection = protections(true);
+        // --disable-protection: an image kept only by its (enabled)
+        // deregistration protection is decided as if it had none; if that
+        // deletes it, turning the protection off is its step instead
+        let unprotect = rules.disable_protection
+            && matches!(
+                protection,
+                Some(Reason::DeregistrationProtection { until: None })
+            );
+        if unprotect {
+            protection = protections(false);
+        }
         let rank = rank as usize;
         let decided = match (protection, retention) {
             (Some(reason), _) | (None, Err(reason)) => (Action::Keep, reason),
@@ -129,6 +147,20 @@ impl<'a> ImageContext<'_, 'a> {
                 Some((step, at)) => (Action::Keep, Reason::Ladder { step, at }),
                 None => by_expiry(retention, img.creation_date, self.now),
             },
+        };
+        let decided = match decided {
+            (Action::Delete, _) if unprotect => (
+                Action::Unprotect,
+                Reason::Ladder {
+                    step: Step::Unprotect,
+                    at: self.now,
+                },
+            ),
+            (Action::Keep, _) if unprotect => (
+                Action::Keep,
+                Reason::DeregistrationProtection { until: None },
+            ),
+            other => other,
         };
         let (action, reason, recoverable_until) = against_bin(
             decided,

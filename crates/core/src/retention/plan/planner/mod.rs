@@ -315,8 +315,9 @@ fn summarize(items: &[PlanItem], price_per_gib_month: f64) -> Summary {
             (ItemKind::Snapshot, Action::Keep) => s.snapshots_to_keep += 1,
             (ItemKind::Image, Action::Deprecate) => s.images_to_deprecate += 1,
             (ItemKind::Image, Action::Disable) => s.images_to_disable += 1,
+            (ItemKind::Image, Action::Unprotect) => s.images_to_unprotect += 1,
             // the ladder steps only images; a snapshot never has one
-            (ItemKind::Snapshot, Action::Deprecate | Action::Disable) => {
+            (ItemKind::Snapshot, Action::Deprecate | Action::Disable | Action::Unprotect) => {
                 s.snapshots_to_keep += 1;
             }
         }
