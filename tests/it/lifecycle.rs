@@ -626,3 +626,95 @@ fn disable_protection_turns_it_off_as_a_step_and_the_next_run_deletes() {
     let d = block_on(c.describe_images().image_ids(&img).send()).expect("d");
     assert!(d.images().is_empty(), "deleted");
 }
+
+#[test]
+fn undo_reverses_the_ladders_steps_and_gives_back_the_launch_permissions() {
+    let m = moto();
+    let url = &m.url;
+    let img = expiring(url, "web-shared-ladder");
+    let c = ec2(url, "us-east-1");
+    block_on(
+        c.modify_image_attribute()
+            .image_id(&img)
+            .launch_permission(
+                aws_sdk_ec2::types::LaunchPermissionModifications::builder()
+                    .add(
+                        aws_sdk_ec2::types::LaunchPermission::builder()
+                            .user_id("111122223333")
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send(),
+    )
+    .expect("share");
+    let dir = tempfile::tempdir().expect("tmp");
+    let as_of = (Utc::now() + Duration::days(3)).to_rfc3339();
+    let step = |flag: &str, name: &str| {
+        let report = dir.path().join(name);
+        ami_builder(url)
+            .args(["prune", "--in-region", "us-east-1", "--keep", "0"])
+            .args(["--as-of", &as_of, "--include-shared", flag, "1d"])
+            .args(["--apply", "--report-file"])
+            .arg(&report)
+            .assert()
+            .success();
+        report
+    };
+    let undo = |report: &std::path::Path| {
+        let out = ami_builder(url)
+            .args(["--output", "json", "prune", "undo", "--report"])
+            .arg(report)
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        serde_json::from_slice::<serde_json::Value>(&out).expect("json")
+    };
+    let described = || {
+        let d = block_on(
+            c.describe_images()
+                .image_ids(&img)
+                .include_disabled(true)
+                .send(),
+        )
+        .expect("d");
+        let i = &d.images()[0];
+        (
+            i.state().map(|s| s.as_str().to_string()),
+            i.deprecation_time().is_some(),
+        )
+    };
+    let shared_with = || {
+        let a = block_on(
+            c.describe_image_attribute()
+                .image_id(&img)
+                .attribute(aws_sdk_ec2::types::ImageAttributeName::LaunchPermission)
+                .send(),
+        )
+        .expect("attribute");
+        a.launch_permissions()
+            .iter()
+            .filter_map(|p| p.user_id().map(str::to_string))
+            .collect::<Vec<_>>()
+    };
+    // deprecated, then undone
+    let r = step("--deprecate-after", "deprecate.json");
+    assert_eq!(described(), (Some("available".into()), true));
+    let v = undo(&r);
+    assert_eq!(v["restores"][0]["action"], "undeprecate", "{v}");
+    assert_eq!(described(), (Some("available".into()), false));
+    // disabled (its sharing gone, as EC2 does), then enabled with it back
+    let r = step("--disable-after", "disable.json");
+    assert_eq!(described().0.as_deref(), Some("disabled"));
+    assert!(shared_with().is_empty());
+    let v = undo(&r);
+    assert_eq!(v["restores"][0]["action"], "enable", "{v}");
+    assert_eq!(v["restores"][0]["result"], "restored", "{v}");
+    assert_eq!(described().0.as_deref(), Some("available"));
+    assert_eq!(shared_with(), ["111122223333"]);
+    let doc = dir.path().join("undo.json");
+    std::fs::write(&doc, v.to_string()).expect("write");
+    crate::schemas::assert_valid("undo-result.schema.json", &doc);
+}

@@ -34,6 +34,48 @@ pub fn record(s: &Sharing) -> Option<String> {
     (v.chars().count() <= 256).then_some(v)
 }
 
+/// The launch permissions [`record`] wrote, as grants to add back; an
+/// error for any token it would not have written (the tag is anyone's to
+/// edit, and a grant is a permission).
+pub fn parse_record(v: &str) -> Result<aws_sdk_ec2::types::LaunchPermissionModifications, String> {
+    use aws_sdk_ec2::types::{LaunchPermission, PermissionGroup};
+    let arn = |s: &str, kind: &str| {
+        s.starts_with("arn:aws")
+            && s.contains(":organizations::")
+            && s.contains(kind)
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || ":/-_".contains(c))
+    };
+    let mut add = Vec::new();
+    for token in v.split_whitespace() {
+        let grant = if token == "public" {
+            LaunchPermission::builder()
+                .group(PermissionGroup::All)
+                .build()
+        } else if let Some(a) = token
+            .strip_prefix("account:")
+            .filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))
+        {
+            LaunchPermission::builder().user_id(a).build()
+        } else if let Some(o) = token
+            .strip_prefix("org:")
+            .filter(|o| arn(o, ":organization/"))
+        {
+            LaunchPermission::builder().organization_arn(o).build()
+        } else if let Some(o) = token.strip_prefix("ou:").filter(|o| arn(o, ":ou/")) {
+            LaunchPermission::builder()
+                .organizational_unit_arn(o)
+                .build()
+        } else {
+            return Err(format!("`{token}`"));
+        };
+        add.push(grant);
+    }
+    Ok(aws_sdk_ec2::types::LaunchPermissionModifications::builder()
+        .set_add(Some(add))
+        .build())
+}
+
 async fn disable(aws: &Aws, region: &Region, ami: &AmiId) -> Result<(), String> {
     let sharing = inventory::image_sharing(aws, region, ami.as_str())
         .await
@@ -147,5 +189,16 @@ mod tests {
             ..Sharing::default()
         };
         assert_eq!(record(&many), None);
+        // read back: only what record writes
+        let back = parse_record(&record(&s).expect("fits")).expect("parses");
+        assert_eq!(back.add().len(), 3);
+        for bad in [
+            "account:12",
+            "group:all",
+            "org:arn:aws:iam::1:role/x",
+            "account:111122223333;x",
+        ] {
+            assert!(parse_record(bad).is_err(), "{bad}");
+        }
     }
 }

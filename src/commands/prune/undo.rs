@@ -1,10 +1,16 @@
-//! `ami-builder prune undo --report FILE`: what an applied run deleted,
-//! back from the Recycle Bin. Snapshots first, then images (EC2 restores an
-//! image only once its snapshots are back: EBS User Guide, "Recover deleted
-//! AMIs from the Recycle Bin"); an image whose snapshot could not be
-//! restored is still tried, and EC2's refusal is its result. The report is
-//! read as data and checked (`read_applied`); what it says was already gone
-//! is not this run's to restore.
+//! `ami-builder prune undo --report FILE`: an applied run, undone. What it
+//! deleted comes back from the Recycle Bin, snapshots first, then images
+//! (EC2 restores an image only once its snapshots are back: EBS User Guide,
+//! "Recover deleted AMIs from the Recycle Bin"; an image whose snapshot
+//! could not be restored is still tried, and EC2's refusal is its result).
+//! Then each ladder step it took is reversed: a deprecation cancelled
+//! (`DisableImageDeprecation`), a disabled image enabled (`EnableImage`) with
+//! the launch permissions its `ami-builder:launch-permissions` tag
+//! recorded, a protection turned off turned on again (without a cooldown:
+//! the report does not say whether it had one). The report is read as data
+//! and checked (`read_applied`), and so is the tag (only the forms prune
+//! writes are granted); what the report says was already gone is not this
+//! run's to restore.
 
 use std::fmt;
 use std::process::ExitCode;
@@ -17,6 +23,7 @@ use crate::cli::{Global, UndoArgs};
 use crate::error::{Error, Result};
 use crate::events::entry::{build_entry, AmiStatus, EventFacts};
 use crate::ids::{AmiId, Region};
+use crate::retention::plan::Step;
 use crate::retention::ItemKind;
 
 /// Layout version of `prune undo --output json`.
@@ -28,6 +35,9 @@ pub struct Restored {
     pub kind: ItemKind,
     pub region: String,
     pub id: String,
+    /// `restore` (from the Recycle Bin), `undeprecate`, `enable` or
+    /// `protect`.
+    pub action: &'static str,
     /// `restored` or `failed`.
     pub result: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -51,12 +61,13 @@ impl fmt::Display for UndoResult {
                 r.region.clone(),
                 r.kind.to_string(),
                 r.id.clone(),
+                r.action.to_string(),
                 r.result.to_string(),
                 r.error.clone().unwrap_or_default(),
             ]
         });
         f.write_str(&crate::table::render(
-            &["REGION", "KIND", "ID", "RESULT", "ERROR"],
+            &["REGION", "KIND", "ID", "UNDO", "RESULT", "ERROR"],
             rows,
         ))?;
         let done = self
@@ -85,17 +96,31 @@ pub async fn run(global: &Global, args: &UndoArgs) -> Result<ExitCode> {
         .collect();
     let aws = super::super::load_aws(global).await?;
     let mut restores = Vec::new();
+    let mut push = |a: &super::report::Applied, action, r: std::result::Result<(), String>| {
+        restores.push(Restored {
+            kind: a.kind,
+            region: a.region.clone(),
+            id: a.id.clone(),
+            action,
+            result: if r.is_ok() { "restored" } else { "failed" },
+            error: r.err(),
+        });
+    };
     for kind in [ItemKind::Snapshot, ItemKind::Image] {
         for a in deleted.iter().filter(|a| a.kind == kind) {
             let r = crate::aws::recycle_bin::restore(&aws, &a.region, kind, &a.id).await;
-            restores.push(Restored {
-                kind,
-                region: a.region.clone(),
-                id: a.id.clone(),
-                result: if r.is_ok() { "restored" } else { "failed" },
-                error: r.err(),
-            });
+            push(a, "restore", r);
         }
+    }
+    for a in &report.results {
+        let AppliedResult::Step {
+            step, done: true, ..
+        } = a.result
+        else {
+            continue;
+        };
+        let (action, r) = reverse(&aws, &a.region, &a.id, step).await;
+        push(a, action, r);
     }
     let mut result = UndoResult {
         schema_version: SCHEMA_VERSION,
@@ -139,6 +164,81 @@ pub async fn run(global: &Global, args: &UndoArgs) -> Result<ExitCode> {
     }
 }
 
+/// Undo one ladder step; which undo, and how it went.
+async fn reverse(
+    aws: &crate::aws::Aws,
+    region: &str,
+    id: &str,
+    step: Step,
+) -> (&'static str, std::result::Result<(), String>) {
+    let ec2 = aws.ec2(region);
+    match step {
+        Step::Deprecate => (
+            "undeprecate",
+            ec2.disable_image_deprecation()
+                .image_id(id)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| crate::aws::describe(&e, aws.endpoint())),
+        ),
+        Step::Unprotect => (
+            "protect",
+            ec2.enable_image_deregistration_protection()
+                .image_id(id)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| crate::aws::describe(&e, aws.endpoint())),
+        ),
+        Step::Disable => ("enable", enable(aws, region, id).await),
+    }
+}
+
+/// `EnableImage`, then the launch permissions the tag recorded.
+async fn enable(aws: &crate::aws::Aws, region: &str, id: &str) -> std::result::Result<(), String> {
+    let ec2 = aws.ec2(region);
+    let recorded = crate::aws::ec2::describe_image(
+        aws,
+        &Region::parse(region).map_err(|e| e.to_string())?,
+        &AmiId::parse(id).map_err(|e| e.to_string())?,
+    )
+    .await
+    .map_err(|e| e.to_string())?
+    .and_then(|i| i.tags.get(crate::tags::LAUNCH_PERMISSIONS).cloned());
+    // the tag is read before anything changes: a value prune would not have
+    // written is refused, and the image stays disabled
+    let grants = match &recorded {
+        Some(v) => Some(super::steps::parse_record(v).map_err(|e| {
+            format!(
+                "its {} tag is not one prune writes ({e}): not enabled",
+                crate::tags::LAUNCH_PERMISSIONS
+            )
+        })?),
+        None => None,
+    };
+    ec2.enable_image()
+        .image_id(id)
+        .send()
+        .await
+        .map_err(|e| crate::aws::describe(&e, aws.endpoint()))?;
+    let Some(grants) = grants else {
+        return Ok(());
+    };
+    ec2.modify_image_attribute()
+        .image_id(id)
+        .launch_permission(grants)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| {
+            format!(
+                "enabled, but its launch permissions were not restored: {}",
+                crate::aws::describe(&e, aws.endpoint())
+            )
+        })
+}
+
 async fn announce(
     aws: &crate::aws::Aws,
     args: &UndoArgs,
@@ -149,7 +249,7 @@ async fn announce(
     for r in result
         .restores
         .iter()
-        .filter(|r| r.kind == ItemKind::Image && r.result == "restored")
+        .filter(|r| r.kind == ItemKind::Image && r.result == "restored" && r.action == "restore")
     {
         let (region, ami) = match (Region::parse(&r.region), AmiId::parse(&r.id)) {
             (Ok(region), Ok(ami)) => (region, ami),
