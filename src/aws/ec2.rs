@@ -495,3 +495,119 @@ pub async fn protect(aws: &Aws, region: &Region, ami: &AmiId, cooldown: bool) ->
         })?;
     Ok(out.r#return().unwrap_or("enabled").to_string())
 }
+
+/// One image call that answers only success or failure, for the lifecycle
+/// (`what` names it in the error).
+fn image_call<T, E, R>(
+    aws: &Aws,
+    what: String,
+    sent: std::result::Result<T, aws_sdk_ec2::error::SdkError<E, R>>,
+) -> Result<()>
+where
+    E: aws_sdk_ec2::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    sent.map(|_| ())
+        .map_err(|e| aws_error(what, &e, aws.endpoint()))
+}
+
+/// `DisableImage`.
+pub async fn disable_image(aws: &Aws, region: &Region, ami: &AmiId) -> Result<()> {
+    let sent = aws
+        .ec2(region)
+        .disable_image()
+        .image_id(ami.as_str())
+        .send()
+        .await;
+    image_call(aws, format!("disabling {ami} in {region}"), sent)
+}
+
+/// `EnableImage`.
+pub async fn enable_image(aws: &Aws, region: &Region, ami: &AmiId) -> Result<()> {
+    let sent = aws
+        .ec2(region)
+        .enable_image()
+        .image_id(ami.as_str())
+        .send()
+        .await;
+    image_call(aws, format!("enabling {ami} in {region}"), sent)
+}
+
+/// `DisableImageDeprecation`: the image is no longer deprecated.
+pub async fn undeprecate(aws: &Aws, region: &Region, ami: &AmiId) -> Result<()> {
+    let sent = aws
+        .ec2(region)
+        .disable_image_deprecation()
+        .image_id(ami.as_str())
+        .send()
+        .await;
+    image_call(
+        aws,
+        format!("cancelling the deprecation of {ami} in {region}"),
+        sent,
+    )
+}
+
+/// `DisableImageDeregistrationProtection`.
+pub async fn unprotect(aws: &Aws, region: &Region, ami: &AmiId) -> Result<()> {
+    let sent = aws
+        .ec2(region)
+        .disable_image_deregistration_protection()
+        .image_id(ami.as_str())
+        .send()
+        .await;
+    image_call(
+        aws,
+        format!("turning off deregistration protection of {ami} in {region}"),
+        sent,
+    )
+}
+
+/// Grant `to` launch permission on the image (`ModifyImageAttribute`, add).
+pub async fn grant_launch(
+    aws: &Aws,
+    region: &Region,
+    ami: &AmiId,
+    to: &crate::retention::Sharing,
+) -> Result<()> {
+    use aws_sdk_ec2::types::{LaunchPermission, LaunchPermissionModifications, PermissionGroup};
+    let mut add = Vec::new();
+    if to.public {
+        add.push(
+            LaunchPermission::builder()
+                .group(PermissionGroup::All)
+                .build(),
+        );
+    }
+    add.extend(
+        to.accounts
+            .iter()
+            .map(|a| LaunchPermission::builder().user_id(a).build()),
+    );
+    add.extend(
+        to.organizations
+            .iter()
+            .map(|o| LaunchPermission::builder().organization_arn(o).build()),
+    );
+    add.extend(to.organizational_units.iter().map(|o| {
+        LaunchPermission::builder()
+            .organizational_unit_arn(o)
+            .build()
+    }));
+    let sent = aws
+        .ec2(region)
+        .modify_image_attribute()
+        .image_id(ami.as_str())
+        .launch_permission(
+            LaunchPermissionModifications::builder()
+                .set_add(Some(add))
+                .build(),
+        )
+        .send()
+        .await;
+    image_call(
+        aws,
+        format!("granting launch permissions on {ami} in {region}"),
+        sent,
+    )
+}

@@ -4,10 +4,13 @@
 //!
 //! Owns, pure: when a build's images are deprecated (`build
 //! --deprecate-after`), whether an existing deprecation time is kept, and
-//! what `DescribeImages`' `DeregistrationProtection` value means. `now` is
+//! what `DescribeImages`' `DeregistrationProtection` value means, and how a
+//! disabled image's launch permissions are recorded and read back. `now` is
 //! given.
 
 use chrono::{DateTime, TimeDelta, Utc};
+
+use crate::retention::Sharing;
 
 /// What `DescribeImages` says of an image's deregistration protection.
 ///
@@ -109,9 +112,90 @@ pub fn deprecation_step(
     }
 }
 
+/// The launch permissions of an image about to be disabled, as the one tag
+/// value that keeps them (`ami-builder:launch-permissions`): `public`,
+/// `account:ID`, `org:ARN`, `ou:ARN`, space-separated; `None` when they do
+/// not fit EC2's 256 characters (the image is then not disabled: they would
+/// be lost, since `DisableImage` removes them and `EnableImage` does not
+/// bring them back).
+pub fn record_launch_permissions(s: &Sharing) -> Option<String> {
+    let mut parts = Vec::new();
+    if s.public {
+        parts.push("public".to_string());
+    }
+    parts.extend(s.accounts.iter().map(|a| format!("account:{a}")));
+    parts.extend(s.organizations.iter().map(|o| format!("org:{o}")));
+    parts.extend(s.organizational_units.iter().map(|o| format!("ou:{o}")));
+    let v = parts.join(" ");
+    (v.chars().count() <= 256).then_some(v)
+}
+
+/// What [`record_launch_permissions`] wrote, read back; an error naming
+/// the first token it would not have written (the tag is anyone's to edit,
+/// and what is read back is granted).
+pub fn parse_launch_permissions(v: &str) -> Result<Sharing, String> {
+    let arn = |s: &str, kind: &str| {
+        s.starts_with("arn:aws")
+            && s.contains(":organizations::")
+            && s.contains(kind)
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || ":/-_".contains(c))
+    };
+    let mut out = Sharing::default();
+    for token in v.split_whitespace() {
+        if token == "public" {
+            out.public = true;
+        } else if let Some(a) = token
+            .strip_prefix("account:")
+            .filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))
+        {
+            out.accounts.push(a.to_string());
+        } else if let Some(o) = token
+            .strip_prefix("org:")
+            .filter(|o| arn(o, ":organization/"))
+        {
+            out.organizations.push(o.to_string());
+        } else if let Some(o) = token.strip_prefix("ou:").filter(|o| arn(o, ":ou/")) {
+            out.organizational_units.push(o.to_string());
+        } else {
+            return Err(format!("`{token}`"));
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn launch_permissions_are_recorded_whole_or_not_at_all_and_read_back_strictly() {
+        let s = Sharing {
+            public: true,
+            accounts: vec!["111122223333".into()],
+            organizations: vec!["arn:aws:organizations::111122223333:organization/o-abc".into()],
+            organizational_units: Vec::new(),
+        };
+        let v = record_launch_permissions(&s).expect("fits");
+        assert_eq!(
+            v,
+            "public account:111122223333 org:arn:aws:organizations::111122223333:organization/o-abc"
+        );
+        assert_eq!(parse_launch_permissions(&v), Ok(s));
+        let many = Sharing {
+            accounts: (0..30).map(|n| format!("{n:012}")).collect(),
+            ..Sharing::default()
+        };
+        assert_eq!(record_launch_permissions(&many), None);
+        for bad in [
+            "account:12",
+            "group:all",
+            "org:arn:aws:iam::1:role/x",
+            "account:111122223333;x",
+        ] {
+            assert!(parse_launch_permissions(bad).is_err(), "{bad}");
+        }
+    }
 
     fn t(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s)

@@ -16,75 +16,17 @@ use chrono::Utc;
 use super::report::{Applied, AppliedResult};
 use crate::aws::{ec2, inventory, Aws};
 use crate::ids::{AmiId, Region};
+use crate::lifecycle;
 use crate::retention::plan::Step;
-use crate::retention::{Action, PlanItem, Sharing};
-
-/// The launch permissions as one tag value: `public`, `account:ID`,
-/// `org:ARN`, `ou:ARN`, space-separated; `None` when they do not fit EC2's
-/// 256 characters (the image is then not disabled: they would be lost).
-pub fn record(s: &Sharing) -> Option<String> {
-    let mut parts = Vec::new();
-    if s.public {
-        parts.push("public".to_string());
-    }
-    parts.extend(s.accounts.iter().map(|a| format!("account:{a}")));
-    parts.extend(s.organizations.iter().map(|o| format!("org:{o}")));
-    parts.extend(s.organizational_units.iter().map(|o| format!("ou:{o}")));
-    let v = parts.join(" ");
-    (v.chars().count() <= 256).then_some(v)
-}
-
-/// The launch permissions [`record`] wrote, as grants to add back; an
-/// error for any token it would not have written (the tag is anyone's to
-/// edit, and a grant is a permission).
-pub fn parse_record(v: &str) -> Result<aws_sdk_ec2::types::LaunchPermissionModifications, String> {
-    use aws_sdk_ec2::types::{LaunchPermission, PermissionGroup};
-    let arn = |s: &str, kind: &str| {
-        s.starts_with("arn:aws")
-            && s.contains(":organizations::")
-            && s.contains(kind)
-            && s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || ":/-_".contains(c))
-    };
-    let mut add = Vec::new();
-    for token in v.split_whitespace() {
-        let grant = if token == "public" {
-            LaunchPermission::builder()
-                .group(PermissionGroup::All)
-                .build()
-        } else if let Some(a) = token
-            .strip_prefix("account:")
-            .filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))
-        {
-            LaunchPermission::builder().user_id(a).build()
-        } else if let Some(o) = token
-            .strip_prefix("org:")
-            .filter(|o| arn(o, ":organization/"))
-        {
-            LaunchPermission::builder().organization_arn(o).build()
-        } else if let Some(o) = token.strip_prefix("ou:").filter(|o| arn(o, ":ou/")) {
-            LaunchPermission::builder()
-                .organizational_unit_arn(o)
-                .build()
-        } else {
-            return Err(format!("`{token}`"));
-        };
-        add.push(grant);
-    }
-    Ok(aws_sdk_ec2::types::LaunchPermissionModifications::builder()
-        .set_add(Some(add))
-        .build())
-}
+use crate::retention::{Action, PlanItem};
 
 async fn disable(aws: &Aws, region: &Region, ami: &AmiId) -> Result<(), String> {
     let sharing = inventory::image_sharing(aws, region, ami.as_str())
         .await
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("{ami} is gone"))?;
-    let now = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let tags = vec![(crate::tags::DISABLED_AT.to_string(), now)];
     if sharing.is_shared() {
-        let v = record(&sharing).ok_or_else(|| {
+        let v = lifecycle::record_launch_permissions(&sharing).ok_or_else(|| {
             "shared with too many to record in a tag (256 characters): not disabled, since disabling would lose them".to_string()
         })?;
         // first, alone: if it cannot be written, nothing is disabled
@@ -100,15 +42,18 @@ async fn disable(aws: &Aws, region: &Region, ami: &AmiId) -> Result<(), String> 
             return Err(f);
         }
     }
-    aws.ec2(region)
-        .disable_image()
-        .image_id(ami.as_str())
-        .send()
-        .await
-        .map_err(|e| crate::aws::describe(&e, aws.endpoint()))?;
-    let failed = ec2::create_tags(aws, region, &[ami.to_string()], &tags)
+    ec2::disable_image(aws, region, ami)
         .await
         .map_err(|e| e.to_string())?;
+    let now = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let failed = ec2::create_tags(
+        aws,
+        region,
+        &[ami.to_string()],
+        &[(crate::tags::DISABLED_AT.to_string(), now)],
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     match failed.into_iter().next() {
         // disabled all the same; the ladder then counts from the step before
         Some(f) => Err(format!(
@@ -141,14 +86,9 @@ pub(super) async fn take(aws: &Aws, steps: &[PlanItem]) -> Vec<Applied> {
                 .await
                 .map_err(|e| e.to_string()),
             Step::Disable => disable(aws, &region, &ami).await,
-            Step::Unprotect => aws
-                .ec2(&region)
-                .disable_image_deregistration_protection()
-                .image_id(ami.as_str())
-                .send()
+            Step::Unprotect => ec2::unprotect(aws, &region, &ami)
                 .await
-                .map(|_| ())
-                .map_err(|e| crate::aws::describe(&e, aws.endpoint())),
+                .map_err(|e| e.to_string()),
         };
         out.push(result(item, step, r));
     }
@@ -165,40 +105,5 @@ fn result(item: &PlanItem, step: Step, r: Result<(), String>) -> Applied {
             done: r.is_ok(),
             error: r.err(),
         },
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn launch_permissions_are_recorded_whole_or_not_at_all() {
-        let s = Sharing {
-            public: true,
-            accounts: vec!["111122223333".into()],
-            organizations: vec!["arn:aws:organizations::111122223333:organization/o-abc".into()],
-            organizational_units: Vec::new(),
-        };
-        assert_eq!(
-            record(&s).as_deref(),
-            Some("public account:111122223333 org:arn:aws:organizations::111122223333:organization/o-abc")
-        );
-        let many = Sharing {
-            accounts: (0..30).map(|n| format!("{n:012}")).collect(),
-            ..Sharing::default()
-        };
-        assert_eq!(record(&many), None);
-        // read back: only what record writes
-        let back = parse_record(&record(&s).expect("fits")).expect("parses");
-        assert_eq!(back.add().len(), 3);
-        for bad in [
-            "account:12",
-            "group:all",
-            "org:arn:aws:iam::1:role/x",
-            "account:111122223333;x",
-        ] {
-            assert!(parse_record(bad).is_err(), "{bad}");
-        }
     }
 }

@@ -18,7 +18,7 @@ use std::process::ExitCode;
 use serde::Serialize;
 
 use super::report::AppliedResult;
-use crate::aws::ec2::Deleted;
+use crate::aws::ec2::{self, Deleted};
 use crate::cli::{Global, UndoArgs};
 use crate::error::{Error, Result};
 use crate::events::entry::{build_entry, AmiStatus, EventFacts};
@@ -171,45 +171,42 @@ async fn reverse(
     id: &str,
     step: Step,
 ) -> (&'static str, std::result::Result<(), String>) {
-    let ec2 = aws.ec2(region);
+    let (region, ami) = match (Region::parse(region), AmiId::parse(id)) {
+        (Ok(r), Ok(a)) => (r, a),
+        // read_applied checked both: unreachable for a report it passed
+        (Err(e), _) | (_, Err(e)) => return ("restore", Err(e.to_string())),
+    };
+    let err = |e: Error| e.to_string();
     match step {
         Step::Deprecate => (
             "undeprecate",
-            ec2.disable_image_deprecation()
-                .image_id(id)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| crate::aws::describe(&e, aws.endpoint())),
+            ec2::undeprecate(aws, &region, &ami).await.map_err(err),
         ),
         Step::Unprotect => (
             "protect",
-            ec2.enable_image_deregistration_protection()
-                .image_id(id)
-                .send()
+            ec2::protect(aws, &region, &ami, false)
                 .await
                 .map(|_| ())
-                .map_err(|e| crate::aws::describe(&e, aws.endpoint())),
+                .map_err(err),
         ),
-        Step::Disable => ("enable", enable(aws, region, id).await),
+        Step::Disable => ("enable", enable(aws, &region, &ami).await),
     }
 }
 
 /// `EnableImage`, then the launch permissions the tag recorded.
-async fn enable(aws: &crate::aws::Aws, region: &str, id: &str) -> std::result::Result<(), String> {
-    let ec2 = aws.ec2(region);
-    let recorded = crate::aws::ec2::describe_image(
-        aws,
-        &Region::parse(region).map_err(|e| e.to_string())?,
-        &AmiId::parse(id).map_err(|e| e.to_string())?,
-    )
-    .await
-    .map_err(|e| e.to_string())?
-    .and_then(|i| i.tags.get(crate::tags::LAUNCH_PERMISSIONS).cloned());
+async fn enable(
+    aws: &crate::aws::Aws,
+    region: &Region,
+    ami: &AmiId,
+) -> std::result::Result<(), String> {
+    let recorded = ec2::describe_image(aws, region, ami)
+        .await
+        .map_err(|e| e.to_string())?
+        .and_then(|i| i.tags.get(crate::tags::LAUNCH_PERMISSIONS).cloned());
     // the tag is read before anything changes: a value prune would not have
     // written is refused, and the image stays disabled
     let grants = match &recorded {
-        Some(v) => Some(super::steps::parse_record(v).map_err(|e| {
+        Some(v) => Some(crate::lifecycle::parse_launch_permissions(v).map_err(|e| {
             format!(
                 "its {} tag is not one prune writes ({e}): not enabled",
                 crate::tags::LAUNCH_PERMISSIONS
@@ -217,26 +214,15 @@ async fn enable(aws: &crate::aws::Aws, region: &str, id: &str) -> std::result::R
         })?),
         None => None,
     };
-    ec2.enable_image()
-        .image_id(id)
-        .send()
+    ec2::enable_image(aws, region, ami)
         .await
-        .map_err(|e| crate::aws::describe(&e, aws.endpoint()))?;
-    let Some(grants) = grants else {
-        return Ok(());
-    };
-    ec2.modify_image_attribute()
-        .image_id(id)
-        .launch_permission(grants)
-        .send()
-        .await
-        .map(|_| ())
-        .map_err(|e| {
-            format!(
-                "enabled, but its launch permissions were not restored: {}",
-                crate::aws::describe(&e, aws.endpoint())
-            )
-        })
+        .map_err(|e| e.to_string())?;
+    match grants {
+        Some(g) if g.is_shared() => ec2::grant_launch(aws, region, ami, &g)
+            .await
+            .map_err(|e| format!("enabled, but its launch permissions were not restored: {e}")),
+        _ => Ok(()),
+    }
 }
 
 async fn announce(
