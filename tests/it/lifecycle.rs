@@ -709,6 +709,18 @@ fn undo_reverses_the_ladders_steps_and_gives_back_the_launch_permissions() {
     let r = step("--disable-after", "disable.json");
     assert_eq!(described().0.as_deref(), Some("disabled"));
     assert!(shared_with().is_empty());
+    // the tag is anyone's to edit: an account added to it is not granted
+    // (only what the run's own report recorded too)
+    block_on(
+        c.create_tags()
+            .resources(&img)
+            .tags(tag(
+                "ami-builder:launch-permissions",
+                "account:111122223333 account:444455556666",
+            ))
+            .send(),
+    )
+    .expect("retag");
     let v = undo(&r);
     assert_eq!(v["restores"][0]["action"], "enable", "{v}");
     assert_eq!(v["restores"][0]["result"], "restored", "{v}");

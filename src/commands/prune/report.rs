@@ -43,6 +43,11 @@ pub enum AppliedResult {
         done: bool,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
+        /// For a shared image disabled: the launch permissions recorded (as
+        /// in its tag). `prune undo` grants only what this and the tag both
+        /// say: the tag is anyone's to edit.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        launch_permissions: Option<String>,
     },
 }
 
@@ -88,6 +93,7 @@ impl PruneReport {
                     step,
                     done: false,
                     error,
+                    ..
                 } => Some(format!(
                     "{} {} {}: {step} failed: {}",
                     a.kind,

@@ -20,11 +20,13 @@ use crate::lifecycle;
 use crate::retention::plan::Step;
 use crate::retention::{Action, PlanItem};
 
-async fn disable(aws: &Aws, region: &Region, ami: &AmiId) -> Result<(), String> {
+/// Disable `ami`; the launch permissions recorded first, if it was shared.
+async fn disable(aws: &Aws, region: &Region, ami: &AmiId) -> Result<Option<String>, String> {
     let sharing = inventory::image_sharing(aws, region, ami.as_str())
         .await
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("{ami} is gone"))?;
+    let mut recorded = None;
     if sharing.is_shared() {
         let v = lifecycle::record_launch_permissions(&sharing).ok_or_else(|| {
             "shared with too many to record in a tag (256 characters): not disabled, since disabling would lose them".to_string()
@@ -34,13 +36,14 @@ async fn disable(aws: &Aws, region: &Region, ami: &AmiId) -> Result<(), String> 
             aws,
             region,
             &[ami.to_string()],
-            &[(crate::tags::LAUNCH_PERMISSIONS.to_string(), v)],
+            &[(crate::tags::LAUNCH_PERMISSIONS.to_string(), v.clone())],
         )
         .await
         .map_err(|e| e.to_string())?;
         if let Some(f) = failed.into_iter().next() {
             return Err(f);
         }
+        recorded = Some(v);
     }
     ec2::disable_image(aws, region, ami)
         .await
@@ -60,7 +63,7 @@ async fn disable(aws: &Aws, region: &Region, ami: &AmiId) -> Result<(), String> 
             "disabled, but the {} tag was not written: {f}",
             crate::tags::DISABLED_AT
         )),
-        None => Ok(()),
+        None => Ok(recorded),
     }
 }
 
@@ -84,10 +87,12 @@ pub(super) async fn take(aws: &Aws, steps: &[PlanItem]) -> Vec<Applied> {
         let r = match step {
             Step::Deprecate => ec2::deprecate(aws, &region, &ami, Utc::now())
                 .await
+                .map(|()| None)
                 .map_err(|e| e.to_string()),
             Step::Disable => disable(aws, &region, &ami).await,
             Step::Unprotect => ec2::unprotect(aws, &region, &ami)
                 .await
+                .map(|()| None)
                 .map_err(|e| e.to_string()),
         };
         out.push(result(item, step, r));
@@ -95,15 +100,20 @@ pub(super) async fn take(aws: &Aws, steps: &[PlanItem]) -> Vec<Applied> {
     out
 }
 
-fn result(item: &PlanItem, step: Step, r: Result<(), String>) -> Applied {
+fn result(item: &PlanItem, step: Step, r: Result<Option<String>, String>) -> Applied {
+    let (done, error, launch_permissions) = match r {
+        Ok(recorded) => (true, None, recorded),
+        Err(e) => (false, Some(e), None),
+    };
     Applied {
         kind: item.kind,
         region: item.region.to_string(),
         id: item.id.to_string(),
         result: AppliedResult::Step {
             step,
-            done: r.is_ok(),
-            error: r.err(),
+            done,
+            error,
+            launch_permissions,
         },
     }
 }

@@ -5,8 +5,8 @@
 //! could not be restored is still tried, and EC2's refusal is its result).
 //! Then each ladder step it took is reversed: a deprecation cancelled
 //! (`DisableImageDeprecation`), a disabled image enabled (`EnableImage`) with
-//! the launch permissions its `ami-builder:launch-permissions` tag
-//! recorded, a protection turned off turned on again (without a cooldown:
+//! the launch permissions its `ami-builder:launch-permissions` tag and the
+//! report both recorded (the tag is anyone's to edit), a protection turned off turned on again (without a cooldown:
 //! the report does not say whether it had one). The report is read as data
 //! and checked (`read_applied`), and so is the tag (only the forms prune
 //! writes are granted); what the report says was already gone is not this
@@ -114,12 +114,15 @@ pub async fn run(global: &Global, args: &UndoArgs) -> Result<ExitCode> {
     }
     for a in &report.results {
         let AppliedResult::Step {
-            step, done: true, ..
+            step,
+            done: true,
+            launch_permissions: ref recorded,
+            ..
         } = a.result
         else {
             continue;
         };
-        let (action, r) = reverse(&aws, &a.region, &a.id, step).await;
+        let (action, r) = reverse(&aws, &a.region, &a.id, step, recorded.as_deref()).await;
         push(a, action, r);
     }
     let mut result = UndoResult {
@@ -170,6 +173,7 @@ async fn reverse(
     region: &str,
     id: &str,
     step: Step,
+    recorded: Option<&str>,
 ) -> (&'static str, std::result::Result<(), String>) {
     let (region, ami) = match (Region::parse(region), AmiId::parse(id)) {
         (Ok(r), Ok(a)) => (r, a),
@@ -189,40 +193,70 @@ async fn reverse(
                 .map(|_| ())
                 .map_err(err),
         ),
-        Step::Disable => ("enable", enable(aws, &region, &ami).await),
+        Step::Disable => ("enable", enable(aws, &region, &ami, recorded).await),
     }
 }
 
-/// `EnableImage`, then the launch permissions the tag recorded.
+/// `EnableImage`, then the launch permissions that both the image's tag
+/// and the run's report (`recorded`) hold: the tag is anyone's to edit, so
+/// an account added to it is not granted (and said).
 async fn enable(
     aws: &crate::aws::Aws,
     region: &Region,
     ami: &AmiId,
+    recorded: Option<&str>,
 ) -> std::result::Result<(), String> {
-    let recorded = ec2::describe_image(aws, region, ami)
+    use crate::lifecycle::parse_launch_permissions;
+    let tagged = ec2::describe_image(aws, region, ami)
         .await
         .map_err(|e| e.to_string())?
         .and_then(|i| i.tags.get(crate::tags::LAUNCH_PERMISSIONS).cloned());
-    // the tag is read before anything changes: a value prune would not have
+    // both are read before anything changes: a value prune would not have
     // written is refused, and the image stays disabled
-    let grants = match &recorded {
-        Some(v) => Some(crate::lifecycle::parse_launch_permissions(v).map_err(|e| {
-            format!(
-                "its {} tag is not one prune writes ({e}): not enabled",
-                crate::tags::LAUNCH_PERMISSIONS
-            )
-        })?),
-        None => None,
+    let not_ours =
+        |what: &str, e: String| format!("its {what} is not one prune writes ({e}): not enabled");
+    let tagged = tagged
+        .as_deref()
+        .map(parse_launch_permissions)
+        .transpose()
+        .map_err(|e| not_ours(&format!("{} tag", crate::tags::LAUNCH_PERMISSIONS), e))?
+        .unwrap_or_default();
+    let recorded = recorded
+        .map(parse_launch_permissions)
+        .transpose()
+        .map_err(|e| not_ours("report's launch_permissions", e))?
+        .unwrap_or_default();
+    let grant = crate::retention::Sharing {
+        public: tagged.public && recorded.public,
+        accounts: both(&tagged.accounts, &recorded.accounts),
+        organizations: both(&tagged.organizations, &recorded.organizations),
+        organizational_units: both(&tagged.organizational_units, &recorded.organizational_units),
     };
+    let refused: Vec<String> = tagged
+        .describe()
+        .into_iter()
+        .filter(|w| !grant.describe().contains(w))
+        .collect();
+    if !refused.is_empty() {
+        tracing::warn!(
+            "{ami} in {region}: its {} tag names {} that the report does not record: not granted",
+            crate::tags::LAUNCH_PERMISSIONS,
+            refused.join(", ")
+        );
+    }
     ec2::enable_image(aws, region, ami)
         .await
         .map_err(|e| e.to_string())?;
-    match grants {
-        Some(g) if g.is_shared() => ec2::grant_launch(aws, region, ami, &g)
-            .await
-            .map_err(|e| format!("enabled, but its launch permissions were not restored: {e}")),
-        _ => Ok(()),
+    if !grant.is_shared() {
+        return Ok(());
     }
+    ec2::grant_launch(aws, region, ami, &grant)
+        .await
+        .map_err(|e| format!("enabled, but its launch permissions were not restored: {e}"))
+}
+
+fn both(a: &[String], b: &[String]) -> Vec<String> {
+    a.iter().filter(|x| b.contains(x)).cloned().collect()
 }
 
 async fn announce(
