@@ -77,16 +77,7 @@ pub async fn describe_image(
                 "describing image {ami_id} in {region}: EC2 answered with {e}; is the endpoint really EC2?"
             ))
         })?;
-    let tags = img
-        .tags()
-        .iter()
-        .filter_map(|t| {
-            Some((
-                t.key()?.to_string(),
-                t.value().unwrap_or_default().to_string(),
-            ))
-        })
-        .collect();
+    let tags = super::inventory::tags(img.tags());
     Ok(Some(ImageInfo {
         region: region.clone(),
         ami_id: ami_id.clone(),

@@ -19,7 +19,8 @@ use crate::ids::{InvalidId, Region};
 use crate::retention::fleet::{group_images, Group, Template, TemplateRef};
 use crate::retention::{Image, Instance, Inventory, Sharing, Snapshot, Usage, UsedBy};
 
-fn tags(t: &[aws_sdk_ec2::types::Tag]) -> BTreeMap<String, String> {
+/// EC2's tags as a map (one place for every EC2 answer that has tags).
+pub(crate) fn tags(t: &[aws_sdk_ec2::types::Tag]) -> BTreeMap<String, String> {
     t.iter()
         .filter_map(|t| {
             Some((

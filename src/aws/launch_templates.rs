@@ -119,11 +119,7 @@ pub async fn tagged(
             )
         })?;
         for t in page.launch_templates() {
-            let tags = t
-                .tags()
-                .iter()
-                .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
-                .collect();
+            let tags = super::inventory::tags(t.tags());
             out.push((with_default(aws, region, t).await?, tags));
         }
     }
