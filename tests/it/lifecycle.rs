@@ -272,23 +272,54 @@ fn unused_for_keeps_an_image_launched_within_it_even_when_the_instance_is_gone()
         ));
 }
 
-/// The snapshot behind `ami`, tagged `tags` too.
+/// The snapshot behind `ami` (in us-east-1).
+fn snapshot_of(url: &str, ami: &str) -> String {
+    let d = block_on(
+        ec2(url, "us-east-1")
+            .describe_images()
+            .image_ids(ami)
+            .send(),
+    )
+    .expect("d");
+    d.images()[0].block_device_mappings()[0]
+        .ebs()
+        .and_then(|e| e.snapshot_id())
+        .expect("snapshot")
+        .to_string()
+}
+
+/// The snapshot behind `ami`, and both tagged `tags`.
 fn tag_snapshot(url: &str, ami: &str, tags: &[(&str, &str)]) -> String {
-    let c = ec2(url, "us-east-1");
-    block_on(async {
-        let d = c.describe_images().image_ids(ami).send().await.expect("d");
-        let snap = d.images()[0].block_device_mappings()[0]
-            .ebs()
-            .and_then(|e| e.snapshot_id())
-            .expect("snapshot")
-            .to_string();
-        let mut req = c.create_tags().resources(ami).resources(&snap);
-        for (k, v) in tags {
-            req = req.tags(tag(k, v));
-        }
-        req.send().await.expect("tags");
-        snap
-    })
+    let snap = snapshot_of(url, ami);
+    let mut req = ec2(url, "us-east-1")
+        .create_tags()
+        .resources(ami)
+        .resources(&snap);
+    for (k, v) in tags {
+        req = req.tags(tag(k, v));
+    }
+    block_on(req.send()).expect("tags");
+    snap
+}
+
+/// Give account 111122223333 launch permission on `ami` (in us-east-1).
+fn share_with_an_account(url: &str, ami: &str) {
+    block_on(
+        ec2(url, "us-east-1")
+            .modify_image_attribute()
+            .image_id(ami)
+            .launch_permission(
+                aws_sdk_ec2::types::LaunchPermissionModifications::builder()
+                    .add(
+                        aws_sdk_ec2::types::LaunchPermission::builder()
+                            .user_id("111122223333")
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send(),
+    )
+    .expect("share");
 }
 
 #[test]
@@ -436,28 +467,16 @@ fn a_disabled_image_is_in_the_plan_and_its_snapshot_is_not_an_orphan() {
     let m = moto();
     let url = &m.url;
     let disabled = expiring(url, "web-disabled");
-    let c = ec2(url, "us-east-1");
-    let snap = block_on(async {
-        let d = c
-            .describe_images()
-            .image_ids(&disabled)
-            .send()
-            .await
-            .expect("d");
-        let snap = d.images()[0].block_device_mappings()[0]
-            .ebs()
-            .and_then(|e| e.snapshot_id())
-            .expect("snapshot")
-            .to_string();
-        c.create_tags()
+    let snap = snapshot_of(url, &disabled);
+    block_on(
+        ec2(url, "us-east-1")
+            .create_tags()
             .resources(&snap)
             .tags(tag("ami-builder:family", "web"))
             .tags(tag("scheduler:ebs-snapshot", "0900;30"))
-            .send()
-            .await
-            .expect("tags");
-        snap
-    });
+            .send(),
+    )
+    .expect("tags");
     block_on(
         ec2(url, "us-east-1")
             .disable_image()
@@ -479,21 +498,7 @@ fn the_ladder_deprecates_disables_then_deletes_one_step_per_run_and_says_so() {
     let img = expiring(url, "web-ladder");
     let shared = expiring(url, "web-shared");
     let c = ec2(url, "us-east-1");
-    block_on(
-        c.modify_image_attribute()
-            .image_id(&shared)
-            .launch_permission(
-                aws_sdk_ec2::types::LaunchPermissionModifications::builder()
-                    .add(
-                        aws_sdk_ec2::types::LaunchPermission::builder()
-                            .user_id("111122223333")
-                            .build(),
-                    )
-                    .build(),
-            )
-            .send(),
-    )
-    .expect("share");
+    share_with_an_account(url, &shared);
     let q = crate::harness::queue_for_pattern(
         url,
         "default",
@@ -633,21 +638,7 @@ fn undo_reverses_the_ladders_steps_and_gives_back_the_launch_permissions() {
     let url = &m.url;
     let img = expiring(url, "web-shared-ladder");
     let c = ec2(url, "us-east-1");
-    block_on(
-        c.modify_image_attribute()
-            .image_id(&img)
-            .launch_permission(
-                aws_sdk_ec2::types::LaunchPermissionModifications::builder()
-                    .add(
-                        aws_sdk_ec2::types::LaunchPermission::builder()
-                            .user_id("111122223333")
-                            .build(),
-                    )
-                    .build(),
-            )
-            .send(),
-    )
-    .expect("share");
+    share_with_an_account(url, &img);
     let dir = tempfile::tempdir().expect("tmp");
     let as_of = (Utc::now() + Duration::days(3)).to_rfc3339();
     let step = |flag: &str, name: &str| {
