@@ -64,20 +64,8 @@ mod tests {
     use crate::retention::plan::{Action, Reason};
 
     fn item(kind: ItemKind, id: &str, depends_on: &[&str]) -> PlanItem {
-        PlanItem {
-            kind,
-            region: Arc::from("us-east-1"),
-            id: Arc::from(id),
-            family: None,
-            name: None,
-            created: None,
-            action: Action::Delete,
-            reason: Reason::Pinned { value: "x".into() },
-            expires_at: None,
-            size_gib: None,
-            depends_on: depends_on.iter().map(|&d| Arc::from(d)).collect(),
-            recoverable_until: None,
-        }
+        let pinned = Reason::Pinned { value: "x".into() };
+        PlanItem::for_tests(kind, id, Action::Delete, pinned, depends_on)
     }
 
     #[test]

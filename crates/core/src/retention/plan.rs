@@ -403,6 +403,34 @@ pub struct PlanItem {
     pub recoverable_until: Option<DateTime<Utc>>,
 }
 
+impl PlanItem {
+    /// An item in us-east-1 with only what a test of the plan's readers
+    /// needs (`depends_on`: a snapshot's images).
+    #[cfg(test)]
+    pub(crate) fn for_tests(
+        kind: ItemKind,
+        id: &str,
+        action: Action,
+        reason: Reason,
+        depends_on: &[&str],
+    ) -> PlanItem {
+        PlanItem {
+            kind,
+            region: Arc::from("us-east-1"),
+            id: Arc::from(id),
+            family: None,
+            name: None,
+            created: None,
+            action,
+            reason,
+            expires_at: None,
+            size_gib: None,
+            depends_on: depends_on.iter().map(|&d| Arc::from(d)).collect(),
+            recoverable_until: None,
+        }
+    }
+}
+
 /// Counts and the estimated saving.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Summary {

@@ -50,20 +50,7 @@ mod tests {
     use crate::retention::plan::{PlanItem, PlanRules, Scope};
 
     fn item(kind: ItemKind, id: &str, action: Action, reason: Reason) -> PlanItem {
-        PlanItem {
-            kind,
-            region: Arc::from("us-east-1"),
-            id: Arc::from(id),
-            family: None,
-            name: None,
-            created: None,
-            action,
-            reason,
-            expires_at: None,
-            size_gib: None,
-            depends_on: Vec::new(),
-            recoverable_until: None,
-        }
+        PlanItem::for_tests(kind, id, action, reason, &[])
     }
 
     #[test]
