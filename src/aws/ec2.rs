@@ -28,8 +28,6 @@ pub struct ImageInfo {
     pub tags: BTreeMap<String, String>,
     /// EC2's `DeprecationTime` (RFC 3339), when set.
     pub deprecation_time: Option<String>,
-    /// EC2's `DeregistrationProtection`, as it answers it.
-    pub deregistration_protection: Option<String>,
 }
 
 /// Describe one image; `Ok(None)` when EC2 says it does not exist.
@@ -90,7 +88,6 @@ pub async fn describe_image(
         owner_id: img.owner_id().map(str::to_string),
         tags,
         deprecation_time: img.deprecation_time().map(str::to_string),
-        deregistration_protection: img.deregistration_protection().map(str::to_string),
     }))
 }
 
