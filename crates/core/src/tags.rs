@@ -22,8 +22,8 @@ pub const PREFIX: &str = "ami-builder:";
 /// The EBS Snapshot Scheduler's tag (a key prefix: `scheduler:ebs-snapshot:0900`
 /// counts too).
 pub const SCHEDULER: &str = "scheduler:ebs-snapshot";
-/// On an image prune disabled: when (RFC 3339 UTC); the ladder's next step
-/// counts from it (EC2 does not say when an image was disabled).
+/// On an image prune disabled: when (RFC 3339 UTC), since EC2 does not say
+/// when an image was disabled.
 pub const DISABLED_AT: &str = "ami-builder:disabled-at";
 /// On a shared image prune disabled: who it was shared with, written
 /// before `DisableImage` removes the launch permissions (re-enabling does

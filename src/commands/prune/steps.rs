@@ -8,8 +8,8 @@
 //! the tag `ami-builder:launch-permissions`, since disabling removes the
 //! launch permissions and re-enabling does not bring them back (EC2 User
 //! Guide, "Disable an AMI"); then `ami-builder:disabled-at` records when,
-//! which EC2 does not, for the next step's clock. One failure does not stop
-//! the rest.
+//! which EC2 does not say, for whoever looks at the image later. One
+//! failure does not stop the rest.
 
 use chrono::Utc;
 

@@ -102,8 +102,7 @@ pub struct Image {
     /// EC2's `DeprecationTime` (past or scheduled).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deprecation_time: Option<DateTime<Utc>>,
-    /// EC2's state is `disabled` (when it was is the tag
-    /// [`crate::tags::DISABLED_AT`] prune writes).
+    /// EC2's state is `disabled`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub disabled: bool,
     /// EC2's `LastLaunchedTime`: when an instance was last launched from it

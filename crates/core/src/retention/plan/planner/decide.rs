@@ -25,8 +25,8 @@ pub(super) struct ImageContext<'p, 'a> {
 /// step counts from the one before: deprecation from creation, disabling
 /// from deprecation (or creation without `--deprecate-after`). A
 /// deprecation already scheduled (`build --deprecate-after`) is waited for,
-/// not moved; a disabled image counts from [`crate::tags::DISABLED_AT`],
-/// else from the step before.
+/// not moved. Disabling is the last step: once disabled, the image's own
+/// retention (from its creation) decides when it goes.
 pub(super) fn ladder(
     img: &Image,
     rules: &PlanRules,
