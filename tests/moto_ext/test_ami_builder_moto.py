@@ -386,6 +386,31 @@ class InputTransformerTemplates(unittest.TestCase):
         self.assertEqual(nested["environmentVariablesOverride"][0]["value"], 'a "quoted" value')
 
 
+class TagLookup(unittest.TestCase):
+    """The by-id tag lookup answers what moto's scan answered: each resource
+    its own tags, the same as DescribeTags (which still scans) gives."""
+
+    def test_each_resource_shows_its_own_tags_as_describe_tags_does(self):
+        ec2 = client("ec2")
+        images = [new_image(ec2) for _ in range(3)]
+        ec2.create_tags(Resources=images[:2], Tags=[{"Key": "family", "Value": "web"}])
+        ec2.create_tags(Resources=[images[1]], Tags=[{"Key": "only", "Value": images[1]}])
+        got = {i["ImageId"]: {t["Key"]: t["Value"] for t in i.get("Tags", [])}
+               for i in ec2.describe_images(ImageIds=images)["Images"]}
+        self.assertEqual(got, {images[0]: {"family": "web"},
+                               images[1]: {"family": "web", "only": images[1]},
+                               images[2]: {}})
+        scanned = {}
+        for t in ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": images}])["Tags"]:
+            self.assertEqual(t["ResourceType"], "image")
+            scanned.setdefault(t["ResourceId"], {})[t["Key"]] = t["Value"]
+        self.assertEqual(scanned, {k: v for k, v in got.items() if v})
+        # (moto ignores Filters when ImageIds are given)
+        tagged = ec2.describe_images(Owners=["self"],
+                                     Filters=[{"Name": "tag:only", "Values": [images[1]]}])
+        self.assertEqual([i["ImageId"] for i in tagged["Images"]], [images[1]])
+
+
 class ImageParameters(unittest.TestCase):
     def test_an_aws_ec2_image_parameter_needs_an_ami_id(self):
         ssm = client("ssm")
