@@ -224,8 +224,9 @@ pub enum Deleted {
 }
 
 /// Deregister an image or delete a snapshot: one call, retried by the
-/// SDK's own policy (`--max-attempts`, standard mode: throttling such as
-/// `RequestLimitExceeded` backs off exponentially), and classified
+/// SDK's own policy (`--max-attempts`, adaptive mode with a retry partition
+/// per API and region, [`Aws::ec2_per_resource`]: throttling such as
+/// `RequestLimitExceeded` backs off and paces the calls), and classified
 /// here ([`already_done`] is done, anything else a failure naming AWS's code).
 pub async fn delete_resource(aws: &Aws, region: &str, kind_image: bool, id: &str) -> Deleted {
     let target = if kind_image {
@@ -261,11 +262,11 @@ pub struct Deletion {
 
 /// [`delete_resource`] for any [`Target`].
 pub async fn delete(aws: &Aws, region: &str, target: Target, id: &str) -> Deletion {
-    let client = aws.ec2(region);
     let ep = aws.endpoint();
     let mut snapshots = Vec::new();
     let result = match target {
         Target::Image { with_snapshots } => {
+            let client = aws.ec2_per_resource(region, "DeregisterImage");
             let mut req = client.deregister_image().image_id(id);
             if with_snapshots {
                 req = req.delete_associated_snapshots(true);
@@ -290,7 +291,12 @@ pub async fn delete(aws: &Aws, region: &str, target: Target, id: &str) -> Deleti
             }
         }
         Target::Snapshot => {
-            let r = client.delete_snapshot().snapshot_id(id).send().await;
+            let r = aws
+                .ec2_per_resource(region, "DeleteSnapshot")
+                .delete_snapshot()
+                .snapshot_id(id)
+                .send()
+                .await;
             r.map(|_| ()).map_err(|e| code_and_message(&e, ep))
         }
     };

@@ -312,7 +312,7 @@ fn group_facts(g: &aws_sdk_autoscaling::types::AutoScalingGroup) -> Option<Group
 /// person, deregistered it since it was listed).
 pub async fn image_sharing(aws: &Aws, region: &str, id: &str) -> Result<Option<Sharing>> {
     let out = match aws
-        .ec2(region)
+        .ec2_per_resource(region, "DescribeImageAttribute")
         .describe_image_attribute()
         .image_id(id)
         .attribute(ImageAttributeName::LaunchPermission)
@@ -352,7 +352,7 @@ pub async fn image_sharing(aws: &Aws, region: &str, id: &str) -> Result<Option<S
 /// `Ok(None)`: EC2 says the snapshot no longer exists.
 pub async fn snapshot_sharing(aws: &Aws, region: &str, id: &str) -> Result<Option<Sharing>> {
     let out = match aws
-        .ec2(region)
+        .ec2_per_resource(region, "DescribeSnapshotAttribute")
         .describe_snapshot_attribute()
         .snapshot_id(id)
         .attribute(SnapshotAttributeName::CreateVolumePermission)

@@ -57,7 +57,15 @@ pub struct Aws {
     endpoint: Option<String>,
     profile: Option<String>,
     calls: Arc<ApiCalls>,
+    /// The retry policy of [`Aws::ec2_per_resource`]: the same attempts and
+    /// backoff as every call, in adaptive mode.
+    adaptive: aws_config::retry::RetryConfig,
+    /// The retry partitions of [`Aws::ec2_per_resource`], by region and API.
+    partitions: Arc<std::sync::Mutex<PartitionMap>>,
 }
+
+type PartitionMap =
+    std::collections::HashMap<(String, &'static str), aws_sdk_ec2::config::retry::RetryPartition>;
 
 impl Aws {
     /// Load credentials and settings once.
@@ -80,13 +88,16 @@ impl Aws {
         // with jitter. Not adaptive mode: its client-side limiter drops to a
         // fraction of a request a second after a few throttles, which turns a
         // short burst into minutes.
+        let mut adaptive = aws_config::retry::RetryConfig::adaptive();
         if opts.max_attempts.is_some() || opts.initial_backoff.is_some() {
             let mut retry = aws_config::retry::RetryConfig::standard();
             if let Some(n) = opts.max_attempts {
                 retry = retry.with_max_attempts(n.max(1));
+                adaptive = adaptive.with_max_attempts(n.max(1));
             }
             if let Some(b) = opts.initial_backoff {
                 retry = retry.with_initial_backoff(b);
+                adaptive = adaptive.with_initial_backoff(b);
             }
             loader = loader.retry_config(retry);
         }
@@ -105,6 +116,8 @@ impl Aws {
             endpoint: opts.endpoint_url.clone(),
             profile: opts.profile.clone(),
             calls: Arc::new(ApiCalls::default()),
+            adaptive,
+            partitions: Arc::default(),
         }
     }
 
@@ -273,6 +286,47 @@ impl Aws {
     pub fn ec2(&self, region: &str) -> aws_sdk_ec2::Client {
         let conf = aws_sdk_ec2::config::Builder::from(&self.sdk)
             .region(Region::new(region.to_string()))
+            .interceptor(self.counting())
+            .build();
+        aws_sdk_ec2::Client::from_conf(conf)
+    }
+
+    /// An EC2 client for the calls made once per resource, by the hundred
+    /// (`DeregisterImage`, `DeleteSnapshot`, the sharing reads): `action`
+    /// names the API. EC2 throttles each API in each region with a bucket
+    /// of its own ("Request throttling for the Amazon EC2 API"), so each
+    /// (region, API) gets its own SDK retry partition, in the SDK's adaptive
+    /// mode: its client-side rate limiter learns that bucket's refill rate
+    /// from the `RequestLimitExceeded` answers and paces the calls to it,
+    /// where the standard mode's backoff alone lets a long run of throttled
+    /// attempts use up `--max-attempts`. One API's throttling then does not
+    /// slow another's (a shared partition would pace deletions of snapshots
+    /// to the rate of deregistrations). The partitions (each a retry quota
+    /// and a rate limiter) are this configuration's own, not the process's:
+    /// what one run learned of a bucket does not slow another.
+    pub fn ec2_per_resource(&self, region: &str, action: &'static str) -> aws_sdk_ec2::Client {
+        use aws_sdk_ec2::config::retry::{ClientRateLimiter, RetryPartition};
+        let partition = {
+            let mut map = self
+                .partitions
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            map.entry((region.to_string(), action))
+                .or_insert_with(|| {
+                    // as the SDK starts the limiter of a partition of its own
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0.0, |d| d.as_secs_f64());
+                    RetryPartition::custom(format!("ec2-{region}-{action}"))
+                        .client_rate_limiter(ClientRateLimiter::new(now))
+                        .build()
+                })
+                .clone()
+        };
+        let conf = aws_sdk_ec2::config::Builder::from(&self.sdk)
+            .region(Region::new(region.to_string()))
+            .retry_config(self.adaptive.clone())
+            .retry_partition(partition)
             .interceptor(self.counting())
             .build();
         aws_sdk_ec2::Client::from_conf(conf)

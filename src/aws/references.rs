@@ -79,7 +79,7 @@ fn options() -> Vec<ResourceTypeRequest> {
 pub async fn ask(aws: &Aws, region: &str, ids: &[Arc<str>]) -> Answer {
     use aws_sdk_ec2::error::ProvideErrorMetadata;
     let pages = aws
-        .ec2(region)
+        .ec2_per_resource(region, "DescribeImageReferences")
         .describe_image_references()
         .set_image_ids(Some(ids.iter().map(|i| i.to_string()).collect()))
         .set_resource_types(Some(options()))

@@ -68,6 +68,62 @@ fn persistent_throttling_stops_at_max_attempts_and_names_the_code() {
 }
 
 #[test]
+fn deletions_against_a_throttling_bucket_are_paced_to_it_and_none_fails() {
+    // EC2's throttling scaled down: a bucket of 2 tokens refilled 20 a
+    // second, RequestLimitExceeded when empty. 12 deletions, 4 at a time,
+    // 3 attempts each with a 5 ms first backoff: retries by backoff alone
+    // come back before the bucket has refilled and fail; the adaptive
+    // mode's rate limiter (a partition per API) paces them to the bucket.
+    let bucket = std::sync::Mutex::new((2.0_f64, std::time::Instant::now()));
+    let (url, seen) = loopback_server(None, move |_| {
+        let mut b = bucket.lock().expect("lock");
+        let now = std::time::Instant::now();
+        b.0 = (b.0 + now.duration_since(b.1).as_secs_f64() * 20.0).min(2.0);
+        b.1 = now;
+        if b.0 >= 1.0 {
+            b.0 -= 1.0;
+            (200, "text/xml", OK_IMAGE.to_string())
+        } else {
+            (503, "text/xml", error("RequestLimitExceeded"))
+        }
+    });
+    std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
+    std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
+    std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
+    let got = block_on(async {
+        let aws = Aws::load(&AwsOptions {
+            region: "us-east-1".parse().ok(),
+            endpoint_url: Some(url.clone()),
+            max_attempts: Some(3),
+            initial_backoff: Some(Duration::from_millis(5)),
+            ..Default::default()
+        })
+        .await;
+        let lane = std::sync::Arc::new(tokio::sync::Semaphore::new(4));
+        let mut set = tokio::task::JoinSet::new();
+        for _ in 0..12 {
+            let (aws, lane) = (aws.clone(), std::sync::Arc::clone(&lane));
+            set.spawn(async move {
+                let _place = lane.acquire_owned().await;
+                delete_resource(&aws, "us-east-1", true, "ami-0123456789abcdef0").await
+            });
+        }
+        let mut got = Vec::new();
+        while let Some(d) = set.join_next().await {
+            got.push(d.expect("task"));
+        }
+        got
+    });
+    let failed: Vec<_> = got.iter().filter(|d| **d != Deleted::Deleted).collect();
+    assert!(
+        failed.is_empty(),
+        "{} of 12 failed: {failed:?}",
+        failed.len()
+    );
+    assert!(seen.load(Ordering::SeqCst) >= 12);
+}
+
+#[test]
 fn gone_is_done_and_other_errors_fail_at_once() {
     let (url, seen) = loopback_server(None, |_| {
         (400, "text/xml", error("InvalidAMIID.Unavailable"))
