@@ -140,7 +140,9 @@ pub struct PruneArgs {
     /// offset from now (+40d, -12h); default now.
     #[arg(long, value_name = "TIME")]
     pub as_of: Option<String>,
-    /// AWS calls in flight at once: the sharing checks while planning, the deletions when applying.
+    /// AWS calls in flight at once of each kind in each region (EC2 throttles
+    /// each API in each region on its own): the sharing checks and image
+    /// references while planning, the deletions when applying.
     #[arg(long, default_value_t = 4, value_name = "N")]
     pub concurrency: usize,
 }

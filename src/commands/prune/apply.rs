@@ -1,10 +1,11 @@
-//! Applying the deletions: images first, concurrently, then each snapshot
-//! whose images all went (EC2 refuses to delete a snapshot an AMI uses). An
-//! image whose every snapshot goes with it is deregistered with them
-//! (`DeleteAssociatedSnapshots`, `retention::deletion`): a snapshot EC2
-//! reports deleted then needs no call of its own, any other is deleted on
-//! its own as before. One failure does not stop the rest, and no deletion
-//! starts after the `--timeout` deadline.
+//! Applying the deletions, concurrently in lanes (per kind and region):
+//! images and the snapshots no planned image uses at once, each other
+//! snapshot when its images are gone (EC2 refuses to delete a snapshot an
+//! AMI uses). An image whose every snapshot goes with it is deregistered
+//! with them (`DeleteAssociatedSnapshots`, `retention::deletion`): a
+//! snapshot EC2 reports deleted then needs no call of its own, any other is
+//! deleted on its own as before. One failure does not stop the rest, and no
+//! deletion starts after the `--timeout` deadline.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -14,9 +15,10 @@ use crate::aws::Aws;
 use crate::progress::Progress;
 use crate::retention::{ItemKind, PlanItem};
 
+use super::lanes::Lanes;
 use super::report::{Applied, AppliedResult};
 
-/// Images first (concurrently), then each snapshot whose images all went.
+/// Every planned deletion, each snapshot after the images that use it.
 pub(super) async fn apply(
     aws: &Aws,
     todo: &[PlanItem],
@@ -40,11 +42,15 @@ pub(super) async fn apply(
     .await
 }
 
-/// [`apply`] over any deleter (fault injection drives it in tests). One failure
-/// does not stop the rest; a snapshot whose image failed is not attempted; a
+/// [`apply`] over any deleter (fault injection drives it in tests). Every
+/// image and every snapshot that no planned image uses start at once, each
+/// in its lane ([`Lanes`]: `concurrency` calls at a time per kind and
+/// region); a snapshot that a planned image uses starts when the last of
+/// those images is done, and not at all when one failed (EC2 refuses to
+/// delete a snapshot an AMI uses). One failure does not stop the rest; a
 /// deletion task that panics counts as failed. No deletion starts after
-/// `deadline` (`--timeout`): those not started are reported as not attempted,
-/// so the run ends in time and still records everything it did.
+/// `deadline` (`--timeout`): those not started are reported as not
+/// attempted, so the run ends in time and still records everything it did.
 async fn apply_with<D, Fut>(
     todo: &[PlanItem],
     with_snapshots: &HashSet<(Arc<str>, Arc<str>)>,
@@ -57,121 +63,154 @@ where
     D: Fn(Arc<str>, Target, Arc<str>) -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = Deletion> + Send + 'static,
 {
-    let sem = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
+    type Key = (Arc<str>, Arc<str>);
+    let lanes = Lanes::new(concurrency);
     let mut out: Vec<Applied> = Vec::new();
-    let mut image_ok: HashMap<(Arc<str>, Arc<str>), bool> = HashMap::new();
+    let planned_images: HashSet<Key> = todo
+        .iter()
+        .filter(|i| i.kind == ItemKind::Image)
+        .map(|i| (i.region.clone(), i.id.clone()))
+        .collect();
+    let mut image_ok: HashMap<Key, bool> = HashMap::new();
     // snapshots EC2 deleted with their image, by (region, id)
     let mut gone_with_image: HashSet<(String, String)> = HashSet::new();
-    for phase in [ItemKind::Image, ItemKind::Snapshot] {
-        let mut set = tokio::task::JoinSet::new();
-        let mut spawned: HashMap<tokio::task::Id, PlanItem> = HashMap::new();
-        for item in todo.iter().filter(|i| i.kind == phase) {
-            if phase == ItemKind::Snapshot
-                && gone_with_image.contains(&(item.region.to_string(), item.id.to_string()))
-            {
-                out.push(Applied {
-                    kind: item.kind,
-                    region: item.region.to_string(),
-                    id: item.id.to_string(),
-                    result: AppliedResult::Done {
-                        outcome: Deleted::Deleted,
+    // a waiting snapshot (its index in `todo`): how many of its images are not done yet
+    let mut waiting: HashMap<usize, usize> = HashMap::new();
+    // an image: the snapshots that wait for it
+    let mut waiters: HashMap<Key, Vec<usize>> = HashMap::new();
+    let mut set = tokio::task::JoinSet::new();
+    let mut spawned: HashMap<tokio::task::Id, usize> = HashMap::new();
+    let spawn = |set: &mut tokio::task::JoinSet<Option<Deletion>>, idx: usize| {
+        let item = &todo[idx];
+        let target = match item.kind {
+            ItemKind::Image => Target::Image {
+                with_snapshots: with_snapshots.contains(&(item.region.clone(), item.id.clone())),
+            },
+            ItemKind::Snapshot => Target::Snapshot,
+        };
+        let lane = lanes.of(&item.region, item.kind);
+        let delete = delete.clone();
+        let (region, id) = (item.region.clone(), item.id.clone());
+        let handle = set.spawn(async move {
+            let _permit = lane.acquire_owned().await;
+            if tokio::time::Instant::now() >= deadline {
+                return None;
+            }
+            Some(delete(region, target, id).await)
+        });
+        (handle.id(), idx)
+    };
+    for (idx, item) in todo.iter().enumerate() {
+        let deps: Vec<Key> = match item.kind {
+            ItemKind::Image => Vec::new(),
+            ItemKind::Snapshot => item
+                .depends_on
+                .iter()
+                .map(|d| (item.region.clone(), Arc::clone(d)))
+                .filter(|k| planned_images.contains(k))
+                .collect(),
+        };
+        if deps.is_empty() {
+            let (task, idx) = spawn(&mut set, idx);
+            spawned.insert(task, idx);
+            continue;
+        }
+        waiting.insert(idx, deps.len());
+        for d in deps {
+            waiters.entry(d).or_default().push(idx);
+        }
+    }
+    while let Some(joined) = set.join_next_with_id().await {
+        let (task, deletion) = match joined {
+            Ok((task, deletion)) => (task, deletion),
+            Err(e) => (
+                e.id(),
+                Some(Deletion {
+                    outcome: Deleted::Failed {
+                        error: format!("the deletion task failed: {e}"),
                     },
-                });
-                progress.item(true);
+                    snapshots: Vec::new(),
+                }),
+            ),
+        };
+        let Some(idx) = spawned.remove(&task) else {
+            continue;
+        };
+        let item = &todo[idx];
+        let outcome = deletion.map(|d| {
+            for (snap, code) in d.snapshots {
+                if code == "success" {
+                    gone_with_image.insert((item.region.to_string(), snap));
+                } else {
+                    // skipped: another image used it at that moment; an
+                    // error: EC2 could not. Either way it is deleted on its
+                    // own, when the plan deletes it.
+                    tracing::info!(
+                        "snapshot {snap} of {} in {} was not deleted with it ({code})",
+                        item.id,
+                        item.region
+                    );
+                }
+            }
+            d.outcome
+        });
+        let result = match outcome {
+            Some(outcome) => AppliedResult::Done { outcome },
+            None => AppliedResult::NotAttempted {
+                why: "--timeout ran out before it was attempted; re-run prune to finish".into(),
+            },
+        };
+        let done = matches!(
+            result,
+            AppliedResult::Done {
+                outcome: Deleted::Deleted | Deleted::AlreadyGone
+            }
+        );
+        progress.item(done);
+        out.push(Applied {
+            kind: item.kind,
+            region: item.region.to_string(),
+            id: item.id.to_string(),
+            result,
+        });
+        if item.kind != ItemKind::Image {
+            continue;
+        }
+        let key = (item.region.clone(), item.id.clone());
+        image_ok.insert(key.clone(), done);
+        for w in waiters.remove(&key).unwrap_or_default() {
+            let Some(left) = waiting.get_mut(&w) else {
+                continue;
+            };
+            *left -= 1;
+            if *left > 0 {
                 continue;
             }
-            if phase == ItemKind::Snapshot {
-                if let Some(failed) = item
+            waiting.remove(&w);
+            let snap = &todo[w];
+            let result =
+                if gone_with_image.contains(&(snap.region.to_string(), snap.id.to_string())) {
+                    AppliedResult::Done {
+                        outcome: Deleted::Deleted,
+                    }
+                } else if let Some(failed) = snap
                     .depends_on
                     .iter()
-                    .find(|d| image_ok.get(&(item.region.clone(), Arc::clone(d))) == Some(&false))
+                    .find(|d| image_ok.get(&(snap.region.clone(), Arc::clone(d))) == Some(&false))
                 {
-                    out.push(Applied {
-                        kind: item.kind,
-                        region: item.region.to_string(),
-                        id: item.id.to_string(),
-                        result: AppliedResult::NotAttempted {
-                            why: format!("its image {failed} was not deregistered"),
-                        },
-                    });
-                    progress.item(false);
-                    continue;
-                }
-            }
-            let sem = sem.clone();
-            let delete = delete.clone();
-            let target = match item.kind {
-                ItemKind::Image => Target::Image {
-                    with_snapshots: with_snapshots
-                        .contains(&(item.region.clone(), item.id.clone())),
-                },
-                ItemKind::Snapshot => Target::Snapshot,
-            };
-            let (region, id) = (item.region.clone(), item.id.clone());
-            let handle = set.spawn(async move {
-                let _permit = sem.acquire_owned().await;
-                if tokio::time::Instant::now() >= deadline {
-                    return None;
-                }
-                Some(delete(region, target, id).await)
-            });
-            spawned.insert(handle.id(), item.clone());
-        }
-        while let Some(joined) = set.join_next_with_id().await {
-            let (task, deletion) = match joined {
-                Ok((task, deletion)) => (task, deletion),
-                Err(e) => (
-                    e.id(),
-                    Some(Deletion {
-                        outcome: Deleted::Failed {
-                            error: format!("the deletion task failed: {e}"),
-                        },
-                        snapshots: Vec::new(),
-                    }),
-                ),
-            };
-            let Some(item) = spawned.remove(&task) else {
-                continue;
-            };
-            let outcome = deletion.map(|d| {
-                for (snap, code) in d.snapshots {
-                    if code == "success" {
-                        gone_with_image.insert((item.region.to_string(), snap));
-                    } else {
-                        // skipped: another image used it at that moment;
-                        // an error: EC2 could not. Either way it is deleted
-                        // on its own below, when the plan deletes it.
-                        tracing::info!(
-                            "snapshot {snap} of {} in {} was not deleted with it ({code})",
-                            item.id,
-                            item.region
-                        );
+                    AppliedResult::NotAttempted {
+                        why: format!("its image {failed} was not deregistered"),
                     }
-                }
-                d.outcome
-            });
-            if item.kind == ItemKind::Image {
-                image_ok.insert(
-                    (item.region.clone(), item.id.clone()),
-                    matches!(outcome, Some(Deleted::Deleted | Deleted::AlreadyGone)),
-                );
-            }
-            let result = match outcome {
-                Some(outcome) => AppliedResult::Done { outcome },
-                None => AppliedResult::NotAttempted {
-                    why: "--timeout ran out before it was attempted; re-run prune to finish".into(),
-                },
-            };
-            progress.item(matches!(
-                result,
-                AppliedResult::Done {
-                    outcome: Deleted::Deleted | Deleted::AlreadyGone
-                }
-            ));
+                } else {
+                    let (task, idx) = spawn(&mut set, w);
+                    spawned.insert(task, idx);
+                    continue;
+                };
+            progress.item(matches!(result, AppliedResult::Done { .. }));
             out.push(Applied {
-                kind: item.kind,
-                region: item.region.to_string(),
-                id: item.id.to_string(),
+                kind: snap.kind,
+                region: snap.region.to_string(),
+                id: snap.id.to_string(),
                 result,
             });
         }
@@ -367,6 +406,57 @@ mod tests {
                 outcome: Deleted::Deleted
             }
         )));
+    }
+
+    #[test]
+    fn a_snapshot_no_planned_image_uses_does_not_wait_for_the_images() {
+        // The image's deletion finishes only once the orphan's has begun:
+        // images and snapshots in phases would wait here forever.
+        let todo = vec![
+            item(ItemKind::Image, "ami-slow", &[]),
+            item(ItemKind::Snapshot, "snap-of-slow", &["ami-slow"]),
+            item(ItemKind::Snapshot, "snap-orphan", &[]),
+        ];
+        let orphan_started = Arc::new(tokio::sync::Notify::new());
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (n, l) = (Arc::clone(&orphan_started), Arc::clone(&log));
+        let deleter = move |_r: Arc<str>, _t: Target, id: Arc<str>| {
+            let (n, l) = (Arc::clone(&n), Arc::clone(&l));
+            async move {
+                l.lock().expect("lock").push(format!("start {id}"));
+                match &*id {
+                    "ami-slow" => n.notified().await,
+                    "snap-orphan" => n.notify_one(),
+                    _ => {}
+                }
+                l.lock().expect("lock").push(format!("end {id}"));
+                Deletion {
+                    outcome: Deleted::Deleted,
+                    snapshots: Vec::new(),
+                }
+            }
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("rt");
+        let far = tokio::time::Instant::now() + std::time::Duration::from_secs(3600);
+        let out = rt
+            .block_on(async {
+                tokio::time::timeout(
+                    std::time::Duration::from_secs(20),
+                    apply_with(&todo, &HashSet::new(), 4, far, &quiet(), deleter),
+                )
+                .await
+            })
+            .expect("the orphaned snapshot was deleted while the image's deletion ran");
+        assert_eq!(out.len(), 3);
+        let log = log.lock().expect("lock").clone();
+        let at = |e: &str| log.iter().position(|x| x == e).expect(e);
+        assert!(
+            at("end ami-slow") < at("start snap-of-slow"),
+            "the image's own snapshot waits for it: {log:?}"
+        );
     }
 
     #[test]

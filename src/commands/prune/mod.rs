@@ -9,6 +9,7 @@
 //! FILE` nothing is deleted that both plans do not delete.
 
 mod apply;
+mod lanes;
 mod references;
 pub mod report;
 mod sharing;

@@ -1,5 +1,6 @@
 //! Asking `DescribeImageReferences` (see [`crate::aws::references`]) about
-//! the images the plan needs it for, `--concurrency` batches at a time.
+//! the images the plan needs it for, `--concurrency` batches at a time in
+//! each region.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -23,13 +24,17 @@ pub(super) async fn ask_all(
     concurrency: usize,
     progress: &Progress,
 ) -> Round {
-    let sem = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
+    // one lane per region: EC2 throttles DescribeImageReferences in each on its own
+    let lanes = super::lanes::Lanes::new(concurrency);
     let mut set = tokio::task::JoinSet::new();
     // which batch each task asks about, for a task that does not finish
     let mut asked = std::collections::HashMap::new();
     for (region, batches) in need {
         for ids in batches {
-            let (aws, sem) = (aws.clone(), Arc::clone(&sem));
+            let (aws, sem) = (
+                aws.clone(),
+                lanes.of(&region, crate::retention::ItemKind::Image),
+            );
             let (r, i) = (Arc::clone(&region), ids.clone());
             let handle = set.spawn(async move {
                 let _permit = sem.acquire_owned().await;

@@ -1,7 +1,8 @@
 //! Reading sharing (one attribute call per resource) and EC2's image
 //! references (one call per ten images) for the plan items that need them,
 //! `--concurrency` at a time, re-planning until nothing that could change
-//! the outcome lacks them. What needs reading and how it is merged are the
+//! the outcome lacks them, `--concurrency` calls at once of each kind in each
+//! region. What needs reading and how it is merged are the
 //! pure `retention::sharing` and `retention::references`.
 
 use std::collections::HashSet;
@@ -89,7 +90,8 @@ pub(super) async fn plan_with_lookups(
 
 /// The sharing of each of `need` (launch permissions of an image,
 /// create-volume permissions of a snapshot), up to `concurrency` calls at
-/// once. The first failure ends the reading (the calls still running are
+/// once of each kind in each region (EC2 throttles each API in each region
+/// on its own: [`super::lanes`]). The first failure ends the reading (the calls still running are
 /// dropped).
 async fn read_sharing(
     aws: &Aws,
@@ -97,12 +99,12 @@ async fn read_sharing(
     concurrency: usize,
     progress: &Progress,
 ) -> Result<SharingFacts> {
-    let sem = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
+    let lanes = super::lanes::Lanes::new(concurrency);
     let mut set = tokio::task::JoinSet::new();
     for (kind, region, id) in need {
-        let (aws, sem) = (aws.clone(), Arc::clone(&sem));
+        let (aws, lane) = (aws.clone(), lanes.of(&region, kind));
         set.spawn(async move {
-            let _permit = sem.acquire_owned().await;
+            let _permit = lane.acquire_owned().await;
             let sharing = match kind {
                 ItemKind::Image => inventory::image_sharing(&aws, &region, &id).await,
                 ItemKind::Snapshot => inventory::snapshot_sharing(&aws, &region, &id).await,
