@@ -6,7 +6,7 @@ use crate::artifacts::BuildRecord;
 use crate::aws::{eventbridge, Aws};
 use crate::cli::EventArgs;
 use crate::error::{Error, Result};
-use crate::events::entry::{build_entry, Entry, EventFacts};
+use crate::events::entry::{build_entry, Entry, EventFacts, MAX_ENTRIES};
 use crate::provenance::Provenance;
 
 /// The entries for a build record: one per Packer build.
@@ -48,12 +48,87 @@ pub fn entries_for(
     Ok(out)
 }
 
-/// Check the bus and publish; exit 7 on anything not accepted.
+/// Check each bus once and publish, [`MAX_ENTRIES`] entries a `PutEvents`
+/// call; exit 7 on anything not accepted. The event ids in entry order.
 pub async fn send(aws: &Aws, region: &str, entries: Vec<Entry>) -> Result<Vec<String>> {
-    let bus = entries
-        .first()
-        .map(|e| e.event_bus_name.clone())
-        .unwrap_or_default();
-    eventbridge::check_bus(aws, region, &bus).await?;
-    eventbridge::put_events(aws, region, entries).await
+    send_with(
+        entries,
+        |bus| async move { eventbridge::check_bus(aws, region, &bus).await },
+        |chunk| eventbridge::put_events(aws, region, chunk),
+    )
+    .await
+}
+
+/// [`send`] over any checker and publisher (tests count the calls). The
+/// bus is checked once per bus, not once per `PutEvents` call: a prune that
+/// deregisters a thousand images sends a hundred calls to one bus.
+async fn send_with<C, CF, P, PF>(entries: Vec<Entry>, check: C, mut put: P) -> Result<Vec<String>>
+where
+    C: Fn(String) -> CF,
+    CF: std::future::Future<Output = Result<()>>,
+    P: FnMut(Vec<Entry>) -> PF,
+    PF: std::future::Future<Output = Result<Vec<String>>>,
+{
+    let mut checked: Vec<String> = Vec::new();
+    for e in &entries {
+        if !checked.contains(&e.event_bus_name) {
+            check(e.event_bus_name.clone()).await?;
+            checked.push(e.event_bus_name.clone());
+        }
+    }
+    if entries.is_empty() {
+        // PutEvents refuses no entries, with the message it has for that
+        return put(entries).await;
+    }
+    let mut ids = Vec::with_capacity(entries.len());
+    for chunk in entries.chunks(MAX_ENTRIES) {
+        ids.extend(put(chunk.to_vec()).await?);
+    }
+    Ok(ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+
+    fn entry(bus: &str, n: usize) -> Entry {
+        Entry {
+            source: "com.ami.builder".into(),
+            detail_type: "AmiBuilder".into(),
+            detail: format!("{{\"n\":{n}}}"),
+            resources: Vec::new(),
+            event_bus_name: bus.into(),
+        }
+    }
+
+    #[test]
+    fn each_bus_is_checked_once_and_entries_go_ten_a_call() {
+        let entries: Vec<Entry> = (0..25)
+            .map(|n| entry(if n == 24 { "other" } else { "default" }, n))
+            .collect();
+        let checks = RefCell::new(Vec::new());
+        let puts = RefCell::new(Vec::new());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("rt");
+        let ids = rt
+            .block_on(send_with(
+                entries,
+                |bus| {
+                    checks.borrow_mut().push(bus);
+                    async { Ok(()) }
+                },
+                |chunk: Vec<Entry>| {
+                    puts.borrow_mut().push(chunk.len());
+                    let ids = chunk.iter().map(|e| e.detail.clone()).collect();
+                    async move { Ok(ids) }
+                },
+            ))
+            .expect("sent");
+        assert_eq!(*checks.borrow(), ["default", "other"]);
+        assert_eq!(*puts.borrow(), [10, 10, 5]);
+        assert_eq!(ids.len(), 25);
+        assert_eq!(ids[24], "{\"n\":24}", "in entry order");
+    }
 }

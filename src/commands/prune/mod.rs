@@ -701,8 +701,8 @@ async fn announce(aws: &Aws, args: &PruneArgs, results: &[Applied]) -> Result<()
             .map_err(Error::EventRejected)?,
         );
     }
-    for chunk in entries.chunks(crate::events::entry::MAX_ENTRIES) {
-        crate::steps::announce::send(aws, &region, chunk.to_vec()).await?;
+    if !entries.is_empty() {
+        crate::steps::announce::send(aws, &region, entries).await?;
     }
     Ok(())
 }

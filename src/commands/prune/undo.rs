@@ -290,9 +290,8 @@ async fn announce(
             .map_err(Error::EventRejected)?,
         );
     }
-    let mut ids = Vec::new();
-    for chunk in entries.chunks(crate::events::entry::MAX_ENTRIES) {
-        ids.extend(crate::steps::announce::send(aws, &home, chunk.to_vec()).await?);
+    if entries.is_empty() {
+        return Ok(Vec::new());
     }
-    Ok(ids)
+    crate::steps::announce::send(aws, &home, entries).await
 }
