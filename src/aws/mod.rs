@@ -83,11 +83,15 @@ impl Aws {
                 .operation_timeout(Duration::from_secs(5 * 60).min(limit))
                 .build(),
         );
-        // One retry policy, the SDK's standard mode: throttling (EC2's
+        // The SDK's standard mode for every call: throttling (EC2's
         // RequestLimitExceeded) and transient errors back off exponentially
-        // with jitter. Not adaptive mode: its client-side limiter drops to a
-        // fraction of a request a second after a few throttles, which turns a
-        // short burst into minutes.
+        // with jitter. Not adaptive mode there: its client-side limiter drops
+        // to half a request a second at the first throttle and shares it with
+        // every call of the partition, which turns a short burst of one API
+        // into minutes for all. The calls made once per resource, by the
+        // hundred, do use it, each API in a partition of its own
+        // (`ec2_per_resource`): there a limiter sees only its own bucket, and
+        // it climbs back within seconds as the calls succeed.
         let mut adaptive = aws_config::retry::RetryConfig::adaptive();
         if opts.max_attempts.is_some() || opts.initial_backoff.is_some() {
             let mut retry = aws_config::retry::RetryConfig::standard();
