@@ -20,21 +20,27 @@ fn error(code: &str) -> String {
     )
 }
 
-/// Deregister an image at `url` with `max_attempts` (backoff shortened).
-fn delete(url: &str, max_attempts: u32) -> Deleted {
+/// The configuration of an in-process run against `url`: `max_attempts`,
+/// the first backoff shortened.
+async fn aws_at(url: &str, max_attempts: u32) -> Aws {
     // in-process: the SDK reads its credentials from the environment
     std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
     std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
     std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
+    Aws::load(&AwsOptions {
+        region: "us-east-1".parse().ok(),
+        endpoint_url: Some(url.to_string()),
+        max_attempts: Some(max_attempts),
+        initial_backoff: Some(Duration::from_millis(5)),
+        ..Default::default()
+    })
+    .await
+}
+
+/// Deregister an image at `url` with `max_attempts` (backoff shortened).
+fn delete(url: &str, max_attempts: u32) -> Deleted {
     block_on(async {
-        let aws = Aws::load(&AwsOptions {
-            region: "us-east-1".parse().ok(),
-            endpoint_url: Some(url.to_string()),
-            max_attempts: Some(max_attempts),
-            initial_backoff: Some(Duration::from_millis(5)),
-            ..Default::default()
-        })
-        .await;
+        let aws = aws_at(url, max_attempts).await;
         delete_resource(&aws, "us-east-1", true, "ami-0123456789abcdef0").await
     })
 }
@@ -87,18 +93,8 @@ fn deletions_against_a_throttling_bucket_are_paced_to_it_and_none_fails() {
             (503, "text/xml", error("RequestLimitExceeded"))
         }
     });
-    std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
-    std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
-    std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
     let got = block_on(async {
-        let aws = Aws::load(&AwsOptions {
-            region: "us-east-1".parse().ok(),
-            endpoint_url: Some(url.clone()),
-            max_attempts: Some(3),
-            initial_backoff: Some(Duration::from_millis(5)),
-            ..Default::default()
-        })
-        .await;
+        let aws = aws_at(&url, 3).await;
         let lane = std::sync::Arc::new(tokio::sync::Semaphore::new(4));
         let mut set = tokio::task::JoinSet::new();
         for _ in 0..12 {
@@ -205,18 +201,8 @@ fn an_account_id_that_is_not_one_is_refused() {
 
 /// Ask a loopback EC2 about one image's references.
 fn references_at(url: &str) -> Answer {
-    std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
-    std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
-    std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
     block_on(async {
-        let aws = Aws::load(&AwsOptions {
-            region: "us-east-1".parse().ok(),
-            endpoint_url: Some(url.to_string()),
-            max_attempts: Some(2),
-            initial_backoff: Some(Duration::from_millis(5)),
-            ..Default::default()
-        })
-        .await;
+        let aws = aws_at(url, 2).await;
         references::ask(
             &aws,
             "us-east-1",
@@ -257,19 +243,10 @@ fn a_denied_reference_question_is_unavailable_and_a_failed_one_is_not_an_answer(
 
 #[test]
 fn a_resource_gone_since_it_was_listed_has_no_sharing_to_read() {
-    std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
-    std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
-    std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
     let read = |code: &'static str, image: bool| {
         let (url, _) = loopback_server(None, move |_| (400, "text/xml", error(code)));
         block_on(async {
-            let aws = Aws::load(&AwsOptions {
-                region: "us-east-1".parse().ok(),
-                endpoint_url: Some(url),
-                max_attempts: Some(1),
-                ..Default::default()
-            })
-            .await;
+            let aws = aws_at(&url, 1).await;
             if image {
                 ami_builder::aws::inventory::image_sharing(
                     &aws,

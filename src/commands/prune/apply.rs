@@ -234,6 +234,19 @@ mod tests {
         Progress::start(crate::progress::Mode::Off, "deleting", 0)
     }
 
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("rt")
+            .block_on(f)
+    }
+
+    /// A deadline no test reaches.
+    fn far() -> tokio::time::Instant {
+        tokio::time::Instant::now() + std::time::Duration::from_secs(3600)
+    }
+
     fn item(kind: ItemKind, id: &str, depends_on: &[&str]) -> PlanItem {
         PlanItem {
             kind,
@@ -275,16 +288,11 @@ mod tests {
                 snapshots: Vec::new(),
             }
         };
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("rt");
-        let far = tokio::time::Instant::now() + std::time::Duration::from_secs(3600);
-        let out = rt.block_on(apply_with(
+        let out = block_on(apply_with(
             &todo,
             &HashSet::new(),
             2,
-            far,
+            far(),
             &quiet(),
             deleter,
         ));
@@ -372,12 +380,7 @@ mod tests {
         let with: HashSet<(Arc<str>, Arc<str>)> = [(Arc::from("us-east-1"), Arc::from("ami-a"))]
             .into_iter()
             .collect();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("rt");
-        let far = tokio::time::Instant::now() + std::time::Duration::from_secs(3600);
-        let out = rt.block_on(apply_with(&todo, &with, 2, far, &quiet(), deleter));
+        let out = block_on(apply_with(&todo, &with, 2, far(), &quiet(), deleter));
         let mut made = calls.lock().expect("lock").clone();
         made.sort_by(|a, b| a.0.cmp(&b.0));
         assert_eq!(
@@ -436,20 +439,14 @@ mod tests {
                 }
             }
         };
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("rt");
-        let far = tokio::time::Instant::now() + std::time::Duration::from_secs(3600);
-        let out = rt
-            .block_on(async {
-                tokio::time::timeout(
-                    std::time::Duration::from_secs(20),
-                    apply_with(&todo, &HashSet::new(), 4, far, &quiet(), deleter),
-                )
-                .await
-            })
-            .expect("the orphaned snapshot was deleted while the image's deletion ran");
+        let out = block_on(async {
+            tokio::time::timeout(
+                std::time::Duration::from_secs(20),
+                apply_with(&todo, &HashSet::new(), 4, far(), &quiet(), deleter),
+            )
+            .await
+        })
+        .expect("the orphaned snapshot was deleted while the image's deletion ran");
         assert_eq!(out.len(), 3);
         let log = log.lock().expect("lock").clone();
         let at = |e: &str| log.iter().position(|x| x == e).expect(e);
@@ -477,11 +474,7 @@ mod tests {
                 }
             }
         };
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("rt");
-        let out = rt.block_on(async {
+        let out = block_on(async {
             let past = tokio::time::Instant::now();
             apply_with(&todo, &HashSet::new(), 2, past, &quiet(), deleter).await
         });
