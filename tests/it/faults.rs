@@ -77,9 +77,10 @@ fn persistent_throttling_stops_at_max_attempts_and_names_the_code() {
 fn deletions_against_a_throttling_bucket_are_paced_to_it_and_none_fails() {
     // EC2's throttling scaled down: a bucket of 2 tokens refilled 20 a
     // second, RequestLimitExceeded when empty. 12 deletions, 4 at a time,
-    // 3 attempts each with a 5 ms first backoff: retries by backoff alone
-    // come back before the bucket has refilled and fail; the adaptive
-    // mode's rate limiter (a partition per API) paces them to the bucket.
+    // 5 attempts each (the default) with a 5 ms first backoff: retries by
+    // backoff alone come back before the bucket has refilled and fail; the
+    // adaptive mode's rate limiter (a partition per API) paces them to the
+    // bucket.
     let bucket = std::sync::Mutex::new((2.0_f64, std::time::Instant::now()));
     let (url, seen) = loopback_server(None, move |_| {
         let mut b = bucket.lock().expect("lock");
@@ -94,7 +95,7 @@ fn deletions_against_a_throttling_bucket_are_paced_to_it_and_none_fails() {
         }
     });
     let got = block_on(async {
-        let aws = aws_at(&url, 3).await;
+        let aws = aws_at(&url, 5).await;
         let lane = std::sync::Arc::new(tokio::sync::Semaphore::new(4));
         let mut set = tokio::task::JoinSet::new();
         for _ in 0..12 {

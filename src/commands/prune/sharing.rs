@@ -1,9 +1,9 @@
 //! Reading sharing (one attribute call per resource) and EC2's image
 //! references (one call per ten images) for the plan items that need them,
-//! `--concurrency` at a time, re-planning until nothing that could change
-//! the outcome lacks them, `--concurrency` calls at once of each kind in each
-//! region. What needs reading and how it is merged are the
-//! pure `retention::sharing` and `retention::references`.
+//! `--concurrency` calls at once of each kind in each region, re-planning
+//! until nothing that could change the outcome lacks them. What needs
+//! reading and how it is merged are the pure `retention::sharing` and
+//! `retention::references`.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -91,8 +91,8 @@ pub(super) async fn plan_with_lookups(
 /// The sharing of each of `need` (launch permissions of an image,
 /// create-volume permissions of a snapshot), up to `concurrency` calls at
 /// once of each kind in each region (EC2 throttles each API in each region
-/// on its own: [`super::lanes`]). The first failure ends the reading (the calls still running are
-/// dropped).
+/// on its own: [`super::lanes`]). The first failure ends the reading (the
+/// calls still running are dropped).
 async fn read_sharing(
     aws: &Aws,
     need: Vec<ItemKey>,
