@@ -48,6 +48,36 @@ pub fn entries_for(
     Ok(out)
 }
 
+/// The entry announcing one image's new status (`prune`'s lifecycle events,
+/// `prune undo`'s `Restored`): the region and id as listed or read back
+/// from a report, checked again here.
+pub fn image_entry(
+    region: &str,
+    id: &str,
+    status: crate::events::entry::AmiStatus,
+    ev: &EventArgs,
+) -> Result<Entry> {
+    let (region, ami) = match (
+        crate::ids::Region::parse(region),
+        crate::ids::AmiId::parse(id),
+    ) {
+        (Ok(r), Ok(i)) => (r, i),
+        (Err(e), _) | (_, Err(e)) => return Err(Error::Other(format!("the event: {e}"))),
+    };
+    let mut facts = EventFacts {
+        status,
+        ..EventFacts::default()
+    };
+    facts.add(region, ami);
+    build_entry(
+        &facts,
+        &ev.event_source,
+        &ev.event_detail_type,
+        &ev.event_bus,
+    )
+    .map_err(Error::EventRejected)
+}
+
 /// Check each bus once and publish, [`MAX_ENTRIES`] entries a `PutEvents`
 /// call; exit 7 on anything not accepted. The event ids in entry order.
 pub async fn send(aws: &Aws, region: &str, entries: Vec<Entry>) -> Result<Vec<String>> {

@@ -25,7 +25,6 @@ use crate::aws::ec2::{self, Deleted};
 use crate::aws::Aws;
 use crate::cli::{Global, PruneArgs};
 use crate::error::{Error, Result};
-use crate::events::entry::{build_entry, EventFacts};
 use crate::ids::{AccountId, AmiId, Region, SnapshotId};
 use crate::output;
 use crate::retention::saved::{self, Present, Refusal, Verdict, PLAN_SCHEMA_VERSION};
@@ -681,25 +680,13 @@ async fn announce(aws: &Aws, args: &PruneArgs, results: &[Applied]) -> Result<()
         .into_iter()
         .map(|a| (a, AmiStatus::Deregistered));
     for (a, status) in stepped.chain(deregistered) {
-        let mut facts = EventFacts {
-            status,
-            ..EventFacts::default()
-        };
         // the ids were checked when listed (or, for --resend, when read)
-        let (region, ami) = match (Region::parse(&a.region), AmiId::parse(&a.id)) {
-            (Ok(r), Ok(i)) => (r, i),
-            (Err(e), _) | (_, Err(e)) => return Err(Error::Other(format!("the event: {e}"))),
-        };
-        facts.add(region, ami);
-        entries.push(
-            build_entry(
-                &facts,
-                &args.event.event_source,
-                &args.event.event_detail_type,
-                &args.event.event_bus,
-            )
-            .map_err(Error::EventRejected)?,
-        );
+        entries.push(crate::steps::announce::image_entry(
+            &a.region,
+            &a.id,
+            status,
+            &args.event,
+        )?);
     }
     if !entries.is_empty() {
         crate::steps::announce::send(aws, &region, entries).await?;

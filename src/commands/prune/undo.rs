@@ -21,7 +21,7 @@ use super::report::AppliedResult;
 use crate::aws::ec2::{self, Deleted};
 use crate::cli::{Global, UndoArgs};
 use crate::error::{Error, Result};
-use crate::events::entry::{build_entry, AmiStatus, EventFacts};
+use crate::events::entry::AmiStatus;
 use crate::ids::{AmiId, Region};
 use crate::retention::plan::Step;
 use crate::retention::ItemKind;
@@ -271,24 +271,12 @@ async fn announce(
         .iter()
         .filter(|r| r.kind == ItemKind::Image && r.result == "restored" && r.action == "restore")
     {
-        let (region, ami) = match (Region::parse(&r.region), AmiId::parse(&r.id)) {
-            (Ok(region), Ok(ami)) => (region, ami),
-            (Err(e), _) | (_, Err(e)) => return Err(Error::Other(format!("the event: {e}"))),
-        };
-        let mut facts = EventFacts {
-            status: AmiStatus::Restored,
-            ..EventFacts::default()
-        };
-        facts.add(region, ami);
-        entries.push(
-            build_entry(
-                &facts,
-                &args.event.event_source,
-                &args.event.event_detail_type,
-                &args.event.event_bus,
-            )
-            .map_err(Error::EventRejected)?,
-        );
+        entries.push(crate::steps::announce::image_entry(
+            &r.region,
+            &r.id,
+            AmiStatus::Restored,
+            &args.event,
+        )?);
     }
     if entries.is_empty() {
         return Ok(Vec::new());
