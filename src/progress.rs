@@ -2,13 +2,20 @@
 //! total, rate, failures so far, ETA), and where stderr is not a terminal
 //! (CodeBuild's log) a plain line when the work starts, every
 //! [`LINE_EVERY`] while it runs, and when it ends. `--quiet` turns it off.
-//! Results never go here: they are stdout's.
+//! Results never go here: they are stdout's. Bars share one
+//! `MultiProgress`, so that work running side by side (prune reads sharing
+//! while it deletes) draws a bar each instead of over each other.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+
+fn bars() -> &'static MultiProgress {
+    static BARS: std::sync::OnceLock<MultiProgress> = std::sync::OnceLock::new();
+    BARS.get_or_init(MultiProgress::new)
+}
 
 /// How often a non-terminal prints a line while work runs.
 pub const LINE_EVERY: Duration = Duration::from_secs(10);
@@ -44,7 +51,7 @@ pub struct Progress {
 
 struct Inner {
     what: String,
-    total: u64,
+    total: AtomicU64,
     done: AtomicU64,
     failed: AtomicU64,
     started: Instant,
@@ -57,9 +64,20 @@ impl Progress {
     /// Start `what` over `total` items. In [`Mode::Lines`] a ticker task
     /// prints a line every [`LINE_EVERY`]; it needs a tokio runtime.
     pub fn start(mode: Mode, what: impl Into<String>, total: u64) -> Progress {
-        let what = what.into();
+        Self::begin(mode, what.into(), Some(total))
+    }
+
+    /// Start `what` whose items are not known yet: [`Progress::grow`] adds
+    /// them as they come (prune deletes while it still reads). The first
+    /// line names no total.
+    pub fn start_growing(mode: Mode, what: impl Into<String>) -> Progress {
+        Self::begin(mode, what.into(), None)
+    }
+
+    fn begin(mode: Mode, what: String, known: Option<u64>) -> Progress {
+        let total = known.unwrap_or(0);
         let bar = (mode == Mode::Bar).then(|| {
-            let bar = ProgressBar::new(total);
+            let bar = bars().add(ProgressBar::new(total));
             if let Ok(style) = ProgressStyle::with_template(
                 "{msg} [{bar:30}] {pos}/{len} ({per_sec}, ETA {eta}) {prefix}",
             ) {
@@ -72,7 +90,7 @@ impl Progress {
         let p = Progress {
             inner: Arc::new(Inner {
                 what,
-                total,
+                total: AtomicU64::new(total),
                 done: AtomicU64::new(0),
                 failed: AtomicU64::new(0),
                 started: Instant::now(),
@@ -82,7 +100,10 @@ impl Progress {
             }),
         };
         if p.inner.lines {
-            eprintln!("ami-builder: {} ({total})...", p.inner.what);
+            match known {
+                Some(total) => eprintln!("ami-builder: {} ({total})...", p.inner.what),
+                None => eprintln!("ami-builder: {}...", p.inner.what),
+            }
             // a weak handle: work dropped without finish() (a --timeout
             // cancels it) also ends its ticker
             let me = Arc::downgrade(&p.inner);
@@ -100,6 +121,14 @@ impl Progress {
             }
         }
         p
+    }
+
+    /// `more` items to do than were known when the work started.
+    pub fn grow(&self, more: u64) {
+        self.inner.total.fetch_add(more, Ordering::Relaxed);
+        if let Some(bar) = &self.inner.bar {
+            bar.inc_length(more);
+        }
     }
 
     /// One item done; `ok == false` counts it as a failure too.
@@ -122,7 +151,7 @@ impl Progress {
         line(
             &self.inner.what,
             self.inner.done.load(Ordering::Relaxed),
-            self.inner.total,
+            self.inner.total.load(Ordering::Relaxed),
             self.inner.failed.load(Ordering::Relaxed),
             self.inner.started.elapsed(),
         )
@@ -137,6 +166,7 @@ impl Progress {
         }
         if let Some(bar) = &self.inner.bar {
             bar.finish_and_clear();
+            bars().remove(bar);
         }
         if self.inner.lines {
             eprintln!("ami-builder: {}", self.line());

@@ -540,3 +540,119 @@ pub fn loopback_server(
     });
     (format!("http://127.0.0.1:{port}"), seen)
 }
+
+/// Read one HTTP request (headers, then the body by Content-Length).
+fn read_request(s: &mut TcpStream) -> Option<(String, Vec<u8>)> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        let n = s.read(&mut chunk).ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+            continue;
+        };
+        let head = String::from_utf8_lossy(&buf[..end]).to_string();
+        let len = head
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-length:")
+                    .map(|v| v.trim().to_string())
+            })
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(0);
+        if buf.len() >= end + 4 + len {
+            return Some((head, buf[end + 4..end + 4 + len].to_vec()));
+        }
+    }
+}
+
+/// What a [`holding_proxy`] saw.
+#[derive(Debug, Default)]
+pub struct Held {
+    /// A held request was let through because a releasing one came.
+    pub released: bool,
+    /// A held request was let through because `HOLD_AT_MOST` passed.
+    pub timed_out: bool,
+}
+
+/// How long a [`holding_proxy`] holds a request when nothing releases it.
+pub const HOLD_AT_MOST: Duration = Duration::from_secs(20);
+
+/// A loopback proxy to `upstream` (moto) that holds each request whose body
+/// `hold` matches until a request whose body `release` matches has been
+/// forwarded (or [`HOLD_AT_MOST`] passed): it shows which calls a client
+/// makes while another is still unanswered, by order and not by timing.
+pub fn holding_proxy(
+    upstream: &str,
+    hold: impl Fn(&str) -> bool + Send + Sync + 'static,
+    release: impl Fn(&str) -> bool + Send + Sync + 'static,
+) -> (String, std::sync::Arc<(Mutex<Held>, std::sync::Condvar)>) {
+    use std::sync::Arc;
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    let upstream = upstream
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let state = Arc::new((Mutex::new(Held::default()), std::sync::Condvar::new()));
+    let (hold, release) = (Arc::new(hold), Arc::new(release));
+    let seen = Arc::clone(&state);
+    // released once: every request after the first releasing one goes at once
+    let open = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    std::thread::spawn(move || {
+        for stream in l.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let (state, hold, release, upstream, open) = (
+                Arc::clone(&seen),
+                Arc::clone(&hold),
+                Arc::clone(&release),
+                upstream.clone(),
+                Arc::clone(&open),
+            );
+            std::thread::spawn(move || {
+                // one request per connection: the answer closes it
+                if let Some((head, body)) = read_request(&mut s) {
+                    let text = String::from_utf8_lossy(&body).to_string();
+                    let (lock, cv) = &*state;
+                    if hold(&text) && !open.load(std::sync::atomic::Ordering::SeqCst) {
+                        let guard = lock.lock().unwrap_or_else(|e| e.into_inner());
+                        let (mut held, wait) = cv
+                            .wait_timeout_while(guard, HOLD_AT_MOST, |_| {
+                                !open.load(std::sync::atomic::Ordering::SeqCst)
+                            })
+                            .unwrap_or_else(|e| e.into_inner());
+                        if wait.timed_out() {
+                            held.timed_out = true;
+                        } else {
+                            held.released = true;
+                        }
+                    }
+                    // one request per upstream connection, closed after it
+                    let head: String = head
+                        .lines()
+                        .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
+                        .map(|l| format!("{l}\r\n"))
+                        .collect();
+                    let Ok(mut up) = TcpStream::connect(&upstream) else {
+                        return;
+                    };
+                    let _ = up.write_all(head.as_bytes());
+                    let _ = up.write_all(b"Connection: close\r\n\r\n");
+                    let _ = up.write_all(&body);
+                    if release(&text) {
+                        open.store(true, std::sync::atomic::Ordering::SeqCst);
+                        cv.notify_all();
+                    }
+                    let mut answer = Vec::new();
+                    let _ = up.read_to_end(&mut answer);
+                    let _ = s.write_all(&answer);
+                }
+            });
+        }
+    });
+    (format!("http://127.0.0.1:{port}"), state)
+}

@@ -1132,13 +1132,13 @@ fn a_plan_sends_no_mutating_request_and_an_apply_counts_its_writes() {
         .clone();
     let applied: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     // stderr is not a terminal here: progress comes as plain lines, a
-    // start and an end (and one every 10 s between), results stay on stdout
+    // start and an end (and one every 10 s between), results stay on stdout;
+    // deletions start while the plan is still completed, so the start line
+    // names no total
     let deleted = applied["results"].as_array().expect("results").len();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains(&format!(
-            "ami-builder: deleting the planned images and snapshots ({deleted})..."
-        )),
+        err.contains("ami-builder: deleting the planned images and snapshots...\n"),
         "{err}"
     );
     assert!(
@@ -1160,4 +1160,82 @@ fn a_plan_sends_no_mutating_request_and_an_apply_counts_its_writes() {
         "{calls:?}"
     );
     assert!(calls.keys().any(|op| !is_read(op)));
+}
+
+/// Deletions start while prune still reads: the sharing read of the oldest
+/// build is held until a deregistration arrives, which only a run that
+/// deletes what is already settled sends (one that reads everything first
+/// waits out the hold, and the test fails on it).
+#[test]
+fn deletions_start_while_the_older_builds_are_still_read() {
+    let m = moto();
+    let c = ec2(&m.url, "us-east-1");
+    let ids: Vec<String> = block_on(async {
+        let mut ids = Vec::new();
+        for name in ["pipe-1", "pipe-2", "pipe-3"] {
+            let (id, _) = image(
+                &c,
+                name,
+                &[
+                    ("ami-builder:family", "pipe"),
+                    ("scheduler:ebs-snapshot", "0900;0"),
+                ],
+            )
+            .await;
+            ids.push(id);
+            // builds are ranked by creation, which EC2 gives to the second
+            tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        }
+        ids
+    });
+    let (oldest, middle, newest) = (ids[0].clone(), ids[1].clone(), ids[2].clone());
+    let held = oldest.clone();
+    let (url, state) = crate::harness::holding_proxy(
+        &m.url,
+        move |body| body.contains("Action=DescribeImageAttribute") && body.contains(&held),
+        |body| body.contains("Action=DeregisterImage") && !body.contains("DryRun=true"),
+    );
+    let out = ami_builder(&url)
+        .args([
+            "--output",
+            "json",
+            "prune",
+            "--in-region",
+            "us-east-1",
+            "--family",
+            "pipe",
+            "--keep",
+            "1",
+            "--apply",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    {
+        let held = state.0.lock().unwrap_or_else(|e| e.into_inner());
+        assert!(
+            held.released && !held.timed_out,
+            "the oldest build's sharing read was let through by a deregistration: {held:?}"
+        );
+    }
+    // and what was done is the final plan's: both older builds, nothing else
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let mut deleted: Vec<String> = report["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .filter(|r| r["kind"] == "image")
+        .map(|r| r["id"].as_str().expect("id").to_string())
+        .collect();
+    deleted.sort();
+    let mut expected = vec![oldest, middle];
+    expected.sort();
+    assert_eq!(deleted, expected);
+    let left: Vec<String> = own_images(&m.url, "us-east-1")
+        .into_iter()
+        .map(|(id, _, _)| id)
+        .collect();
+    assert!(left.contains(&newest), "{left:?}");
+    assert!(!left.iter().any(|i| expected.contains(i)), "{left:?}");
 }

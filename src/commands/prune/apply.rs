@@ -1,5 +1,7 @@
-//! Applying the deletions, concurrently in lanes (per kind and region):
-//! images and the snapshots no planned image uses at once, each other
+//! Applying the deletions, concurrently in lanes (per kind and region), as
+//! they are handed over: all at once from a finished plan, or a batch at a
+//! time while prune still completes the plan (`sharing::Stream`). Images
+//! and the snapshots no planned image uses start at once, each other
 //! snapshot when its images are gone (EC2 refuses to delete a snapshot an
 //! AMI uses). An image whose every snapshot goes with it is deregistered
 //! with them (`DeleteAssociatedSnapshots`, `retention::deletion`): a
@@ -10,27 +12,32 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use tokio::sync::mpsc::UnboundedReceiver;
+
 use crate::aws::ec2::{self, Deleted, Deletion, Target};
 use crate::aws::Aws;
 use crate::progress::Progress;
+use crate::retention::deletion::{with_snapshots, SnapshotsOf};
 use crate::retention::{ItemKind, PlanItem};
 
 use super::lanes::Lanes;
 use super::report::{Applied, AppliedResult};
 
-/// Every planned deletion, each snapshot after the images that use it.
+/// Every deletion handed over through `batches` until it closes, each
+/// snapshot after the images that use it. A batch holds every image that a
+/// snapshot of it depends on, or an earlier batch did.
 pub(super) async fn apply(
     aws: &Aws,
-    todo: &[PlanItem],
-    with_snapshots: &HashSet<(Arc<str>, Arc<str>)>,
+    batches: UnboundedReceiver<Vec<PlanItem>>,
+    snapshots_of: &SnapshotsOf,
     concurrency: usize,
     deadline: tokio::time::Instant,
     progress: &Progress,
 ) -> Vec<Applied> {
     let aws = aws.clone();
     apply_with(
-        todo,
-        with_snapshots,
+        batches,
+        snapshots_of,
         concurrency,
         deadline,
         progress,
@@ -42,18 +49,28 @@ pub(super) async fn apply(
     .await
 }
 
+/// A channel that hands over `todo` at once and closes.
+#[cfg(test)]
+fn at_once(todo: Vec<PlanItem>) -> UnboundedReceiver<Vec<PlanItem>> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    if !todo.is_empty() {
+        let _ = tx.send(todo);
+    }
+    rx
+}
+
 /// [`apply`] over any deleter (fault injection drives it in tests). Every
-/// image and every snapshot that no planned image uses start at once, each
-/// in its lane ([`Lanes`]: `concurrency` calls at a time per kind and
-/// region); a snapshot that a planned image uses starts when the last of
-/// those images is done, and not at all when one failed (EC2 refuses to
-/// delete a snapshot an AMI uses). One failure does not stop the rest; a
-/// deletion task that panics counts as failed. No deletion starts after
-/// `deadline` (`--timeout`): those not started are reported as not
+/// image and every snapshot that no planned image uses start when handed
+/// over, each in its lane ([`Lanes`]: `concurrency` calls at a time per
+/// kind and region); a snapshot that a planned image uses starts when the
+/// last of those images is done, and not at all when one failed (EC2
+/// refuses to delete a snapshot an AMI uses). One failure does not stop the
+/// rest; a deletion task that panics counts as failed. No deletion starts
+/// after `deadline` (`--timeout`): those not started are reported as not
 /// attempted, so the run ends in time and still records everything it did.
 async fn apply_with<D, Fut>(
-    todo: &[PlanItem],
-    with_snapshots: &HashSet<(Arc<str>, Arc<str>)>,
+    mut batches: UnboundedReceiver<Vec<PlanItem>>,
+    snapshots_of: &SnapshotsOf,
     concurrency: usize,
     deadline: tokio::time::Instant,
     progress: &Progress,
@@ -66,11 +83,11 @@ where
     type Key = (Arc<str>, Arc<str>);
     let lanes = Lanes::new(concurrency);
     let mut out: Vec<Applied> = Vec::new();
-    let planned_images: HashSet<Key> = todo
-        .iter()
-        .filter(|i| i.kind == ItemKind::Image)
-        .map(|i| (i.region.clone(), i.id.clone()))
-        .collect();
+    // everything handed over so far, and which of its images take their
+    // snapshots along
+    let mut todo: Vec<PlanItem> = Vec::new();
+    let mut along: HashSet<Key> = HashSet::new();
+    let mut planned_images: HashSet<Key> = HashSet::new();
     let mut image_ok: HashMap<Key, bool> = HashMap::new();
     // snapshots EC2 deleted with their image, by (region, id)
     let mut gone_with_image: HashSet<(String, String)> = HashSet::new();
@@ -80,11 +97,14 @@ where
     let mut waiters: HashMap<Key, Vec<usize>> = HashMap::new();
     let mut set = tokio::task::JoinSet::new();
     let mut spawned: HashMap<tokio::task::Id, usize> = HashMap::new();
-    let spawn = |set: &mut tokio::task::JoinSet<Option<Deletion>>, idx: usize| {
+    let spawn = |set: &mut tokio::task::JoinSet<Option<Deletion>>,
+                 todo: &[PlanItem],
+                 along: &HashSet<Key>,
+                 idx: usize| {
         let item = &todo[idx];
         let target = match item.kind {
             ItemKind::Image => Target::Image {
-                with_snapshots: with_snapshots.contains(&(item.region.clone(), item.id.clone())),
+                with_snapshots: along.contains(&(item.region.clone(), item.id.clone())),
             },
             ItemKind::Snapshot => Target::Snapshot,
         };
@@ -100,119 +120,166 @@ where
         });
         (handle.id(), idx)
     };
-    for (idx, item) in todo.iter().enumerate() {
-        let deps: Vec<Key> = match item.kind {
-            ItemKind::Image => Vec::new(),
-            ItemKind::Snapshot => item
-                .depends_on
+    // a snapshot whose images are all done: deleted with one of them, not
+    // attempted since one failed, or its own call now
+    let ready = |snap: &PlanItem,
+                 image_ok: &HashMap<Key, bool>,
+                 gone_with_image: &HashSet<(String, String)>|
+     -> Option<AppliedResult> {
+        if gone_with_image.contains(&(snap.region.to_string(), snap.id.to_string())) {
+            Some(AppliedResult::Done {
+                outcome: Deleted::Deleted,
+            })
+        } else {
+            snap.depends_on
                 .iter()
-                .map(|d| (item.region.clone(), Arc::clone(d)))
-                .filter(|k| planned_images.contains(k))
-                .collect(),
-        };
-        if deps.is_empty() {
-            let (task, idx) = spawn(&mut set, idx);
-            spawned.insert(task, idx);
-            continue;
+                .find(|d| image_ok.get(&(snap.region.clone(), Arc::clone(d))) == Some(&false))
+                .map(|failed| AppliedResult::NotAttempted {
+                    why: format!("its image {failed} was not deregistered"),
+                })
         }
-        waiting.insert(idx, deps.len());
-        for d in deps {
-            waiters.entry(d).or_default().push(idx);
-        }
-    }
-    while let Some(joined) = set.join_next_with_id().await {
-        let (task, deletion) = match joined {
-            Ok((task, deletion)) => (task, deletion),
-            Err(e) => (
-                e.id(),
-                Some(Deletion {
-                    outcome: Deleted::Failed {
-                        error: format!("the deletion task failed: {e}"),
-                    },
-                    snapshots: Vec::new(),
-                }),
-            ),
-        };
-        let Some(idx) = spawned.remove(&task) else {
-            continue;
-        };
-        let item = &todo[idx];
-        let outcome = deletion.map(|d| {
-            for (snap, code) in d.snapshots {
-                if code == "success" {
-                    gone_with_image.insert((item.region.to_string(), snap));
-                } else {
-                    // skipped: another image used it at that moment; an
-                    // error: EC2 could not. Either way it is deleted on its
-                    // own, when the plan deletes it.
-                    tracing::info!(
-                        "snapshot {snap} of {} in {} was not deleted with it ({code})",
-                        item.id,
-                        item.region
-                    );
-                }
-            }
-            d.outcome
-        });
-        let result = match outcome {
-            Some(outcome) => AppliedResult::Done { outcome },
-            None => AppliedResult::NotAttempted {
-                why: "--timeout ran out before it was attempted; re-run prune to finish".into(),
-            },
-        };
-        let done = matches!(
-            result,
-            AppliedResult::Done {
-                outcome: Deleted::Deleted | Deleted::AlreadyGone
-            }
-        );
-        progress.item(done);
-        out.push(Applied {
-            kind: item.kind,
-            region: item.region.to_string(),
-            id: item.id.to_string(),
-            result,
-        });
-        if item.kind != ItemKind::Image {
-            continue;
-        }
-        let key = (item.region.clone(), item.id.clone());
-        image_ok.insert(key.clone(), done);
-        for w in waiters.remove(&key).unwrap_or_default() {
-            let Some(left) = waiting.get_mut(&w) else {
-                continue;
-            };
-            *left -= 1;
-            if *left > 0 {
-                continue;
-            }
-            waiting.remove(&w);
-            let snap = &todo[w];
-            let result =
-                if gone_with_image.contains(&(snap.region.to_string(), snap.id.to_string())) {
-                    AppliedResult::Done {
-                        outcome: Deleted::Deleted,
-                    }
-                } else if let Some(failed) = snap
-                    .depends_on
-                    .iter()
-                    .find(|d| image_ok.get(&(snap.region.clone(), Arc::clone(d))) == Some(&false))
-                {
-                    AppliedResult::NotAttempted {
-                        why: format!("its image {failed} was not deregistered"),
-                    }
-                } else {
-                    let (task, idx) = spawn(&mut set, w);
-                    spawned.insert(task, idx);
+    };
+    let mut open = true;
+    loop {
+        tokio::select! {
+            batch = batches.recv(), if open => {
+                let Some(batch) = batch else {
+                    open = false;
                     continue;
                 };
-            progress.item(matches!(result, AppliedResult::Done { .. }));
-            out.push(Applied {
-                kind: snap.kind,
-                region: snap.region.to_string(),
-                id: snap.id.to_string(),
-                result,
-            });
+                progress.grow(batch.len() as u64);
+                let first = todo.len();
+                todo.extend(batch);
+                planned_images.extend(
+                    todo[first..]
+                        .iter()
+                        .filter(|i| i.kind == ItemKind::Image)
+                        .map(|i| (i.region.clone(), i.id.clone())),
+                );
+                along = with_snapshots(&todo, snapshots_of);
+                for idx in first..todo.len() {
+                    let item = &todo[idx];
+                    // the images it waits for: those planned and not done
+                    let deps: Vec<Key> = match item.kind {
+                        ItemKind::Image => Vec::new(),
+                        ItemKind::Snapshot => item
+                            .depends_on
+                            .iter()
+                            .map(|d| (item.region.clone(), Arc::clone(d)))
+                            .filter(|k| planned_images.contains(k) && !image_ok.contains_key(k))
+                            .collect(),
+                    };
+                    if deps.is_empty() {
+                        if item.kind == ItemKind::Snapshot {
+                            if let Some(result) = ready(item, &image_ok, &gone_with_image) {
+                                progress.item(matches!(result, AppliedResult::Done { .. }));
+                                out.push(Applied {
+                                    kind: item.kind,
+                                    region: item.region.to_string(),
+                                    id: item.id.to_string(),
+                                    result,
+                                });
+                                continue;
+                            }
+                        }
+                        let (task, idx) = spawn(&mut set, &todo, &along, idx);
+                        spawned.insert(task, idx);
+                        continue;
+                    }
+                    waiting.insert(idx, deps.len());
+                    for d in deps {
+                        waiters.entry(d).or_default().push(idx);
+                    }
+                }
+            }
+            joined = set.join_next_with_id(), if !set.is_empty() => {
+                let Some(joined) = joined else { continue };
+                let (task, deletion) = match joined {
+                    Ok((task, deletion)) => (task, deletion),
+                    Err(e) => (
+                        e.id(),
+                        Some(Deletion {
+                            outcome: Deleted::Failed {
+                                error: format!("the deletion task failed: {e}"),
+                            },
+                            snapshots: Vec::new(),
+                        }),
+                    ),
+                };
+                let Some(idx) = spawned.remove(&task) else {
+                    continue;
+                };
+                let item = &todo[idx];
+                let outcome = deletion.map(|d| {
+                    for (snap, code) in d.snapshots {
+                        if code == "success" {
+                            gone_with_image.insert((item.region.to_string(), snap));
+                        } else {
+                            // skipped: another image used it at that moment; an
+                            // error: EC2 could not. Either way it is deleted on its
+                            // own, when the plan deletes it.
+                            tracing::info!(
+                                "snapshot {snap} of {} in {} was not deleted with it ({code})",
+                                item.id,
+                                item.region
+                            );
+                        }
+                    }
+                    d.outcome
+                });
+                let result = match outcome {
+                    Some(outcome) => AppliedResult::Done { outcome },
+                    None => AppliedResult::NotAttempted {
+                        why: "--timeout ran out before it was attempted; re-run prune to finish"
+                            .into(),
+                    },
+                };
+                let done = matches!(
+                    result,
+                    AppliedResult::Done {
+                        outcome: Deleted::Deleted | Deleted::AlreadyGone
+                    }
+                );
+                progress.item(done);
+                out.push(Applied {
+                    kind: item.kind,
+                    region: item.region.to_string(),
+                    id: item.id.to_string(),
+                    result,
+                });
+                if item.kind != ItemKind::Image {
+                    continue;
+                }
+                let key = (item.region.clone(), item.id.clone());
+                image_ok.insert(key.clone(), done);
+                for w in waiters.remove(&key).unwrap_or_default() {
+                    let Some(left) = waiting.get_mut(&w) else {
+                        continue;
+                    };
+                    *left -= 1;
+                    if *left > 0 {
+                        continue;
+                    }
+                    waiting.remove(&w);
+                    let snap = &todo[w];
+                    match ready(snap, &image_ok, &gone_with_image) {
+                        Some(result) => {
+                            progress.item(matches!(result, AppliedResult::Done { .. }));
+                            out.push(Applied {
+                                kind: snap.kind,
+                                region: snap.region.to_string(),
+                                id: snap.id.to_string(),
+                                result,
+                            });
+                        }
+                        None => {
+                            let (task, idx) = spawn(&mut set, &todo, &along, w);
+                            spawned.insert(task, idx);
+                        }
+                    }
+                }
+            }
+            else => break,
         }
     }
     out.sort_by(|a, b| {
@@ -289,8 +356,8 @@ mod tests {
             }
         };
         let out = block_on(apply_with(
-            &todo,
-            &HashSet::new(),
+            at_once(todo),
+            &SnapshotsOf::new(),
             2,
             far(),
             &quiet(),
@@ -377,10 +444,13 @@ mod tests {
                 }
             }
         };
-        let with: HashSet<(Arc<str>, Arc<str>)> = [(Arc::from("us-east-1"), Arc::from("ami-a"))]
-            .into_iter()
-            .collect();
-        let out = block_on(apply_with(&todo, &with, 2, far(), &quiet(), deleter));
+        let of: SnapshotsOf = [(
+            ("us-east-1".to_string(), "ami-a".to_string()),
+            vec!["snap-gone".to_string(), "snap-skipped".to_string()],
+        )]
+        .into_iter()
+        .collect();
+        let out = block_on(apply_with(at_once(todo), &of, 2, far(), &quiet(), deleter));
         let mut made = calls.lock().expect("lock").clone();
         made.sort_by(|a, b| a.0.cmp(&b.0));
         assert_eq!(
@@ -442,7 +512,14 @@ mod tests {
         let out = block_on(async {
             tokio::time::timeout(
                 std::time::Duration::from_secs(20),
-                apply_with(&todo, &HashSet::new(), 4, far(), &quiet(), deleter),
+                apply_with(
+                    at_once(todo),
+                    &SnapshotsOf::new(),
+                    4,
+                    far(),
+                    &quiet(),
+                    deleter,
+                ),
             )
             .await
         })
@@ -454,6 +531,71 @@ mod tests {
             at("end ami-slow") < at("start snap-of-slow"),
             "the image's own snapshot waits for it: {log:?}"
         );
+    }
+
+    #[test]
+    fn a_snapshot_handed_over_after_its_image_is_done_follows_what_its_image_did() {
+        // the images come in one batch and finish; their snapshots come in
+        // a later one, as when the snapshots' sharing is read last
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let calls = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = Arc::clone(&calls);
+        let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+        let deleter = move |_r: Arc<str>, _t: Target, id: Arc<str>| {
+            seen.lock().expect("lock").push(id.to_string());
+            let done = done_tx.clone();
+            async move {
+                let (outcome, snapshots) = match &*id {
+                    "ami-bad" => (Deleted::Failed { error: "no".into() }, Vec::new()),
+                    "ami-along" => (
+                        Deleted::Deleted,
+                        vec![("snap-along".to_string(), "success".to_string())],
+                    ),
+                    _ => (Deleted::Deleted, Vec::new()),
+                };
+                let _ = done.send(());
+                Deletion { outcome, snapshots }
+            }
+        };
+        let out = block_on(async move {
+            let feed = async move {
+                tx.send(vec![
+                    item(ItemKind::Image, "ami-along", &[]),
+                    item(ItemKind::Image, "ami-bad", &[]),
+                    item(ItemKind::Image, "ami-alone", &[]),
+                ])
+                .expect("send");
+                for _ in 0..3 {
+                    done_rx.recv().await;
+                }
+                tokio::task::yield_now().await;
+                tx.send(vec![
+                    item(ItemKind::Snapshot, "snap-along", &["ami-along"]),
+                    item(ItemKind::Snapshot, "snap-bad", &["ami-bad"]),
+                    item(ItemKind::Snapshot, "snap-alone", &["ami-alone"]),
+                ])
+                .expect("send");
+            };
+            let (of, progress) = (SnapshotsOf::new(), quiet());
+            let (out, ()) = tokio::join!(apply_with(rx, &of, 2, far(), &progress, deleter), feed);
+            out
+        });
+        let by_id: HashMap<&str, &AppliedResult> =
+            out.iter().map(|a| (a.id.as_str(), &a.result)).collect();
+        assert_eq!(out.len(), 6, "{out:?}");
+        assert!(matches!(
+            by_id["snap-along"],
+            AppliedResult::Done {
+                outcome: Deleted::Deleted
+            }
+        ));
+        assert!(matches!(
+            by_id["snap-bad"],
+            AppliedResult::NotAttempted { .. }
+        ));
+        let mut made = calls.lock().expect("lock").clone();
+        made.sort();
+        assert_eq!(made, ["ami-alone", "ami-along", "ami-bad", "snap-alone"]);
     }
 
     #[test]
@@ -476,7 +618,15 @@ mod tests {
         };
         let out = block_on(async {
             let past = tokio::time::Instant::now();
-            apply_with(&todo, &HashSet::new(), 2, past, &quiet(), deleter).await
+            apply_with(
+                at_once(todo),
+                &SnapshotsOf::new(),
+                2,
+                past,
+                &quiet(),
+                deleter,
+            )
+            .await
         });
         assert_eq!(
             calls.load(std::sync::atomic::Ordering::SeqCst),

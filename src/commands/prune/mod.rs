@@ -16,8 +16,10 @@ mod sharing;
 mod steps;
 mod undo;
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
@@ -28,7 +30,7 @@ use crate::error::{Error, Result};
 use crate::ids::{AccountId, AmiId, Region, SnapshotId};
 use crate::output;
 use crate::retention::saved::{self, Present, Refusal, Verdict, PLAN_SCHEMA_VERSION};
-use crate::retention::{ItemKind, Plan, PlanItem, PlanRules, RetentionConfig};
+use crate::retention::{Inventory, ItemKind, Plan, PlanItem, PlanRules, RetentionConfig};
 
 use report::deleted_images;
 pub use report::{Applied, AppliedResult, PruneReport};
@@ -290,33 +292,211 @@ pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
                 .map(|s| (ItemKind::Snapshot, s.region.to_string(), s.id.to_string())),
         )
         .collect();
-    let plan = super::within_until(
-        global,
-        deadline,
-        "reading sharing and image references for the plan",
-        sharing::plan_with_lookups(
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let mode = crate::progress::Mode::detect(global.quiet);
+    // Deletions start while the plan is still completed unless the whole
+    // plan must be seen first: to hold it against a saved plan, or against
+    // --max-deletions.
+    let streaming = args.apply && saved.is_none() && args.max_deletions.is_none();
+    // Permissions first, with DryRun: refuse before deleting anything. A
+    // streaming run checks the deletions the listing alone would make; a
+    // region and kind it had none of waits for the final plan.
+    let mut checked: HashSet<(Arc<str>, ItemKind)> = HashSet::new();
+    if streaming {
+        let listed = crate::retention::plan_on(&inv, &rules, now, threads);
+        let candidates: Vec<&PlanItem> = listed.deletions().collect();
+        check_permissions(
+            &aws,
+            global,
+            deadline,
+            &candidates,
+            &mut checked,
+            "nothing was deleted",
+        )
+        .await?;
+    }
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Vec<PlanItem>>();
+    let stream = streaming.then(|| sharing::Stream {
+        to_apply: tx.clone(),
+        checked: checked.clone(),
+        handed: HashSet::new(),
+    });
+    let progress = args.apply.then(|| {
+        crate::progress::Progress::start_growing(mode, "deleting the planned images and snapshots")
+    });
+    let planning = async {
+        // dropped when planning ends, which tells apply that nothing more comes
+        let tx = tx;
+        let completed = sharing::plan_with_lookups(
             &aws,
             inv,
             &rules,
             now,
-            concurrency,
-            crate::progress::Mode::detect(global.quiet),
-        ),
-    )
-    .await?;
+            sharing::Reading {
+                concurrency,
+                progress: mode,
+                deadline,
+                timed_out: super::timeout_error(
+                    global,
+                    "reading sharing and image references for the plan",
+                ),
+            },
+            stream,
+        )
+        .await;
+        let handed = completed.handed;
+        let plan = completed.plan;
+        if let Some(error) = completed.error {
+            return Err(Unfinished {
+                error,
+                plan: Some(plan),
+            });
+        }
+        decide(
+            &aws,
+            global,
+            &args,
+            deadline,
+            plan,
+            saved.as_ref(),
+            &listed_owned,
+            handed,
+            checked,
+            &tx,
+        )
+        .await
+    };
+    let applying = async {
+        match &progress {
+            Some(p) => apply::apply(&aws, rx, &snapshots_of, concurrency, deadline, p).await,
+            None => Vec::new(),
+        }
+    };
+    let (decided, applied) = tokio::join!(planning, applying);
+    if let Some(p) = &progress {
+        p.finish();
+    }
+    let as_of = as_of.filter(|_| saved.is_none());
+    let report_file = report_file.unwrap_or_default();
+    let decided = match decided {
+        Ok(d) => d,
+        Err(Unfinished { error, plan }) => {
+            if applied.is_empty() {
+                return Err(error);
+            }
+            // what was settled before the failure was deleted: it is
+            // recorded like any applied run, and the failure still decides
+            // the exit
+            let made = applied.len();
+            let report = PruneReport {
+                schema_version: PLAN_SCHEMA_VERSION,
+                plan: plan.unwrap_or_else(|| {
+                    crate::retention::plan_on(&Inventory::default(), &rules, now, 1)
+                }),
+                as_of,
+                applied: true,
+                results: applied,
+                api_calls: aws.api_calls(),
+                view: view(&args),
+            };
+            let also = finish_apply(&aws, global, &args, &report, &report_file, deadline)
+                .await
+                .err()
+                .map_or(String::new(), |e| format!(" Also: {e}"));
+            return Err(error.with_note(&format!(
+                "Before it, {made} deletion(s) that nothing still unread could change were started; what each did is printed above and recorded in {}.{also}",
+                report_file.display()
+            )));
+        }
+    };
+    if !args.apply {
+        let report = PruneReport {
+            schema_version: PLAN_SCHEMA_VERSION,
+            plan: decided.shown,
+            as_of,
+            applied: false,
+            results: Vec::new(),
+            api_calls: aws.api_calls(),
+            view: view(&args),
+        };
+        tracing::info!(api_calls = ?report.api_calls, "prune planned");
+        output::emit(&report, global.output)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut results = decided.results;
+    results.extend(applied);
+    let report = PruneReport {
+        schema_version: PLAN_SCHEMA_VERSION,
+        plan: decided.shown,
+        as_of,
+        applied: true,
+        results,
+        api_calls: aws.api_calls(),
+        view: view(&args),
+    };
+    tracing::info!(api_calls = ?report.api_calls, "prune applied");
+    finish_apply(&aws, global, &args, &report, &report_file, deadline).await
+}
+
+/// Planning ended without a plan to finish applying: the error, and the
+/// last plan made, when there was one.
+struct Unfinished {
+    error: Error,
+    plan: Option<Plan>,
+}
+
+impl From<Error> for Unfinished {
+    fn from(error: Error) -> Self {
+        Unfinished { error, plan: None }
+    }
+}
+
+/// The final plan's outcome, once the lookups are done: the plan shown,
+/// and what became of what is not applied by deleting (a saved plan's
+/// deletions now kept or gone, the ladder's steps).
+struct Decided {
+    shown: Plan,
+    results: Vec<Applied>,
+}
+
+/// From the final `plan`: writes `--plan-out`, reconciles a saved plan,
+/// holds the deletions to `--max-deletions`, checks the permissions not
+/// checked yet, takes the ladder's steps and hands the deletions not
+/// `handed` over yet to apply.
+#[allow(clippy::too_many_arguments)]
+async fn decide(
+    aws: &Aws,
+    global: &Global,
+    args: &PruneArgs,
+    deadline: tokio::time::Instant,
+    plan: Plan,
+    saved: Option<&Plan>,
+    listed_owned: &[(ItemKind, String, String)],
+    handed: HashSet<crate::retention::sharing::ItemKey>,
+    mut checked: HashSet<(Arc<str>, ItemKind)>,
+    to_apply: &tokio::sync::mpsc::UnboundedSender<Vec<PlanItem>>,
+) -> std::result::Result<Decided, Unfinished> {
+    let unfinished = |plan: &Plan| {
+        let plan = plan.clone();
+        move |error: Error| Unfinished {
+            error,
+            plan: Some(plan),
+        }
+    };
     for w in crate::retention::recycle_bin::outlived_snapshots(&plan) {
         tracing::warn!("{w}");
     }
-    let shown = saved.clone().unwrap_or_else(|| plan.clone());
+    let shown = saved.cloned().unwrap_or_else(|| plan.clone());
     if let Some(p) = &args.plan_out {
         let json = serde_json::to_string_pretty(&shown).map_err(|e| Error::Other(e.to_string()))?;
         std::fs::write(p, json + "\n")
-            .map_err(|e| Error::io(format!("writing {}", p.display()), e))?;
+            .map_err(|e| Error::io(format!("writing {}", p.display()), e))
+            .map_err(unfinished(&plan))?;
     }
 
     // What is deleted: with a saved plan, its deletions that the fresh plan
     // (today's facts, today's rules) confirms, as the fresh plan has them.
-    let verdicts: Vec<Verdict> = match &saved {
+    let verdicts: Vec<Verdict> = match saved {
         Some(s) => {
             let listed: saved::Listed<'_> = listed_owned
                 .iter()
@@ -340,7 +520,7 @@ pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
             )
         })
         .filter(|i| {
-            saved.as_ref().is_none_or(|s| {
+            saved.is_none_or(|s| {
                 s.items.iter().any(|o| {
                     o.kind == i.kind && o.region == i.region && o.id == i.id && o.action == i.action
                 })
@@ -382,90 +562,97 @@ pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
             result,
         });
     }
+    // What was handed over early must be in the final plan: the settled
+    // rules promise it (retention::settled, property-tested). Were one
+    // not, it is said loudly: it was deleted on the facts known then.
+    let key = |i: &PlanItem| (i.kind, Arc::clone(&i.region), Arc::clone(&i.id));
+    let deleting: HashSet<_> = todo.iter().map(key).collect();
+    for (kind, region, id) in handed.iter().filter(|k| !deleting.contains(*k)) {
+        tracing::error!(
+            "{kind:?} {id} in {region} was deleted while the plan was completed, but the final plan keeps it: this is a defect of ami-builder, please report it with the prune report"
+        );
+    }
 
     if let Some(max) = args.max_deletions {
         let (images, orphans) = saved::deletion_counts(&todo);
         if images > max || orphans > max {
             return Err(Error::PruneRefused(format!(
                 "the plan deregisters {images} image(s) and deletes {orphans} orphaned snapshot(s), over --max-deletions {max}: nothing was deleted. Review it (ami-builder prune --plan-out plan.json) and raise the cap if it is right"
-            )));
+            ))
+            .into());
         }
     }
-
-    let as_of = as_of.filter(|_| saved.is_none());
     if !args.apply {
-        let report = PruneReport {
-            schema_version: PLAN_SCHEMA_VERSION,
-            plan: shown,
-            as_of,
-            applied: false,
-            results: Vec::new(),
-            api_calls: aws.api_calls(),
-            view: view(&args),
-        };
-        tracing::info!(api_calls = ?report.api_calls, "prune planned");
-        output::emit(&report, global.output)?;
-        return Ok(ExitCode::SUCCESS);
+        return Ok(Decided { shown, results });
     }
+    let rest: Vec<PlanItem> = todo
+        .into_iter()
+        .filter(|i| !handed.contains(&key(i)))
+        .collect();
+    let unchecked: Vec<&PlanItem> = rest
+        .iter()
+        .filter(|i| !checked.contains(&(Arc::clone(&i.region), i.kind)))
+        .collect();
+    let said = if handed.is_empty() {
+        "nothing was deleted"
+    } else {
+        "nothing more was deleted"
+    };
+    check_permissions(aws, global, deadline, &unchecked, &mut checked, said)
+        .await
+        .map_err(unfinished(&plan))?;
+    let _ = to_apply.send(rest);
+    results.extend(
+        super::within_until(global, deadline, "the ladder's steps", async {
+            Ok(steps::take(aws, &ladder).await)
+        })
+        .await
+        .map_err(unfinished(&plan))?,
+    );
+    Ok(Decided { shown, results })
+}
 
-    // Permissions first, with DryRun: refuse before deleting anything.
-    for r in &regions {
-        let img = todo
-            .iter()
-            .find(|i| *i.region == **r && i.kind == ItemKind::Image)
-            .map(|i| &*i.id);
-        let snap = todo
-            .iter()
-            .find(|i| *i.region == **r && i.kind == ItemKind::Snapshot)
-            .map(|i| &*i.id);
+/// DryRun a deregistration and a snapshot deletion in each region of
+/// `candidates` (one of each, when it has one), and add the (region, kind)
+/// checked to `checked`. Any missing permission refuses the run.
+async fn check_permissions(
+    aws: &Aws,
+    global: &Global,
+    deadline: tokio::time::Instant,
+    candidates: &[&PlanItem],
+    checked: &mut HashSet<(Arc<str>, ItemKind)>,
+    said: &str,
+) -> Result<()> {
+    let mut regions: Vec<&Arc<str>> = candidates.iter().map(|i| &i.region).collect();
+    regions.sort();
+    regions.dedup();
+    for r in regions {
+        let first = |kind: ItemKind| {
+            candidates
+                .iter()
+                .find(|i| i.region == *r && i.kind == kind)
+                .map(|i| &*i.id)
+        };
+        let (img, snap) = (first(ItemKind::Image), first(ItemKind::Snapshot));
         let missing =
             super::within_until(global, deadline, "the DryRun permission checks", async {
-                Ok(ec2::dry_run_permissions(&aws, r, img, snap).await)
+                Ok(ec2::dry_run_permissions(aws, r, img, snap).await)
             })
             .await?;
         if !missing.is_empty() {
             return Err(Error::PruneRefused(format!(
-                "missing permissions (checked with DryRun, nothing was deleted): {}",
+                "missing permissions (checked with DryRun, {said}): {}",
                 missing.join(", ")
             )));
         }
+        if img.is_some() {
+            checked.insert((Arc::clone(r), ItemKind::Image));
+        }
+        if snap.is_some() {
+            checked.insert((Arc::clone(r), ItemKind::Snapshot));
+        }
     }
-
-    let progress = crate::progress::Progress::start(
-        crate::progress::Mode::detect(global.quiet),
-        "deleting the planned images and snapshots",
-        todo.len() as u64,
-    );
-    results.extend(
-        super::within_until(global, deadline, "the ladder's steps", async {
-            Ok(steps::take(&aws, &ladder).await)
-        })
-        .await?,
-    );
-    let with_snapshots = crate::retention::deletion::with_snapshots(&todo, &snapshots_of);
-    let applied = apply::apply(
-        &aws,
-        &todo,
-        &with_snapshots,
-        concurrency,
-        deadline,
-        &progress,
-    )
-    .await;
-    progress.finish();
-    results.extend(applied);
-    let report = PruneReport {
-        schema_version: PLAN_SCHEMA_VERSION,
-        plan: shown,
-        as_of,
-        applied: true,
-        results,
-        api_calls: aws.api_calls(),
-        view: view(&args),
-    };
-    tracing::info!(api_calls = ?report.api_calls, "prune applied");
-    let report_file = report_file.unwrap_or_default();
-    finish_apply(&aws, global, &args, &report, &report_file, deadline).await
+    Ok(())
 }
 
 fn view(args: &PruneArgs) -> crate::retention::plan::TableView {

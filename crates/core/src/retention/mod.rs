@@ -10,6 +10,8 @@
 //! * [`saved`]: whether a saved plan may be applied now, and what each of its
 //!   deletions becomes against a fresh plan.
 //! * [`sharing`]: which items need sharing facts, and merging them in.
+//! * [`settled`]: which deletions no unread fact can change, so that apply
+//!   can start them while the rest is still read.
 //! * [`recycle_bin`]: which Recycle Bin rule keeps a deletion recoverable.
 //! * [`references`]: which images to ask `DescribeImageReferences` about.
 //! * [`deletion`]: which images are deregistered together with their
@@ -29,6 +31,7 @@ pub mod plan;
 pub mod recycle_bin;
 pub mod references;
 pub mod saved;
+pub mod settled;
 pub mod sharing;
 
 mod fast_hash;
@@ -46,7 +49,7 @@ pub use lint::{
     Severity, TagTarget,
 };
 pub use plan::{
-    plan, plan_on, recheck, Action, Image, Instance, InvalidTag, Inventory, ItemKind, Plan,
-    PlanIndex, PlanItem, PlanRules, Reason, Recheck, RetentionSource, Scope, Sharing, Snapshot,
-    Summary, TagRef, Usage, UsedBy,
+    plan, plan_on, plan_ranked, recheck, Action, BuildRanks, Image, Instance, InvalidTag,
+    Inventory, ItemKind, Plan, PlanIndex, PlanItem, PlanRules, Reason, Recheck, RetentionSource,
+    Scope, Sharing, Snapshot, Summary, TagRef, Usage, UsedBy,
 };

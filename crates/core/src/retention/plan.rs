@@ -507,6 +507,22 @@ pub fn plan_on(inv: &Inventory, rules: &PlanRules, now: DateTime<Utc>, threads: 
     planner::plan(inv, rules, now, threads)
 }
 
+/// Each in-scope image's build rank within its family (1: the newest
+/// build), by (region, id); images without a family are not in it. What
+/// [`crate::retention::settled`] needs to know which deletions no fact
+/// still unread can change.
+pub type BuildRanks = std::collections::HashMap<(Arc<str>, Arc<str>), u32>;
+
+/// [`plan_on`], and the build ranks it decided with.
+pub fn plan_ranked(
+    inv: &Inventory,
+    rules: &PlanRules,
+    now: DateTime<Utc>,
+    threads: usize,
+) -> (Plan, BuildRanks) {
+    planner::plan_ranked(inv, rules, now, threads, true)
+}
+
 // ------------------------------------------------------------------- text
 
 const TIME_FORMAT: &str = "%Y-%m-%d %H:%M";
@@ -606,4 +622,4 @@ pub fn recheck(saved: &PlanItem, fresh: &Plan) -> Recheck {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -5,8 +5,8 @@
 //! Scaling groups it does not cover: prune still lists those). One call
 //! takes at most [`BATCH`] image ids, so prune asks only where the answer
 //! can change the outcome, as for sharing ([`super::sharing`]): deletion
-//! candidates, and images ranked newest (a protected image takes no keep-N
-//! place). The caller re-plans after each round until nothing is left to
+//! candidates, and images ranked newest (for their reason: a build keeps
+//! its keep-N place whatever protects it). The caller re-plans after each round until nothing is left to
 //! ask: references only add protection, so this converges. Pure: the
 //! caller does the asking.
 

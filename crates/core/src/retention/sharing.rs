@@ -3,10 +3,12 @@
 //!
 //! Sharing costs one attribute call per resource, so prune reads it only
 //! where it can change the outcome: deletion candidates, and images ranked
-//! newest (a shared image does not take a keep-N place, so it can change
-//! which others are newest). The caller re-plans after each merge until
-//! [`needing_sharing`] is empty: sharing only adds protection, so this
-//! converges, and never on less information than reading everything would
+//! newest (one found gone leaves its keep-N place to the next older build;
+//! a build keeps its place whatever protects it, so a shared one only
+//! changes its own reason). The caller re-plans after each merge until
+//! [`needing_sharing`] is empty: sharing only adds protection, and a gone
+//! resource only leaves, so this converges, and never on less information
+//! than reading everything would
 //! give. Pure: the caller does the reading.
 
 use std::collections::{HashMap, HashSet};

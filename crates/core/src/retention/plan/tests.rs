@@ -4,9 +4,9 @@
 use super::*;
 use chrono::{TimeDelta, TimeZone};
 
-mod props;
+pub(crate) mod props;
 
-fn now() -> DateTime<Utc> {
+pub(crate) fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2024, 6, 1, 0, 0, 0).unwrap()
 }
 

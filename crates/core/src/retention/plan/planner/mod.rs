@@ -43,22 +43,45 @@ use rank::*;
 /// See [`super::plan_on`]: on up to `threads` threads, or on the calling
 /// thread alone for fewer than [`PARALLEL_MIN`] resources.
 pub(super) fn plan(inv: &Inventory, rules: &PlanRules, now: DateTime<Utc>, threads: usize) -> Plan {
+    plan_ranked(inv, rules, now, threads, false).0
+}
+
+/// [`plan`], and with `want_ranks` the build rank of every in-scope image
+/// that has a family (see [`super::BuildRanks`]).
+pub(super) fn plan_ranked(
+    inv: &Inventory,
+    rules: &PlanRules,
+    now: DateTime<Utc>,
+    threads: usize,
+    want_ranks: bool,
+) -> (Plan, super::BuildRanks) {
     let threads = if inv.images.len() + inv.snapshots.len() < PARALLEL_MIN {
         1
     } else {
         threads.max(1)
     };
-    plan_with_threads(inv, rules, now, threads)
+    plan_with(inv, rules, now, threads, want_ranks)
 }
 
 /// [`plan`] on exactly `threads` threads (the plan is the same for any
 /// number; tests compare them on small inventories).
+#[cfg(test)]
 pub(super) fn plan_with_threads(
     inv: &Inventory,
     rules: &PlanRules,
     now: DateTime<Utc>,
     threads: usize,
 ) -> Plan {
+    plan_with(inv, rules, now, threads, false).0
+}
+
+fn plan_with(
+    inv: &Inventory,
+    rules: &PlanRules,
+    now: DateTime<Utc>,
+    threads: usize,
+    want_ranks: bool,
+) -> (Plan, super::BuildRanks) {
     let images = inv.images.as_slice();
     let snapshots = inv.snapshots.as_slice();
     let parallel = threads > 1;
@@ -196,13 +219,19 @@ pub(super) fn plan_with_threads(
         usage: &usage,
         bin: &inv.recycle_bin,
     };
-    type ImageRange = (Made, Vec<bool>, Vec<Option<Arc<str>>>);
+    type ImageRange = (
+        Made,
+        Vec<bool>,
+        Vec<Option<Arc<str>>>,
+        Vec<((Arc<str>, Arc<str>), u32)>,
+    );
     let image_parts: Vec<ImageRange> = par_ranges(n, threads, |range| {
         let names = Names::new(&region_names, &family_names);
         let mut reader = Reader::new(&rules.retention);
         let mut made = Made::with_capacity(range.len());
         let mut deleted = vec![false; range.len()];
         let mut ids: Vec<Option<Arc<str>>> = vec![None; range.len()];
+        let mut ranked = Vec::new();
         for (k, i) in range.enumerate() {
             let sc = &scoped[i];
             if !sc.in_scope {
@@ -230,15 +259,23 @@ pub(super) fn plan_with_threads(
                     recoverable_until: d.recoverable_until,
                 },
             );
+            if want_ranks && ranks[i] > 0 {
+                ranked.push((
+                    (Arc::clone(&names.regions[region as usize]), Arc::clone(&id)),
+                    ranks[i],
+                ));
+            }
             ids[k] = Some(id);
         }
-        (made, deleted, ids)
+        (made, deleted, ids, ranked)
     });
     drop(ranks);
     let mut image_made: Vec<Made> = Vec::with_capacity(threads);
     let mut deleted: Vec<bool> = Vec::with_capacity(n);
     let mut image_ids: Vec<Option<Arc<str>>> = Vec::with_capacity(n);
-    for (made, d, ids) in image_parts {
+    let mut build_ranks = super::BuildRanks::new();
+    for (made, d, ids, ranked) in image_parts {
+        build_ranks.extend(ranked);
         image_made.push(made);
         deleted.extend(d);
         image_ids.extend(ids);
@@ -284,7 +321,7 @@ pub(super) fn plan_with_threads(
     items.append(&mut snapshot_items);
 
     let summary = summarize(&items, rules.price_per_gib_month);
-    Plan {
+    let plan = Plan {
         schema_version: crate::retention::saved::PLAN_SCHEMA_VERSION,
         generated_at: now,
         scope: super::Scope {
@@ -299,7 +336,8 @@ pub(super) fn plan_with_threads(
         rules: rules.clone(),
         items,
         summary,
-    }
+    };
+    (plan, build_ranks)
 }
 
 fn summarize(items: &[PlanItem], price_per_gib_month: f64) -> Summary {

@@ -112,7 +112,7 @@ fn snap_spec() -> impl Strategy<Value = SnapSpec> {
         )
 }
 
-fn rules_strategy() -> impl Strategy<Value = PlanRules> {
+pub(crate) fn rules_strategy() -> impl Strategy<Value = PlanRules> {
     (
         0usize..4,
         any::<bool>(),
@@ -276,7 +276,7 @@ fn build(images: &[ImgSpec], snaps: &[SnapSpec]) -> Inventory {
     inv
 }
 
-fn inventory() -> impl Strategy<Value = Inventory> {
+pub(crate) fn inventory() -> impl Strategy<Value = Inventory> {
     (
         proptest::collection::vec(img_spec(), 0..24),
         proptest::collection::vec(snap_spec(), 0..14),
