@@ -112,6 +112,7 @@ class State:
             self.mode = mode
             self.buckets = {}  # (region, bucket) -> Bucket
             self.counts = {}  # (region, service, action, bucket) -> [sent, throttled]
+            self.spans = {}  # (region, bucket) -> [first, last] call forwarded
             self.first = self.last = None
 
     def admit(self, region, service, action, bucket, limits):
@@ -128,6 +129,9 @@ class State:
                     b = self.buckets[(region, bucket)] = Bucket(limits[0], limits[1], now)
                 ok = b.take(now)
             c[0 if ok else 1] += 1
+            if ok:
+                span = self.spans.setdefault((region, bucket), [now, now])
+                span[1] = now
             return ok
 
     def stats(self):
@@ -153,7 +157,13 @@ class State:
                 if s > bound:
                     bound, slowest = s, f"{bucket} in {region} ({sent} calls, {size} + {rate}/s)"
             span = (self.last - self.first) if self.first is not None else 0.0
+            # when each bucket's first and last forwarded call came, from
+            # the run's first call: whether the fullest bucket was drained
+            # from the start, or waited for the calls before it
+            spans = {f"{b} in {r}": [round(a - self.first, 3), round(z - self.first, 3)]
+                     for (r, b), (a, z) in sorted(self.spans.items())}
             return {"mode": self.mode, "calls": rows, "lower_bound_seconds": round(bound, 3),
+                    "bucket_spans": spans,
                     "slowest_bucket": slowest, "span_seconds": round(span, 3),
                     "sent": sum(r["sent"] for r in rows),
                     "throttled": sum(r["throttled"] for r in rows)}

@@ -20,7 +20,7 @@ use crate::aws::{inventory, Aws};
 use crate::error::{Error, Result};
 use crate::progress::{Mode, Progress};
 use crate::retention::references::{needing_references, BATCH};
-use crate::retention::settled::{newest_first, settled_deletions, Unread};
+use crate::retention::settled::{read_order, settled_deletions, Unread};
 use crate::retention::sharing::{merge_sharing, needing_sharing, ItemKey, SharingFacts};
 use crate::retention::{self, BuildRanks, Inventory, ItemKind, Plan, PlanItem, PlanRules, Sharing};
 
@@ -59,6 +59,13 @@ impl Stream {
             }
         }
         if !batch.is_empty() {
+            tracing::debug!(
+                handed = batch.len(),
+                so_far = self.handed.len(),
+                unread_sharing = unread.sharing.len(),
+                unread_references = unread.references.len(),
+                "settled deletions handed to apply"
+            );
             // apply gone (its receiver dropped) only means nothing more is taken
             let _ = self.to_apply.send(batch);
         }
@@ -98,8 +105,9 @@ enum Answered {
 /// read. A failed reference question keeps its images (their reason says
 /// why); where the question cannot be asked at all (denied, not offered),
 /// the plan rests on prune's own listing of uses, and a warning says so.
-/// The reads go newest first, which settles the older builds' deletions
-/// soonest (`retention::settled`).
+/// The reads go by build rank, each image's snapshots with it and the
+/// orphans among them, which settles deletions soonest
+/// (`retention::settled::read_order`).
 pub(super) async fn plan_with_lookups(
     aws: &Aws,
     mut inv: Inventory,
@@ -137,7 +145,7 @@ pub(super) async fn plan_with_lookups(
                 .filter(|k| !unread.sharing.contains(k))
                 .collect()
         };
-        newest_first(&plan, &mut need);
+        read_order(&plan, &ranks, &mut need);
         let known_refs: HashSet<(Arc<str>, Arc<str>)> =
             answered_refs.union(&unread.references).cloned().collect();
         let mut ref_ids: Vec<ItemKey> = needing_references(&plan, &known_refs)
@@ -150,7 +158,7 @@ pub(super) async fn plan_with_lookups(
                     .map(move |id| (ItemKind::Image, Arc::clone(&region), id))
             })
             .collect();
-        newest_first(&plan, &mut ref_ids);
+        read_order(&plan, &ranks, &mut ref_ids);
         let mut batches: Vec<(Arc<str>, Vec<Arc<str>>)> = Vec::new();
         let mut by_region: HashMap<Arc<str>, Vec<Arc<str>>> = HashMap::new();
         for (_, region, id) in ref_ids {

@@ -139,23 +139,75 @@ pub fn settled_deletions<'p>(
     out
 }
 
-/// `keys` in the order that settles deletions soonest: newest first (build
-/// ranks follow creation), so that the reads above an image are answered
-/// before the reads of the image itself.
-pub fn newest_first(plan: &Plan, keys: &mut [ItemKey]) {
-    let created: HashMap<(ItemKind, &str, &str), _> = plan
+/// `keys` in the order that settles deletions soonest. Images by their
+/// build's rank, newest builds first, each family abreast (a build spans
+/// regions, and its images are settled only once every build above it is
+/// answered, in every region), then newest first; each image's snapshots
+/// right with it (at the best place of the images listing it), since an
+/// image waits for them; and the snapshots no image lists (orphans,
+/// whatever their age) spread evenly among the rest, so that the snapshot
+/// deletions are fed from the start as well as the image deletions: EC2
+/// paces each on its own.
+pub fn read_order(plan: &Plan, ranks: &BuildRanks, keys: &mut Vec<ItemKey>) {
+    type Place = (
+        u32,
+        std::cmp::Reverse<Option<chrono::DateTime<chrono::Utc>>>,
+    );
+    let items: HashMap<(ItemKind, &str, &str), &PlanItem> = plan
         .items
         .iter()
-        .map(|i| ((i.kind, &*i.region, &*i.id), i.created))
+        .map(|i| ((i.kind, &*i.region, &*i.id), i))
         .collect();
-    keys.sort_by_cached_key(|(k, r, i)| {
-        (
-            std::cmp::Reverse(created.get(&(*k, &**r, &**i)).copied().flatten()),
-            *k,
-            Arc::clone(r),
-            Arc::clone(i),
-        )
+    let image_place = |region: &Arc<str>, id: &Arc<str>| -> Place {
+        let created = items
+            .get(&(ItemKind::Image, &**region, &**id))
+            .and_then(|i| i.created);
+        let rank = ranks
+            .get(&(Arc::clone(region), Arc::clone(id)))
+            .copied()
+            .unwrap_or(0);
+        (rank, std::cmp::Reverse(created))
+    };
+    // the place of the image it goes with; None: an orphan
+    let place = |(kind, region, id): &ItemKey| -> Option<Place> {
+        match kind {
+            ItemKind::Image => Some(image_place(region, id)),
+            ItemKind::Snapshot => items
+                .get(&(*kind, &**region, &**id))?
+                .depends_on
+                .iter()
+                .map(|d| image_place(region, d))
+                .min(),
+        }
+    };
+    let tie = |k: &ItemKey| (k.0, Arc::clone(&k.1), Arc::clone(&k.2));
+    let (mut with, mut orphans): (Vec<_>, Vec<_>) = keys
+        .drain(..)
+        .map(|k| (place(&k), k))
+        .partition(|(p, _)| p.is_some());
+    with.sort_by_cached_key(|(p, k)| (*p, tie(k)));
+    orphans.sort_by_cached_key(|(_, k)| {
+        let created = items.get(&(k.0, &*k.1, &*k.2)).and_then(|i| i.created);
+        (std::cmp::Reverse(created), tie(k))
     });
+    // merge by each one's place within its own list
+    let (a, b) = (with.len(), orphans.len());
+    let (mut with, mut orphans) = (with.into_iter().peekable(), orphans.into_iter().peekable());
+    let (mut i, mut j) = (0usize, 0usize);
+    while with.peek().is_some() || orphans.peek().is_some() {
+        // i / a <= j / b, in integers
+        let take_with = orphans.peek().is_none() || (with.peek().is_some() && i * b <= j * a);
+        let next = if take_with {
+            i += 1;
+            with.next()
+        } else {
+            j += 1;
+            orphans.next()
+        };
+        if let Some((_, k)) = next {
+            keys.push(k);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -294,6 +346,58 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn reads_go_newest_first_with_their_snapshots_and_the_orphans_spread_among_them() {
+        use crate::retention::plan::Reason;
+        let at = |h: i64| Some(now() - chrono::TimeDelta::hours(h));
+        let item = |kind, id: &str, hours: i64, depends_on: &[&str]| {
+            let mut i = PlanItem::for_tests(
+                kind,
+                id,
+                Action::Delete,
+                Reason::Pinned { value: "x".into() },
+                depends_on,
+            );
+            i.created = at(hours);
+            i
+        };
+        let plan = Plan {
+            items: vec![
+                item(ItemKind::Image, "ami-old", 30, &[]),
+                item(ItemKind::Image, "ami-new", 10, &[]),
+                item(ItemKind::Snapshot, "snap-old", 30, &["ami-old"]),
+                item(ItemKind::Snapshot, "snap-new", 10, &["ami-new"]),
+                // orphans, all newer than every image
+                item(ItemKind::Snapshot, "snap-o1", 1, &[]),
+                item(ItemKind::Snapshot, "snap-o2", 2, &[]),
+            ],
+            ..crate::retention::plan(&Inventory::default(), &PlanRules::default(), now())
+        };
+        let mut keys: Vec<ItemKey> = plan
+            .items
+            .iter()
+            .map(|i| (i.kind, Arc::clone(&i.region), Arc::clone(&i.id)))
+            .collect();
+        // ranks first: the old image's build ranks above the new one's (a
+        // copy of it is newer, say)
+        let ranks: BuildRanks = [(("us-east-1", "ami-old"), 1), (("us-east-1", "ami-new"), 2)]
+            .into_iter()
+            .map(|((r, i), n)| ((Arc::from(r), Arc::from(i)), n))
+            .collect();
+        read_order(&plan, &BuildRanks::new(), &mut keys);
+        let ids: Vec<&str> = keys.iter().map(|(_, _, i)| &**i).collect();
+        assert_eq!(
+            ids,
+            ["ami-new", "snap-o1", "snap-new", "ami-old", "snap-o2", "snap-old"]
+        );
+        read_order(&plan, &ranks, &mut keys);
+        let ids: Vec<&str> = keys.iter().map(|(_, _, i)| &**i).collect();
+        assert_eq!(
+            ids,
+            ["ami-old", "snap-o1", "snap-old", "ami-new", "snap-o2", "snap-new"]
+        );
     }
 
     proptest! {
