@@ -144,7 +144,9 @@ def main():
                "calls": s["sent"] + s["throttled"], "throttled": s["throttled"],
                "bound": s["lower_bound_seconds"], "slowest_bucket": s["slowest_bucket"],
                "images_deleted": before[0] - after[0], "snapshots_deleted": before[1] - after[1],
-               "by_api": {f"{c['service']}:{c['action']}": 0 for c in s["calls"]}, **what}
+               "by_api": {f"{c['service']}:{c['action']}": 0 for c in s["calls"]},
+               # when each bucket's first and last call came (from the run's first call)
+               "bucket_spans": s.get("bucket_spans", {}), **what}
         for c in s["calls"]:
             row["by_api"][f"{c['service']}:{c['action']}"] += c["sent"] + c["throttled"]
         if policy is None:

@@ -139,6 +139,11 @@ class Proxy(unittest.TestCase):
         self.assertEqual(s["throttled"], 0)
         self.assertAlmostEqual(s["lower_bound_seconds"], (110 - 100) / 5)
         self.assertIn("DeleteSnapshot in us-east-1", s["slowest_bucket"])
+        # when the bucket's first and last call came, from the run's first
+        first, last = s["bucket_spans"]["DeleteSnapshot in us-east-1"]
+        self.assertEqual(first, 0.0)
+        self.assertGreaterEqual(last, first)
+        self.assertLessEqual(last, s["span_seconds"])
 
 
 if __name__ == "__main__":

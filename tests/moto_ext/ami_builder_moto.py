@@ -772,6 +772,25 @@ def backend_disable_image(self, ami_id):
 AmiBackend.disable_image = backend_disable_image
 
 
+# DescribeImageAttribute of an image that does not exist answers EC2's error
+# (EC2 API reference, "Error codes": InvalidAMIID.NotFound, "The specified
+# AMI doesn't exist", and InvalidAMIID.Unavailable, "The specified AMI has
+# been deregistered or is otherwise unavailable"); moto looked the id up
+# unchecked and answered a deregistered one with an empty HTTP 500.
+_backend_describe_image_attribute = AmiBackend.describe_image_attribute
+
+
+def backend_describe_image_attribute(self, ami_id, attribute_name):
+    if ami_id not in self.amis:
+        if ami_id in getattr(self, "deleted_amis", ()):
+            raise ec2_exceptions.UnvailableAMIIdError(ami_id)
+        raise ec2_exceptions.InvalidAMIIdError(ami_id)
+    return _backend_describe_image_attribute(self, ami_id, attribute_name)
+
+
+AmiBackend.describe_image_attribute = backend_describe_image_attribute
+
+
 # Speed only. moto's TaggedEC2Resource.get_tags asks describe_tags with a
 # resource-id filter, which compiles the id into an anchored pattern
 # (fnmatch.translate) and matches it against every tagged resource of the

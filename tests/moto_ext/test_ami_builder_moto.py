@@ -332,6 +332,19 @@ class IncludeDisabled(unittest.TestCase):
         self.assertEqual(perms["LaunchPermissions"], [])
 
 
+class ImageAttributeOfAMissingImage(unittest.TestCase):
+    def test_a_deregistered_or_unknown_image_has_an_ec2_error_not_a_server_error(self):
+        ec2 = client("ec2")
+        ami = new_image(ec2)
+        ec2.deregister_image(ImageId=ami)
+        for image, codes in [(ami, {"InvalidAMIID.Unavailable", "InvalidAMIID.NotFound"}),
+                             ("ami-0123456789abcdef9", {"InvalidAMIID.NotFound"})]:
+            with self.assertRaises(botocore.exceptions.ClientError) as e:
+                ec2.describe_image_attribute(ImageId=image, Attribute="launchPermission")
+            self.assertIn(e.exception.response["Error"]["Code"], codes)
+            self.assertEqual(e.exception.response["ResponseMetadata"]["HTTPStatusCode"], 400)
+
+
 class LaunchTemplateSourceVersion(unittest.TestCase):
     def test_a_new_version_starts_from_the_source_and_the_request_overrides(self):
         # CreateLaunchTemplateVersion's example: a new version based on

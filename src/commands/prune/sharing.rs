@@ -24,10 +24,13 @@ use crate::retention::settled::{read_order, settled_deletions, Unread};
 use crate::retention::sharing::{merge_sharing, needing_sharing, ItemKey, SharingFacts};
 use crate::retention::{self, BuildRanks, Inventory, ItemKind, Plan, PlanItem, PlanRules, Sharing};
 
-/// Answers that arrive within this long of the first are merged before
-/// prune plans again: one re-plan per answer would cost more than the
-/// answers at thousands of images.
-const GATHER: Duration = Duration::from_millis(200);
+/// While deletions are handed over, answers that arrive within this long of
+/// the first (or four times what the last re-plan took, when that is
+/// longer) are merged before prune plans again: one re-plan per answer
+/// would cost more than the answers at thousands of images, and on a
+/// small machine the CPU a re-plan takes is the endpoint's too. Without
+/// a stream, prune re-plans once per round of reads, when all are in.
+const GATHER: Duration = Duration::from_millis(500);
 
 /// Where settled deletions go while the plan is being completed: the
 /// deletions in `kinds` (region, kind) whose permissions were checked;
@@ -126,8 +129,12 @@ pub(super) async fn plan_with_lookups(
     let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     let (mut plan, mut ranks) = retention::plan_ranked(&inv, rules, now, threads);
     let mut answered: HashSet<ItemKey> = HashSet::new();
-    let mut answered_refs: HashSet<(Arc<str>, Arc<str>)> = HashSet::new();
+    // every image asked about (answered or not): not asked again
+    let mut asked_refs: HashSet<(Arc<str>, Arc<str>)> = HashSet::new();
     let mut unread = Unread::default();
+    // what the last re-plan and hand-over took, and since when it runs
+    let mut replan_cost = Duration::ZERO;
+    let mut replanning: Option<std::time::Instant> = None;
     let mut without_references: HashSet<Arc<str>> = HashSet::new();
     let sharing_lanes = super::lanes::Lanes::new(concurrency);
     let reference_lanes = super::lanes::Lanes::new(concurrency);
@@ -146,9 +153,7 @@ pub(super) async fn plan_with_lookups(
                 .collect()
         };
         read_order(&plan, &ranks, &mut need);
-        let known_refs: HashSet<(Arc<str>, Arc<str>)> =
-            answered_refs.union(&unread.references).cloned().collect();
-        let mut ref_ids: Vec<ItemKey> = needing_references(&plan, &known_refs)
+        let mut ref_ids: Vec<ItemKey> = needing_references(&plan, &asked_refs)
             .into_iter()
             .filter(|(region, _)| !without_references.contains(region))
             .flat_map(|(region, batches)| {
@@ -209,9 +214,9 @@ pub(super) async fn plan_with_lookups(
         }
         for (region, ids) in batches {
             for id in &ids {
-                unread
-                    .references
-                    .insert((Arc::clone(&region), Arc::clone(id)));
+                let k = (Arc::clone(&region), Arc::clone(id));
+                asked_refs.insert(k.clone());
+                unread.references.insert(k);
             }
             let (aws, lane) = (aws.clone(), reference_lanes.of(&region, ItemKind::Image));
             let (r, i) = (Arc::clone(&region), ids.clone());
@@ -233,6 +238,9 @@ pub(super) async fn plan_with_lookups(
         if let Some(s) = &mut stream {
             s.hand_over(&plan, &ranks, &unread);
         }
+        if let Some(t) = replanning.take() {
+            replan_cost = t.elapsed();
+        }
         if set.is_empty() {
             if let Some(p) = &p {
                 p.finish();
@@ -243,7 +251,9 @@ pub(super) async fn plan_with_lookups(
                 handed: stream.map(|s| s.handed).unwrap_or_default(),
             };
         }
-        // the first answer, and the others that come within GATHER of it
+        // the first answer, and the others that come within the window of
+        // it (without a stream: all of the round)
+        let window = stream.is_some().then(|| GATHER.max(replan_cost * 4));
         let mut answers = Vec::new();
         let mut until: Option<tokio::time::Instant> = None;
         loop {
@@ -276,8 +286,11 @@ pub(super) async fn plan_with_lookups(
                 },
             };
             answers.push(answer);
-            until.get_or_insert_with(|| tokio::time::Instant::now() + GATHER);
+            if let Some(w) = window {
+                until.get_or_insert_with(|| tokio::time::Instant::now() + w);
+            }
         }
+        replanning = Some(std::time::Instant::now());
         let mut facts = SharingFacts::default();
         for answer in answers {
             if let Some(p) = &p {
@@ -308,7 +321,6 @@ pub(super) async fn plan_with_lookups(
                     for id in &ids {
                         let k = (Arc::clone(&region), Arc::clone(id));
                         unread.references.remove(&k);
-                        answered_refs.insert(k);
                     }
                     let (uses, unavailable) = super::references::uses(&region, &ids, answer);
                     if let Some(why) = unavailable {
