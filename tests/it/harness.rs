@@ -505,31 +505,7 @@ pub fn loopback_server(
     std::thread::spawn(move || {
         for stream in l.incoming().take(max.unwrap_or(usize::MAX)) {
             let Ok(mut s) = stream else { continue };
-            let mut buf = Vec::new();
-            let mut chunk = [0u8; 4096];
-            // read headers, then the body by Content-Length
-            loop {
-                let n = s.read(&mut chunk).unwrap_or(0);
-                if n == 0 {
-                    break;
-                }
-                buf.extend_from_slice(&chunk[..n]);
-                let text = String::from_utf8_lossy(&buf).to_string();
-                if let Some((head, rest)) = text.split_once("\r\n\r\n") {
-                    let len = head
-                        .lines()
-                        .find_map(|l| {
-                            l.to_ascii_lowercase()
-                                .strip_prefix("content-length:")
-                                .map(|v| v.trim().to_string())
-                        })
-                        .and_then(|v| v.parse::<usize>().ok())
-                        .unwrap_or(0);
-                    if rest.len() >= len {
-                        break;
-                    }
-                }
-            }
+            let _ = read_request(&mut s);
             let (status, content_type, body) = answer(count.fetch_add(1, Ordering::SeqCst));
             let _ = write!(
                 s,
