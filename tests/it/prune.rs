@@ -1162,15 +1162,10 @@ fn a_plan_sends_no_mutating_request_and_an_apply_counts_its_writes() {
     assert!(calls.keys().any(|op| !is_read(op)));
 }
 
-/// Deletions start while prune still reads: the sharing read of the oldest
-/// build is held until a deregistration arrives, which only a run that
-/// deletes what is already settled sends (one that reads everything first
-/// waits out the hold, and the test fails on it).
-#[test]
-fn deletions_start_while_the_older_builds_are_still_read() {
-    let m = moto();
-    let c = ec2(&m.url, "us-east-1");
-    let ids: Vec<String> = block_on(async {
+/// Three builds of family "pipe" in us-east-1, expired at once, oldest first.
+fn three_builds(url: &str) -> Vec<String> {
+    let c = ec2(url, "us-east-1");
+    block_on(async {
         let mut ids = Vec::new();
         for name in ["pipe-1", "pipe-2", "pipe-3"] {
             let (id, _) = image(
@@ -1187,7 +1182,17 @@ fn deletions_start_while_the_older_builds_are_still_read() {
             tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
         }
         ids
-    });
+    })
+}
+
+/// Deletions start while prune still reads: the sharing read of the oldest
+/// build is held until a deregistration arrives, which only a run that
+/// deletes what is already settled sends (one that reads everything first
+/// waits out the hold, and the test fails on it).
+#[test]
+fn deletions_start_while_the_older_builds_are_still_read() {
+    let m = moto();
+    let ids = three_builds(&m.url);
     let (oldest, middle, newest) = (ids[0].clone(), ids[1].clone(), ids[2].clone());
     let held = oldest.clone();
     let (url, state) = crate::harness::holding_proxy(
@@ -1238,4 +1243,58 @@ fn deletions_start_while_the_older_builds_are_still_read() {
         .collect();
     assert!(left.contains(&newest), "{left:?}");
     assert!(!left.iter().any(|i| expected.contains(i)), "{left:?}");
+}
+
+/// `--timeout` running out while a read is still held, after a settled
+/// deletion began: that deletion is printed and recorded in the report
+/// file, and the run still fails with the timeout.
+#[test]
+fn a_timeout_after_deletions_began_records_them_and_fails() {
+    let m = moto();
+    let ids = three_builds(&m.url);
+    let (oldest, middle) = (ids[0].clone(), ids[1].clone());
+    let held = oldest.clone();
+    // nothing releases the oldest build's read before the timeout
+    let (url, _) = crate::harness::holding_proxy(
+        &m.url,
+        move |body| body.contains("Action=DescribeImageAttribute") && body.contains(&held),
+        |_| false,
+    );
+    let dir = tempfile::tempdir().expect("tmp");
+    let report = dir.path().join("report.json");
+    let out = ami_builder(&url)
+        .args(["--timeout", "8s", "--output", "json", "prune"])
+        .args([
+            "--in-region",
+            "us-east-1",
+            "--family",
+            "pipe",
+            "--keep",
+            "1",
+        ])
+        .args(["--apply", "--report-file"])
+        .arg(&report)
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("did not finish within --timeout"), "{err}");
+    assert!(err.contains("recorded in"), "{err}");
+    let recorded: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).expect("the report file"))
+            .expect("json");
+    let deleted: Vec<&str> = recorded["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .filter(|r| r["kind"] == "image" && r["outcome"] == "deleted")
+        .map(|r| r["id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(deleted, [middle.as_str()], "{recorded}");
+    let left: Vec<String> = own_images(&m.url, "us-east-1")
+        .into_iter()
+        .map(|(id, _, _)| id)
+        .collect();
+    assert!(left.contains(&oldest), "the unread one is kept: {left:?}");
 }
