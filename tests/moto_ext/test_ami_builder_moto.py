@@ -438,5 +438,541 @@ class ImageParameters(unittest.TestCase):
         ssm.put_parameter(Name="/ami-builder/web/note", Value="anything", Type="String")
 
 
+# Several accounts. A client acts in an account through STS AssumeRole into a
+# role there (moto needs no such role; MULTI_ACCOUNT.md §1). The tooling
+# account owns the images, buses are the workloads'; each test starts from a
+# reset moto (RecycleBin's test resets it too, so nothing may be shared
+# between tests), which also forgets the assumed roles' keys.
+TOOLING, WORKLOAD, OUTSIDER = "111111111111", "222222222222", "333333333333"
+
+
+def reset():
+    urllib.request.urlopen(urllib.request.Request(URL + "/moto-api/reset", method="POST"))
+
+
+def as_account(service, account, region="us-east-1"):
+    creds = client("sts").assume_role(RoleArn=f"arn:aws:iam::{account}:role/x",
+                                      RoleSessionName="test")["Credentials"]
+    return boto3.client(service, region_name=region, endpoint_url=URL,
+                        aws_access_key_id=creds["AccessKeyId"],
+                        aws_secret_access_key=creds["SecretAccessKey"],
+                        aws_session_token=creds["SessionToken"])
+
+
+def error_code(call, **kwargs):
+    try:
+        call(**kwargs)
+    except botocore.exceptions.ClientError as e:
+        return e.response["Error"]["Code"]
+    return None
+
+
+def ids_of(images):
+    return [i["ImageId"] for i in images]
+
+
+def ids_of_snapshots(answer):
+    return [s["SnapshotId"] for s in answer["Snapshots"]]
+
+
+class Organization:
+    """The tooling account's organization (moto's Organizations): OU
+    `workloads` under the root, OU `prod` under it; one new account in
+    `prod`, one left in the root. CreateAccount picks random ids."""
+
+    def __init__(self):
+        org = as_account("organizations", TOOLING)
+        made = org.create_organization(FeatureSet="ALL")["Organization"]
+        self.arn, self.id = made["Arn"], made["Id"]
+        root = org.list_roots()["Roots"][0]["Id"]
+        workloads = org.create_organizational_unit(ParentId=root, Name="workloads")["OrganizationalUnit"]
+        prod = org.create_organizational_unit(ParentId=workloads["Id"], Name="prod")["OrganizationalUnit"]
+        self.workloads_ou, self.prod_ou = workloads["Arn"], prod["Arn"]
+
+        def account(name):
+            return org.create_account(AccountName=name, Email=f"{name}@example.com")[
+                "CreateAccountStatus"]["AccountId"]
+
+        self.in_prod = account("prod")
+        org.move_account(AccountId=self.in_prod, SourceParentId=root, DestinationParentId=prod["Id"])
+        self.in_root = account("sandbox")
+
+
+class MultiAccountTest(unittest.TestCase):
+    def setUp(self):
+        reset()
+
+    def shared_image(self, ec2, *permissions):
+        ami = new_image(ec2)
+        if permissions:
+            ec2.modify_image_attribute(ImageId=ami, LaunchPermission={"Add": list(permissions)})
+        return ami
+
+
+class CrossAccountImages(MultiAccountTest):
+    def test_an_image_shared_with_an_account_is_available_to_it_in_every_branch(self):
+        # DescribeImages: "private images owned by other Amazon Web Services
+        # accounts for which you have explicit launch permissions"
+        tooling, workload = as_account("ec2", TOOLING), as_account("ec2", WORKLOAD)
+        shared = self.shared_image(tooling, {"UserId": WORKLOAD})
+        private = self.shared_image(tooling)
+        got = workload.describe_images(ImageIds=[shared])["Images"]
+        self.assertEqual([(i["ImageId"], i["OwnerId"]) for i in got], [(shared, TOOLING)])
+        self.assertEqual(error_code(workload.describe_images, ImageIds=[private]),
+                         "InvalidAMIID.NotFound")
+        self.assertEqual(ids_of(workload.describe_images(Owners=[TOOLING])["Images"]), [shared])
+        self.assertEqual(ids_of(workload.describe_images(ExecutableUsers=["self"])["Images"]),
+                         [shared])
+        everything = ids_of(workload.describe_images()["Images"])
+        self.assertIn(shared, everything)
+        self.assertNotIn(private, everything)
+        self.assertEqual(len(everything), len(set(everything)),
+                         "each image once, though moto's fixture images are in every account")
+        # the owner's own listing is unchanged; a third account sees nothing
+        self.assertEqual(sorted(ids_of(tooling.describe_images(Owners=["self"])["Images"])),
+                         sorted([shared, private]))
+        outsider = as_account("ec2", OUTSIDER)
+        self.assertEqual(error_code(outsider.describe_images, ImageIds=[shared]),
+                         "InvalidAMIID.NotFound")
+        self.assertEqual(outsider.describe_images(Owners=[TOOLING])["Images"], [])
+
+    def test_a_public_image_is_available_to_all_but_shared_explicitly_with_none(self):
+        # ExecutableUsers: "self" gives the AMIs shared with your account,
+        # "all" the public AMIs
+        tooling, outsider = as_account("ec2", TOOLING), as_account("ec2", OUTSIDER)
+        public = self.shared_image(tooling, {"Group": "all"})
+        self.assertEqual(ids_of(outsider.describe_images(ImageIds=[public])["Images"]), [public])
+        # (a filter keeps the answers short: moto's fixture images are public)
+        only = [{"Name": "image-id", "Values": [public]}]
+        self.assertEqual(ids_of(outsider.describe_images(ExecutableUsers=["all"], Filters=only)[
+            "Images"]), [public])
+        self.assertEqual(outsider.describe_images(ExecutableUsers=["self"], Filters=only)["Images"],
+                         [])
+        self.assertEqual(ids_of(outsider.describe_images(Filters=only)["Images"]), [public])
+
+    def test_organization_and_ou_grants_reach_the_accounts_inside_them(self):
+        # User Guide, "Share an AMI with organizations or OUs": an OU grant
+        # covers the OU's accounts and those of the OUs below it
+        org = Organization()
+        tooling = as_account("ec2", TOOLING)
+        to_org = self.shared_image(tooling, {"OrganizationArn": org.arn})
+        to_workloads = self.shared_image(tooling, {"OrganizationalUnitArn": org.workloads_ou})
+        prod, sandbox = as_account("ec2", org.in_prod), as_account("ec2", org.in_root)
+        outsider = as_account("ec2", OUTSIDER)
+        self.assertEqual(ids_of(prod.describe_images(Owners=[TOOLING])["Images"]),
+                         [to_org, to_workloads], "prod is in an OU below workloads")
+        self.assertEqual(ids_of(prod.describe_images(ExecutableUsers=["self"])["Images"]),
+                         [to_org, to_workloads])
+        self.assertEqual(ids_of(prod.describe_images(ImageIds=[to_workloads])["Images"]),
+                         [to_workloads])
+        self.assertEqual(ids_of(sandbox.describe_images(Owners=[TOOLING])["Images"]), [to_org])
+        self.assertEqual(error_code(sandbox.describe_images, ImageIds=[to_workloads]),
+                         "InvalidAMIID.NotFound")
+        self.assertEqual(outsider.describe_images(Owners=[TOOLING])["Images"], [])
+        # "If you specify an Amazon Web Services account ID that is not your
+        # own, ... AMIs that are shared with the account's organization or
+        # organizational unit (OU) are not returned"; with your own id they are
+        self.assertEqual(tooling.describe_images(ExecutableUsers=[org.in_prod])["Images"], [])
+        self.assertEqual(ids_of(prod.describe_images(ExecutableUsers=[org.in_prod])["Images"]),
+                         [to_org, to_workloads])
+
+    def test_only_the_images_of_the_callers_region(self):
+        west = as_account("ec2", TOOLING, "us-west-2")
+        ami = self.shared_image(west, {"UserId": WORKLOAD})
+        self.assertEqual(error_code(as_account("ec2", WORKLOAD).describe_images, ImageIds=[ami]),
+                         "InvalidAMIID.NotFound")
+        self.assertEqual(ids_of(as_account("ec2", WORKLOAD, "us-west-2").describe_images(
+            ImageIds=[ami])["Images"]), [ami])
+
+    def test_a_launch_in_another_account_sets_the_owners_last_launched_time(self):
+        tooling, workload = as_account("ec2", TOOLING), as_account("ec2", WORKLOAD)
+        ami = self.shared_image(tooling, {"UserId": WORKLOAD})
+        self.assertNotIn("LastLaunchedTime", tooling.describe_images(ImageIds=[ami])["Images"][0])
+        workload.run_instances(ImageId=ami, MinCount=1, MaxCount=1)
+        self.assertIn("LastLaunchedTime", tooling.describe_images(ImageIds=[ami])["Images"][0])
+        self.assertIn("LastLaunchedTime", workload.describe_images(ImageIds=[ami])["Images"][0])
+
+    def test_a_disabled_image_is_no_longer_shared(self):
+        # DisableImage removes the launch permissions (IncludeDisabled's
+        # patch): the workload no longer sees the image, even asking for
+        # disabled ones
+        tooling, workload = as_account("ec2", TOOLING), as_account("ec2", WORKLOAD)
+        ami = self.shared_image(tooling, {"UserId": WORKLOAD})
+        tooling.disable_image(ImageId=ami)
+        self.assertEqual(error_code(workload.describe_images, ImageIds=[ami], IncludeDisabled=True),
+                         "InvalidAMIID.NotFound")
+        self.assertEqual(ids_of(tooling.describe_images(ImageIds=[ami], IncludeDisabled=True)[
+            "Images"]), [ami])
+
+
+class ImageLaunchPermissions(MultiAccountTest):
+    # the User Guide's example ARNs ("Share an AMI with organizations or OUs")
+    ORG = "arn:aws:organizations::123456789012:organization/o-123example"
+    OU = "arn:aws:organizations::123456789012:ou/o-123example/ou-1234-5example"
+    ORG2 = "arn:aws:organizations::123456789012:organization/o-456example"
+    OU2 = "arn:aws:organizations::123456789012:ou/o-123example/ou-1234-6example"
+
+    def permissions(self, ec2, ami):
+        got = ec2.describe_image_attribute(ImageId=ami, Attribute="launchPermission")
+        return sorted(got["LaunchPermissions"], key=lambda p: sorted(p.items()))
+
+    def test_several_organizations_and_ous_in_one_request_are_all_kept(self):
+        ec2 = as_account("ec2", TOOLING)
+        ami = new_image(ec2)
+        every = [{"OrganizationArn": self.ORG}, {"OrganizationArn": self.ORG2},
+                 {"OrganizationalUnitArn": self.OU}, {"OrganizationalUnitArn": self.OU2},
+                 {"UserId": WORKLOAD}]
+        ec2.modify_image_attribute(ImageId=ami, LaunchPermission={"Add": every})
+        self.assertEqual(self.permissions(ec2, ami), sorted(every, key=lambda p: sorted(p.items())))
+        ec2.modify_image_attribute(ImageId=ami, LaunchPermission={
+            "Remove": [{"OrganizationArn": self.ORG2}, {"OrganizationalUnitArn": self.OU}]})
+        self.assertEqual(self.permissions(ec2, ami), [{"OrganizationArn": self.ORG},
+                                                      {"OrganizationalUnitArn": self.OU2},
+                                                      {"UserId": WORKLOAD}])
+
+    def test_the_operation_type_shorthand_keeps_every_entry_too(self):
+        ec2 = as_account("ec2", TOOLING)
+        ami = new_image(ec2)
+        ec2.modify_image_attribute(ImageId=ami, Attribute="launchPermission", OperationType="add",
+                                   OrganizationArns=[self.ORG, self.ORG2],
+                                   OrganizationalUnitArns=[self.OU, self.OU2])
+        self.assertEqual(self.permissions(ec2, ami), [
+            {"OrganizationArn": self.ORG}, {"OrganizationArn": self.ORG2},
+            {"OrganizationalUnitArn": self.OU}, {"OrganizationalUnitArn": self.OU2}])
+
+    def test_a_malformed_organization_or_ou_arn_is_refused_and_nothing_changes(self):
+        # EC2's answer for an account ARN given as an organization's
+        # (hashicorp/packer-plugin-amazon#156)
+        ec2 = as_account("ec2", TOOLING)
+        ami = new_image(ec2)
+        for bad in ({"OrganizationArn": "arn:aws:organizations::123456789012:account/o-123example"},
+                    {"OrganizationalUnitArn": "arn:aws:organizations::123456789012:ou/path/to"},
+                    {"OrganizationalUnitArn": self.ORG}):
+            code = error_code(ec2.modify_image_attribute, ImageId=ami, LaunchPermission={
+                "Add": [{"UserId": WORKLOAD}, bad]})
+            self.assertEqual(code, "InvalidAMIAttributeItemValue", bad)
+        self.assertEqual(self.permissions(ec2, ami), [])
+
+    def test_another_account_may_not_read_or_change_the_permissions(self):
+        # AuthFailure for an image the caller sees but does not own
+        # (cloudquery/cloudquery#9406), NotFound for one it cannot see
+        tooling = as_account("ec2", TOOLING)
+        ami = self.shared_image(tooling, {"UserId": WORKLOAD})
+        workload, outsider = as_account("ec2", WORKLOAD), as_account("ec2", OUTSIDER)
+        self.assertEqual(error_code(workload.describe_image_attribute, ImageId=ami,
+                                    Attribute="launchPermission"), "AuthFailure")
+        self.assertEqual(error_code(outsider.describe_image_attribute, ImageId=ami,
+                                    Attribute="launchPermission"), "InvalidAMIID.NotFound")
+        grab = {"Add": [{"UserId": OUTSIDER}]}
+        self.assertEqual(error_code(workload.modify_image_attribute, ImageId=ami,
+                                    LaunchPermission=grab), "AuthFailure")
+        self.assertEqual(error_code(outsider.modify_image_attribute, ImageId=ami,
+                                    LaunchPermission=grab), "InvalidAMIID.NotFound")
+        self.assertEqual(self.permissions(tooling, ami), [{"UserId": WORKLOAD}])
+        tooling.deregister_image(ImageId=ami)
+        self.assertEqual(error_code(tooling.modify_image_attribute, ImageId=ami,
+                                    LaunchPermission=grab), "InvalidAMIID.Unavailable")
+
+
+class SnapshotVolumePermissions(MultiAccountTest):
+    def snapshot(self, ec2, *permissions):
+        vol = ec2.create_volume(AvailabilityZone="us-east-1a", Size=1)["VolumeId"]
+        snap = ec2.create_snapshot(VolumeId=vol)["SnapshotId"]
+        if permissions:
+            ec2.modify_snapshot_attribute(SnapshotId=snap, Attribute="createVolumePermission",
+                                          CreateVolumePermission={"Add": list(permissions)})
+        return snap
+
+    def test_the_structured_form_adds_and_removes(self):
+        # ModifySnapshotAttribute's example grants 123456789012; here in the
+        # SDKs' structured form, which moto ignored
+        ec2 = as_account("ec2", TOOLING)
+        snap = self.snapshot(ec2, {"UserId": "123456789012"}, {"Group": "all"})
+        got = ec2.describe_snapshot_attribute(SnapshotId=snap, Attribute="createVolumePermission")
+        self.assertEqual(sorted(got["CreateVolumePermissions"], key=lambda p: sorted(p.items())),
+                         [{"Group": "all"}, {"UserId": "123456789012"}])
+        ec2.modify_snapshot_attribute(SnapshotId=snap, Attribute="createVolumePermission",
+                                      CreateVolumePermission={"Remove": [{"Group": "all"}]})
+        got = ec2.describe_snapshot_attribute(SnapshotId=snap, Attribute="createVolumePermission")
+        self.assertEqual(got["CreateVolumePermissions"], [{"UserId": "123456789012"}])
+        self.assertEqual(error_code(ec2.modify_snapshot_attribute, SnapshotId=snap,
+                                    CreateVolumePermission={"Add": [{"UserId": WORKLOAD}],
+                                                            "Remove": [{"UserId": "123456789012"}]}),
+                         "InvalidParameterCombination", "add or remove, not both")
+        self.assertEqual(error_code(ec2.modify_snapshot_attribute, SnapshotId=snap,
+                                    CreateVolumePermission={"Add": [{"Group": "everyone"}]}),
+                         "InvalidAMIAttributeItemValue")
+        # the shorthand still works (moto's own path)
+        ec2.modify_snapshot_attribute(SnapshotId=snap, Attribute="createVolumePermission",
+                                      OperationType="remove", UserIds=["123456789012"])
+        got = ec2.describe_snapshot_attribute(SnapshotId=snap, Attribute="createVolumePermission")
+        self.assertEqual(got["CreateVolumePermissions"], [])
+
+    def test_a_shared_snapshot_is_listed_for_the_account_it_is_shared_with(self):
+        tooling, workload = as_account("ec2", TOOLING), as_account("ec2", WORKLOAD)
+        shared = self.snapshot(tooling, {"UserId": WORKLOAD})
+        private = self.snapshot(tooling)
+        own = self.snapshot(workload)
+
+        def listed(ec2, **kwargs):
+            # (the filter keeps the answers short: every account holds the
+            # snapshots of moto's fixture images; it applies after the rest)
+            only = [{"Name": "snapshot-id", "Values": [shared, private, own]}]
+            return {s["SnapshotId"] for s in ec2.describe_snapshots(Filters=only, **kwargs)[
+                "Snapshots"]}
+
+        for who in ("self", WORKLOAD):
+            # "self for snapshots for which you own or have explicit permissions"
+            self.assertEqual(listed(workload, RestorableByUserIds=[who]), {shared, own}, who)
+        self.assertEqual(listed(workload, OwnerIds=[TOOLING]), {shared})
+        self.assertEqual(listed(workload, OwnerIds=["self"]), {own})
+        self.assertEqual(ids_of_snapshots(workload.describe_snapshots(SnapshotIds=[shared])), [shared])
+        self.assertEqual(error_code(workload.describe_snapshots, SnapshotIds=[private]),
+                         "InvalidSnapshot.NotFound")
+        self.assertEqual(listed(workload), {shared, own})
+        self.assertEqual(listed(as_account("ec2", OUTSIDER), OwnerIds=[TOOLING]), set())
+        # the owner: its own, and those it shared with a given account
+        self.assertEqual(listed(tooling, OwnerIds=["self"]), {shared, private})
+        self.assertEqual(listed(tooling, RestorableByUserIds=[WORKLOAD]), {shared})
+        # with no option at all, every snapshot the caller may restore (the
+        # fixture images' too)
+        everything = ids_of_snapshots(workload.describe_snapshots())
+        self.assertTrue({shared, own} <= set(everything))
+        self.assertNotIn(private, everything)
+        self.assertEqual(len(everything), len(set(everything)))
+
+    def test_a_public_snapshot_is_restorable_by_all(self):
+        tooling, outsider = as_account("ec2", TOOLING), as_account("ec2", OUTSIDER)
+        public = self.snapshot(tooling, {"Group": "all"})
+        only = [{"Name": "snapshot-id", "Values": [public]}]
+        self.assertEqual(ids_of_snapshots(outsider.describe_snapshots(
+            RestorableByUserIds=["all"], Filters=only)), [public])
+        self.assertEqual(ids_of_snapshots(outsider.describe_snapshots(
+            RestorableByUserIds=["self"], Filters=only)), [], "self: explicit permissions only")
+        self.assertEqual(ids_of_snapshots(outsider.describe_snapshots(Filters=only)), [public])
+
+
+class CrossAccountCopyImage(MultiAccountTest):
+    def shared_for_copy(self, snapshot_too=True):
+        tooling = as_account("ec2", TOOLING)
+        ami = new_image(tooling)
+        tooling.create_tags(Resources=[ami], Tags=[{"Key": "team", "Value": "tooling"},
+                                                   {"Key": "ec2:SharedTag/family", "Value": "web"}])
+        tooling.modify_image_attribute(ImageId=ami, LaunchPermission={"Add": [{"UserId": WORKLOAD}]})
+        snap = tooling.describe_images(ImageIds=[ami])["Images"][0]["BlockDeviceMappings"][0][
+            "Ebs"]["SnapshotId"]
+        if snapshot_too:
+            tooling.modify_snapshot_attribute(SnapshotId=snap, CreateVolumePermission={
+                "Add": [{"UserId": WORKLOAD}]})
+        return ami, snap
+
+    def copied_snapshot(self, ec2, ami):
+        snap = ec2.describe_images(ImageIds=[ami])["Images"][0]["BlockDeviceMappings"][0]["Ebs"][
+            "SnapshotId"]
+        return ec2.describe_snapshots(SnapshotIds=[snap])["Snapshots"][0]
+
+    def test_a_shared_image_is_copied_into_the_account_with_its_own_encrypted_snapshot(self):
+        # CopyImage's example copies an AMI from us-west-2 into us-east-1;
+        # here from the tooling account's us-east-1 into the workload's
+        # us-west-2, encrypted with a key of the workload's and tagged
+        source, source_snap = self.shared_for_copy()
+        west = as_account("ec2", WORKLOAD, "us-west-2")
+        key = as_account("kms", WORKLOAD, "us-west-2").create_key()["KeyMetadata"]["Arn"]
+        copy = west.copy_image(SourceImageId=source, SourceRegion="us-east-1", Name="My server",
+                               Description="copied", Encrypted=True, KmsKeyId=key,
+                               TagSpecifications=[
+                                   {"ResourceType": "image", "Tags": [{"Key": "k", "Value": "i"}]},
+                                   {"ResourceType": "snapshot", "Tags": [{"Key": "k", "Value": "s"}]}]
+                               )["ImageId"]
+        image = west.describe_images(ImageIds=[copy])["Images"][0]
+        self.assertEqual((image["OwnerId"], image["Name"], image["Description"]),
+                         (WORKLOAD, "My server", "copied"))
+        self.assertEqual(image["Tags"], [{"Key": "k", "Value": "i"}])
+        self.assertIn(copy, ids_of(west.describe_images(Owners=["self"])["Images"]))
+        snap = self.copied_snapshot(west, copy)
+        self.assertNotEqual(snap["SnapshotId"], source_snap)
+        self.assertEqual((snap["OwnerId"], snap["Encrypted"], snap["KmsKeyId"]), (WORKLOAD, True, key))
+        self.assertEqual(snap["Tags"], [{"Key": "k", "Value": "s"}])
+
+    def test_encrypted_without_a_key_uses_the_accounts_default_ebs_key(self):
+        source, _ = self.shared_for_copy()
+        workload = as_account("ec2", WORKLOAD)
+        copy = workload.copy_image(SourceImageId=source, SourceRegion="us-east-1", Name="enc",
+                                   Encrypted=True)["ImageId"]
+        default = as_account("kms", WORKLOAD).describe_key(KeyId="alias/aws/ebs")["KeyMetadata"]["Arn"]
+        snap = self.copied_snapshot(workload, copy)
+        self.assertEqual((snap["Encrypted"], snap["KmsKeyId"]), (True, default))
+        plain = workload.copy_image(SourceImageId=source, SourceRegion="us-east-1",
+                                    Name="plain")["ImageId"]
+        self.assertFalse(self.copied_snapshot(workload, plain)["Encrypted"])
+        self.assertEqual(workload.describe_images(ImageIds=[plain])["Images"][0]["Name"], "plain")
+        self.assertEqual(error_code(workload.copy_image, SourceImageId=source,
+                                    SourceRegion="us-east-1", Name="xyz", KmsKeyId="alias/mine"),
+                         "InvalidParameterDependency")
+
+    def test_without_read_access_to_the_snapshot_or_launch_permission_there_is_no_copy(self):
+        source, _ = self.shared_for_copy(snapshot_too=False)
+        workload = as_account("ec2", WORKLOAD)
+        self.assertEqual(error_code(workload.copy_image, SourceImageId=source,
+                                    SourceRegion="us-east-1", Name="xyz"), "InvalidRequest")
+        self.assertEqual(error_code(as_account("ec2", OUTSIDER).copy_image, SourceImageId=source,
+                                    SourceRegion="us-east-1", Name="xyz"), "InvalidAMIID.NotFound")
+        self.assertEqual(workload.describe_images(Owners=["self"])["Images"], [])
+
+    def test_tags_client_token_and_a_copy_within_the_account(self):
+        source, _ = self.shared_for_copy()
+        workload = as_account("ec2", WORKLOAD)
+        # CopyImageTags: the caller's own tags and the owner's ec2:SharedTag/ ones
+        workload.create_tags(Resources=[source], Tags=[{"Key": "mine", "Value": "yes"}])
+        copy = workload.copy_image(SourceImageId=source, SourceRegion="us-east-1", Name="tagged",
+                                   CopyImageTags=True, ClientToken="once")["ImageId"]
+        tags = {t["Key"]: t["Value"] for t in workload.describe_images(ImageIds=[copy])["Images"][0]["Tags"]}
+        self.assertEqual(tags, {"mine": "yes", "ec2:SharedTag/family": "web"})
+        again = workload.copy_image(SourceImageId=source, SourceRegion="us-east-1", Name="tagged",
+                                    CopyImageTags=True, ClientToken="once")["ImageId"]
+        self.assertEqual(again, copy)
+        self.assertEqual(error_code(workload.copy_image, SourceImageId=source,
+                                    SourceRegion="us-east-1", Name="other", ClientToken="once"),
+                         "IdempotentParameterMismatch")
+        # the owner copies its own image to another Region, as before
+        tooling_west = as_account("ec2", TOOLING, "us-west-2")
+        own = tooling_west.copy_image(SourceImageId=source, SourceRegion="us-east-1", Name="west",
+                                      CopyImageTags=True)["ImageId"]
+        image = tooling_west.describe_images(ImageIds=[own])["Images"][0]
+        self.assertEqual(image["OwnerId"], TOOLING)
+        self.assertEqual({t["Key"]: t["Value"] for t in image["Tags"]},
+                         {"team": "tooling", "ec2:SharedTag/family": "web"})
+
+
+class CrossAccountEvents(MultiAccountTest):
+    def receiving_bus(self, account, region="us-east-1", name="central-event-bus"):
+        """A bus in `account` with a rule sending every event of source
+        `app` to a queue; returns (bus ARN, read the queue)."""
+        events, sqs = as_account("events", account, region), as_account("sqs", account, region)
+        arn = events.create_event_bus(Name=name)["EventBusArn"]
+        queue = sqs.create_queue(QueueName=f"{name}-q")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])[
+            "Attributes"]["QueueArn"]
+        events.put_rule(Name="all-app", EventBusName=name, EventPattern=json.dumps({"source": ["app"]}))
+        events.put_targets(Rule="all-app", EventBusName=name, Targets=[{"Id": "q", "Arn": queue_arn}])
+
+        def read():
+            got = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+            return [json.loads(m["Body"]) for m in got]
+
+        return arn, read
+
+    def entry(self, bus, detail="x"):
+        return {"Source": "app", "DetailType": "built", "Detail": json.dumps({"d": detail}),
+                "EventBusName": bus}
+
+    def test_an_allowed_sender_reaches_the_other_accounts_rules_and_keeps_its_account(self):
+        bus, read = self.receiving_bus(WORKLOAD)
+        # the User Guide's policy for one sending account
+        as_account("events", WORKLOAD).put_permission(EventBusName="central-event-bus", Policy=json.dumps({
+            "Version": "2012-10-17", "Statement": [{
+                "Sid": "sid1", "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{TOOLING}:root"},
+                "Action": "events:PutEvents", "Resource": bus}]}))
+        answer = as_account("events", TOOLING).put_events(Entries=[self.entry(bus)])
+        self.assertEqual(answer["FailedEntryCount"], 0, answer)
+        got = read()
+        self.assertEqual([(e["account"], e["region"], e["detail"]) for e in got],
+                         [(TOOLING, "us-east-1", {"d": "x"})])
+        self.assertEqual(got[0]["id"], answer["Entries"][0]["EventId"])
+
+    def test_without_the_policy_the_entry_is_refused(self):
+        bus, read = self.receiving_bus(WORKLOAD)
+        answer = as_account("events", OUTSIDER).put_events(Entries=[self.entry(bus)])
+        self.assertEqual(answer["FailedEntryCount"], 1)
+        self.assertEqual(answer["Entries"][0]["ErrorCode"], "AccessDeniedException")
+        # PutPermission for one account lets that account only
+        as_account("events", WORKLOAD).put_permission(
+            EventBusName="central-event-bus", Action="events:PutEvents", Principal=TOOLING,
+            StatementId="tooling")
+        self.assertEqual(as_account("events", OUTSIDER).put_events(
+            Entries=[self.entry(bus)])["FailedEntryCount"], 1)
+        self.assertEqual(as_account("events", TOOLING).put_events(
+            Entries=[self.entry(bus)])["FailedEntryCount"], 0)
+        self.assertEqual([e["account"] for e in read()], [TOOLING])
+        # a bus that does not exist, and an account id that is none
+        missing = bus.replace("central-event-bus", "nope")
+        nobody = bus.replace(WORKLOAD, "12345")
+        answer = as_account("events", TOOLING).put_events(Entries=[self.entry(missing),
+                                                                   self.entry(nobody)])
+        self.assertEqual([e.get("ErrorCode") for e in answer["Entries"]],
+                         ["AccessDeniedException", "InvalidAccountIdException"])
+
+    def test_an_organization_condition_lets_every_member_in(self):
+        # the User Guide's policy for every account of an organization
+        org = Organization()
+        bus, read = self.receiving_bus(TOOLING)
+        as_account("events", TOOLING).put_permission(
+            EventBusName="central-event-bus", Action="events:PutEvents", Principal="*",
+            StatementId="AllowAllAccountsFromOrganizationToPutEvents",
+            Condition={"Type": "StringEquals", "Key": "aws:PrincipalOrgID", "Value": org.id})
+        for sender, failed in ((org.in_prod, 0), (org.in_root, 0), (OUTSIDER, 1)):
+            answer = as_account("events", sender).put_events(Entries=[self.entry(bus, sender)])
+            self.assertEqual(answer["FailedEntryCount"], failed, sender)
+        self.assertEqual(sorted(e["account"] for e in read()), sorted([org.in_prod, org.in_root]))
+
+    def test_entries_for_several_buses_keep_their_order(self):
+        west, read_west = self.receiving_bus(WORKLOAD, "eu-west-1", "west")
+        as_account("events", WORKLOAD, "eu-west-1").put_permission(
+            EventBusName="west", Action="events:PutEvents", Principal=TOOLING, StatementId="t")
+        closed, read_closed = self.receiving_bus(OUTSIDER)
+        own, read_own = self.receiving_bus(TOOLING, name="own")
+        entries = [self.entry(west, "west"), self.entry("own", "by name"),
+                   self.entry(closed, "closed"), {**self.entry(west), "Detail": ""},
+                   self.entry(own, "own by arn")]
+        answer = as_account("events", TOOLING).put_events(Entries=entries)
+        self.assertEqual(answer["FailedEntryCount"], 2)
+        self.assertEqual([("EventId" in e, e.get("ErrorCode")) for e in answer["Entries"]],
+                         [(True, None), (True, None), (False, "AccessDeniedException"),
+                          (False, "InvalidArgument"), (True, None)])
+        self.assertEqual([(e["account"], e["region"], e["detail"]["d"]) for e in read_west()],
+                         [(TOOLING, "us-east-1", "west")], "to eu-west-1, in the workload account")
+        self.assertEqual(read_closed(), [])
+        self.assertEqual(sorted(e["detail"]["d"] for e in read_own()), ["by name", "own by arn"])
+        # the sender's own account in another Region, without such a bus:
+        # moto's ResourceNotFoundException for the call, as for a bus here
+        nowhere = f"arn:aws:events:ap-south-1:{TOOLING}:event-bus/own"
+        self.assertEqual(error_code(as_account("events", TOOLING).put_events,
+                                    Entries=[self.entry(nowhere), self.entry(west)]),
+                         "ResourceNotFoundException")
+        self.assertEqual(read_west(), [], "nothing delivered")
+
+
+class TheAwsManagedEbsKey(unittest.TestCase):
+    def test_default_encryption_uses_a_key_kms_calls_aws_managed(self):
+        # KMS API reference, "KeyMetadata": KeyManager is AWS for AWS
+        # managed keys, CUSTOMER for the keys an account creates
+        ec2, kms = client("ec2"), client("kms")
+        ami = new_image(ec2)
+        copy = ec2.copy_image(SourceImageId=ami, SourceRegion="us-east-1", Name=f"enc-{ami}",
+                              Encrypted=True)["ImageId"]
+        snap = ec2.describe_images(ImageIds=[copy])["Images"][0]["BlockDeviceMappings"][0]["Ebs"][
+            "SnapshotId"]
+        key = ec2.describe_snapshots(SnapshotIds=[snap])["Snapshots"][0]["KmsKeyId"]
+        self.assertEqual(kms.describe_key(KeyId=key)["KeyMetadata"]["KeyManager"], "AWS")
+        self.assertEqual(kms.describe_key(KeyId="alias/aws/ebs")["KeyMetadata"]["Arn"], key)
+        mine = kms.create_key(Description="mine")["KeyMetadata"]
+        self.assertEqual(mine["KeyManager"], "CUSTOMER")
+
+
+class ResetForgetsOrganizations(unittest.TestCase):
+    def test_a_member_account_is_in_no_organization_after_a_reset(self):
+        # MULTI_ACCOUNT.md §6: moto kept the member -> management map
+        reset()
+        org = Organization()
+        member = as_account("organizations", org.in_prod)
+        self.assertEqual(member.describe_organization()["Organization"]["Id"], org.id)
+        reset()
+        member = as_account("organizations", org.in_prod)
+        self.assertEqual(error_code(member.describe_organization),
+                         "AWSOrganizationsNotInUseException")
+        self.assertTrue(member.create_organization(FeatureSet="ALL")["Organization"]["Id"])
+
+
 if __name__ == "__main__":
     unittest.main()
