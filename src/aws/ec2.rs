@@ -605,3 +605,140 @@ pub async fn grant_launch(
         sent,
     )
 }
+
+/// Let `accounts` create volumes from (and so copy) a snapshot
+/// (`ModifySnapshotAttribute`, `createVolumePermission` add).
+pub async fn grant_create_volume(
+    aws: &Aws,
+    region: &Region,
+    snapshot: &SnapshotId,
+    accounts: &[crate::ids::AccountId],
+) -> Result<()> {
+    use aws_sdk_ec2::types::{CreateVolumePermission, CreateVolumePermissionModifications};
+    let add: Vec<CreateVolumePermission> = accounts
+        .iter()
+        .map(|a| {
+            CreateVolumePermission::builder()
+                .user_id(a.as_str())
+                .build()
+        })
+        .collect();
+    let sent = aws
+        .ec2(region)
+        .modify_snapshot_attribute()
+        .snapshot_id(snapshot.as_str())
+        .create_volume_permission(
+            CreateVolumePermissionModifications::builder()
+                .set_add(Some(add))
+                .build(),
+        )
+        .send()
+        .await;
+    image_call(
+        aws,
+        format!("granting createVolumePermission on {snapshot} in {region}"),
+        sent,
+    )
+}
+
+/// How a snapshot is encrypted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotEncryption {
+    pub snapshot_id: SnapshotId,
+    /// The KMS key (its ARN, as EC2 gives it) when the snapshot is encrypted.
+    pub kms_key_id: Option<String>,
+    pub encrypted: bool,
+}
+
+/// The encryption of each of `ids` (`DescribeSnapshots`).
+pub async fn snapshot_encryption(
+    aws: &Aws,
+    region: &Region,
+    ids: &[SnapshotId],
+) -> Result<Vec<SnapshotEncryption>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let out = aws
+        .ec2(region)
+        .describe_snapshots()
+        .set_snapshot_ids(Some(ids.iter().map(|s| s.to_string()).collect()))
+        .send()
+        .await
+        .map_err(|e| {
+            aws_error(
+                format!("describing the snapshots of the image in {region}"),
+                &e,
+                aws.endpoint(),
+            )
+        })?;
+    out.snapshots()
+        .iter()
+        .map(|s| {
+            let id = s.snapshot_id().unwrap_or_default();
+            Ok(SnapshotEncryption {
+                snapshot_id: SnapshotId::parse(id).map_err(|e| {
+                    Error::Other(format!("DescribeSnapshots in {region} answered {e}"))
+                })?,
+                kms_key_id: s.kms_key_id().map(str::to_string),
+                encrypted: s.encrypted().unwrap_or(false),
+            })
+        })
+        .collect()
+}
+
+/// What `CopyImage` is asked.
+#[derive(Debug, Clone)]
+pub struct CopyRequest<'a> {
+    pub source_region: &'a Region,
+    pub source: &'a AmiId,
+    pub name: &'a str,
+    /// Re-encrypt with this key (`Encrypted` and `KmsKeyId`).
+    pub kms_key: Option<&'a str>,
+    /// The tags the copy and its snapshots are born with.
+    pub tags: &'a [(String, String)],
+}
+
+/// `CopyImage` into `region` (of the account `aws` acts in). The client
+/// token makes a retried request return the copy the first one made
+/// instead of a second copy (EC2 API reference, "Ensuring idempotency").
+pub async fn copy_image(aws: &Aws, region: &Region, req: &CopyRequest<'_>) -> Result<AmiId> {
+    use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
+    let tags: Vec<Tag> = req
+        .tags
+        .iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect();
+    let spec = |kind: ResourceType| {
+        TagSpecification::builder()
+            .resource_type(kind)
+            .set_tags(Some(tags.clone()))
+            .build()
+    };
+    let mut call = aws
+        .ec2(region)
+        .copy_image()
+        .source_region(req.source_region.as_str())
+        .source_image_id(req.source.as_str())
+        .name(req.name)
+        .client_token(format!("{}-{region}", req.source))
+        .tag_specifications(spec(ResourceType::Image))
+        .tag_specifications(spec(ResourceType::Snapshot));
+    if let Some(k) = req.kms_key {
+        call = call.encrypted(true).kms_key_id(k);
+    }
+    let out = call.send().await.map_err(|e| {
+        aws_error(
+            format!(
+                "copying {} from {} into {region}",
+                req.source, req.source_region
+            ),
+            &e,
+            aws.endpoint(),
+        )
+    })?;
+    let id = out
+        .image_id()
+        .ok_or_else(|| Error::Other(format!("CopyImage into {region} named no image")))?;
+    AmiId::parse(id).map_err(|e| Error::Other(format!("CopyImage into {region} answered {e}")))
+}

@@ -9,6 +9,7 @@ pub mod codepipeline;
 pub mod ec2;
 pub mod eventbridge;
 pub mod inventory;
+pub mod kms;
 pub mod launch_templates;
 pub mod recycle_bin;
 pub mod references;
@@ -209,6 +210,15 @@ impl Aws {
         aws_sdk_ssm::Client::from_conf(conf)
     }
 
+    /// A KMS client for `region` (the keys that encrypt shared images).
+    pub fn kms(&self, region: &str) -> aws_sdk_kms::Client {
+        let conf = aws_sdk_kms::config::Builder::from(&self.sdk)
+            .region(Region::new(region.to_string()))
+            .interceptor(self.counting())
+            .build();
+        aws_sdk_kms::Client::from_conf(conf)
+    }
+
     /// A Recycle Bin client for `region` (its retention rules).
     pub fn rbin(&self, region: &str) -> aws_sdk_rbin::Client {
         let conf = aws_sdk_rbin::config::Builder::from(&self.sdk)
@@ -284,6 +294,47 @@ impl Aws {
             .ok_or_else(|| Error::Other("sts:GetCallerIdentity named no account".into()))?;
         ids::AccountId::parse(account)
             .map_err(|e| Error::Other(format!("sts:GetCallerIdentity answered {e}")))
+    }
+
+    /// The same configuration acting in another account: credentials from
+    /// STS `AssumeRole` into `role_arn` (asked of STS in `region`),
+    /// refreshed by the SDK before they expire. The role is assumed here,
+    /// once, so that a role that is missing or does not trust these
+    /// credentials is named at once rather than in the first call made with
+    /// it. API calls are counted with this configuration's; the retry
+    /// partitions are new (another account has buckets of its own).
+    pub async fn assume(&self, role_arn: &str, region: &str) -> Result<Aws, Error> {
+        use aws_credential_types::provider::ProvideCredentials;
+        let provider = aws_config::sts::AssumeRoleProvider::builder(role_arn)
+            .session_name("ami-builder")
+            .region(Region::new(region.to_string()))
+            .configure(&self.sdk)
+            .build()
+            .await;
+        if let Err(e) = provider.provide_credentials().await {
+            return Err(Error::Aws {
+                context: format!("assuming the role {role_arn}"),
+                message: format!(
+                    "{}; check that the role exists and that its trust policy admits this account's role",
+                    crate::error::render_chain(&e)
+                ),
+            });
+        }
+        let sdk = self
+            .sdk
+            .to_builder()
+            .credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(provider),
+            )
+            .build();
+        Ok(Aws {
+            sdk,
+            endpoint: self.endpoint.clone(),
+            profile: self.profile.clone(),
+            calls: Arc::clone(&self.calls),
+            adaptive: self.adaptive.clone(),
+            partitions: Arc::default(),
+        })
     }
 
     /// An EC2 client for `region`.

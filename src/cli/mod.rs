@@ -247,6 +247,9 @@ pub struct BuildArgs {
     /// Tagging options.
     #[command(flatten)]
     pub tagging: TaggingArgs,
+    /// Sharing options.
+    #[command(flatten)]
+    pub sharing: SharingArgs,
     /// Event options.
     #[command(flatten)]
     pub event: EventArgs,
@@ -325,6 +328,58 @@ pub struct TaggingArgs {
     pub protection_cooldown: bool,
 }
 
+/// Who else may use the images (`build`, `tag`).
+#[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "Sharing")]
+pub struct SharingArgs {
+    /// Grant launch permission on every AMI and copy, after tagging, to an
+    /// account (123456789012), an organization or an organizational unit
+    /// (their ARNs; an OU covers the OUs below it). Repeatable or
+    /// comma-separated. Never public.
+    #[arg(
+        long = "share-with",
+        env = "AMI_BUILDER_SHARE_WITH",
+        value_delimiter = ',',
+        value_name = "ACCOUNT|ARN",
+        value_parser = parse_share_target
+    )]
+    pub share_with: Vec<crate::accounts::ShareTarget>,
+    /// Also let the --share-with accounts read the images' snapshots
+    /// (createVolumePermission), so that they can copy the images: launching
+    /// needs none. Accounts only: EC2 shares snapshots with no organization.
+    #[arg(long, env = "AMI_BUILDER_SHARE_SNAPSHOTS")]
+    pub share_snapshots: bool,
+    /// Make an account-owned copy of each build's image in another account
+    /// and region (repeatable or comma-separated): ami-builder shares the
+    /// image and its snapshots with the account, assumes --role-name there,
+    /// runs CopyImage, waits for the copy and writes the provenance tags on
+    /// it (tags do not travel with sharing or copies).
+    #[arg(
+        long = "copy-to",
+        env = "AMI_BUILDER_COPY_TO",
+        value_delimiter = ',',
+        value_name = "ACCOUNT:REGION",
+        value_parser = parse_copy_target,
+        requires = "role_name"
+    )]
+    pub copy_to: Vec<crate::accounts::CopyTarget>,
+    /// The IAM role assumed (STS AssumeRole) in each --copy-to account:
+    /// its name, the same in every account (cloudformation/member-account.yaml
+    /// makes it: ami-builder-copy).
+    #[arg(long, env = "AMI_BUILDER_ROLE_NAME", value_name = "NAME", value_parser = parse_role_name)]
+    pub role_name: Option<String>,
+    /// Encrypt the --copy-to copies with this KMS key of the target account
+    /// (key id, alias or ARN; CopyImage's KmsKeyId), whatever the source's
+    /// encryption.
+    #[arg(
+        long,
+        env = "AMI_BUILDER_COPY_KMS_KEY",
+        value_name = "KEY",
+        requires = "copy_to"
+    )]
+    pub kms_key: Option<String>,
+}
+
 /// The retention tag, shared by every command that reads or writes it.
 #[derive(Debug, Args, Clone, Default)]
 pub struct RetentionTagArg {
@@ -343,12 +398,16 @@ pub struct RetentionTagArg {
 #[derive(Debug, Args, Clone)]
 #[command(next_help_heading = "Events")]
 pub struct EventArgs {
-    /// Event bus name or ARN.
+    /// Event bus name, or ARN
+    /// (arn:aws:events:REGION:ACCOUNT:event-bus/NAME): a bus in another
+    /// account or region, such as an organization's central bus, whose
+    /// policy admits this account.
     #[arg(
         long,
         env = "AMI_BUILDER_EVENT_BUS",
         default_value = "default",
-        value_name = "NAME"
+        value_name = "NAME|ARN",
+        value_parser = parse_event_bus
     )]
     pub event_bus: String,
     /// Event source.
@@ -389,6 +448,9 @@ pub struct TagArgs {
     /// Tagging options.
     #[command(flatten)]
     pub tagging: TaggingArgs,
+    /// Sharing options.
+    #[command(flatten)]
+    pub sharing: SharingArgs,
 }
 
 /// `ami-builder event ...`.

@@ -110,3 +110,27 @@ pub fn parse_time(
         .map(|t| t.with_timezone(&chrono::Utc))
         .map_err(|e| bad(e.to_string()))
 }
+
+/// `--share-with`: an account id, an organization ARN or an OU ARN
+/// ([`crate::accounts::ShareTarget`]).
+pub fn parse_share_target(s: &str) -> Result<crate::accounts::ShareTarget, String> {
+    s.parse()
+}
+
+/// `--event-bus`: a name, or an event bus ARN checked as one
+/// ([`crate::accounts::BusArn`]).
+pub fn parse_event_bus(s: &str) -> Result<String, String> {
+    crate::accounts::BusArn::parse(s)?;
+    Ok(s.to_string())
+}
+
+/// `--copy-to ACCOUNT:REGION`: the region must be one AWS has.
+pub fn parse_copy_target(s: &str) -> Result<crate::accounts::CopyTarget, String> {
+    let t: crate::accounts::CopyTarget = s.parse()?;
+    parse_region(&t.region).map(|_| t)
+}
+
+/// `--role-name`.
+pub fn parse_role_name(s: &str) -> Result<String, String> {
+    crate::accounts::check_role_name(s).map(|()| s.to_string())
+}

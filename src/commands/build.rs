@@ -113,6 +113,7 @@ pub async fn run(global: &Global, args: BuildArgs) -> Result<ExitCode> {
             .cloned()
             .map(RecordedArtifact::unconfirmed)
             .collect(),
+        copies: Vec::new(),
     };
 
     if !outcome.exit.success() {
@@ -176,7 +177,7 @@ pub async fn run(global: &Global, args: BuildArgs) -> Result<ExitCode> {
         global,
         deadline,
         "tagging, the event and the uploads",
-        after_confirmation(&args, &aws, &record),
+        after_confirmation(&args, &aws, &mut record),
     )
     .await?;
     output::emit(&done.with(record), global.output)?;
@@ -205,6 +206,13 @@ pub struct AfterConfirmation {
     /// The images tagged; absent with `--no-tag`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tagged: Option<Vec<crate::steps::tagging::Tagged>>,
+    /// The images shared with other accounts (`--share-with`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub shared: Vec<crate::steps::sharing::Shared>,
+    /// The copies made in other accounts (`--copy-to`): what the record's
+    /// `copies` lists, with where each came from and the tags written.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub copied: Vec<crate::steps::copying::Copied>,
     pub event: EventOutcome,
     /// The `s3://` URLs uploaded to (`--upload`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -230,7 +238,7 @@ pub struct EventOutcome {
 /// `--no-build`: tag and announce the AMIs of an existing artifacts.json.
 async fn finish_existing(global: &Global, args: &BuildArgs) -> Result<ExitCode> {
     let path = args.out.dir.join(files::ARTIFACTS);
-    let record = crate::steps::read_record(&path)?;
+    let mut record = crate::steps::read_record(&path)?;
     if record.artifacts.is_empty() {
         return Err(Error::NoAmi(format!("{} lists no AMI", path.display())));
     }
@@ -244,7 +252,7 @@ async fn finish_existing(global: &Global, args: &BuildArgs) -> Result<ExitCode> 
     }
     let done = super::within(global, "tagging, the event and the uploads", async {
         let aws = super::load_aws(global).await?;
-        after_confirmation(args, &aws, &record).await
+        after_confirmation(args, &aws, &mut record).await
     })
     .await?;
     output::emit(&done.with(record), global.output)?;
@@ -257,23 +265,26 @@ async fn finish_existing(global: &Global, args: &BuildArgs) -> Result<ExitCode> 
 async fn after_confirmation(
     args: &BuildArgs,
     aws: &Aws,
-    record: &BuildRecord,
+    record: &mut BuildRecord,
 ) -> Result<AfterConfirmation> {
     let mut done = AfterConfirmation::default();
     let template_dir = args.template.clone();
     let prov = super::resolve_provenance(aws, &args.provenance, &template_dir).await?;
-    let rerun = format!(
-        "re-run `ami-builder build --no-build --out-dir {}`",
-        args.out.dir.display()
-    );
+    let rerun = |more: &str| {
+        format!(
+            "re-run `ami-builder build --no-build --out-dir {}{more}`",
+            args.out.dir.display()
+        )
+    };
     if args.no_tag {
         tracing::info!("--no-tag: not tagging");
     } else {
-        let tagged = crate::steps::tagging::tag_record(aws, record, &prov, &args.tagging)
+        let tagged = crate::steps::tagging::tag_record(aws, &*record, &prov, &args.tagging)
             .await
             .map_err(|e| match e {
                 Error::Tagging(m) => Error::Tagging(format!(
-                    "{m}. The AMIs exist; no event was sent. Fix the cause and {rerun}"
+                    "{m}. The AMIs exist; no event was sent. Fix the cause and {}",
+                    rerun("")
                 )),
                 other => other,
             })?;
@@ -287,8 +298,47 @@ async fn after_confirmation(
         }
         done.tagged = Some(tagged);
     }
+    let grants = grants(args)?;
+    if !grants.is_empty() {
+        let shared = crate::steps::sharing::share_record(aws, record, &grants)
+            .await
+            .map_err(|e| match e {
+                Error::Tagging(m) => Error::Tagging(format!(
+                    "{m}. The AMIs exist and are tagged; no event was sent. Fix the cause and {}",
+                    rerun(" --no-tag")
+                )),
+                other => other,
+            })?;
+        for line in shared.iter().flat_map(|s| s.lines()) {
+            eprintln!("ami-builder: {line}");
+        }
+        done.shared = shared;
+    }
+    if !args.sharing.copy_to.is_empty() {
+        let copy = crate::steps::copying::CopyOptions {
+            targets: &args.sharing.copy_to,
+            role_name: args.sharing.role_name.as_deref().unwrap_or_default(),
+            kms_key: args.sharing.kms_key.as_deref(),
+            wait: Duration::from_secs(args.wait_timeout),
+        };
+        let copied =
+            crate::steps::copying::copy_record(aws, record, &prov, &args.tagging, &copy)
+                .await
+                .map_err(|e| match e {
+                    Error::Tagging(m) => Error::Tagging(format!(
+                        "{m}. The build's own AMIs exist, are tagged and shared; no event was sent. Fix the cause and {}", rerun(" --no-tag")
+                    )),
+                    other => other,
+                })?;
+        for c in &copied {
+            eprintln!("ami-builder: {}", c.line());
+        }
+        record.copies = copied.iter().map(|c| c.image.clone()).collect();
+        write_record(&args.out.dir, record)?;
+        done.copied = copied;
+    }
     let entries = crate::steps::announce::entries_for(
-        record,
+        &*record,
         Some(&prov),
         args.tagging.family.as_deref(),
         crate::events::entry::AmiStatus::Created,
@@ -318,7 +368,8 @@ async fn after_confirmation(
             Err(e) => {
                 event_result = Err(match e {
                     Error::EventRejected(m) => Error::EventRejected(format!(
-                        "{m}. The AMIs exist and are tagged; to announce them, {rerun} --no-tag"
+                        "{m}. The AMIs exist and are tagged; to announce them, {}",
+                        rerun(" --no-tag")
                     )),
                     other => other,
                 })
@@ -339,7 +390,19 @@ async fn after_confirmation(
     event_result.map(|()| done)
 }
 
+/// Who the build's images are shared with (a usage error for a
+/// combination EC2 cannot grant).
+fn grants(args: &BuildArgs) -> Result<crate::accounts::Grants> {
+    crate::accounts::grants(
+        &args.sharing.share_with,
+        args.sharing.share_snapshots,
+        &args.sharing.copy_to,
+    )
+    .map_err(Error::Usage)
+}
+
 fn preflight(args: &BuildArgs) -> Result<()> {
+    grants(args)?;
     if let Some(u) = &args.upload {
         crate::aws::s3::parse_url(u)?;
     }
@@ -501,6 +564,10 @@ async fn confirm_each(
                 a.name = info.name;
                 a.creation_date = info.creation_date;
                 a.snapshot_ids = info.snapshot_ids;
+                a.account = info
+                    .owner_id
+                    .as_deref()
+                    .and_then(|o| crate::ids::AccountId::parse(o).ok());
                 progress.item(true);
             }
             Err(e @ Error::NotConfirmed(_)) => {

@@ -14,6 +14,8 @@ use crate::cli::{Global, TagArgs};
 use crate::error::{Error, Result};
 use crate::output;
 use crate::provenance::Provenance;
+use crate::steps::copying::{copy_record, Copied, CopyOptions};
+use crate::steps::sharing::{share_record, Shared};
 use crate::steps::tagging::{tag_record, Tagged};
 use crate::steps::{parse_ami_ref, read_record};
 
@@ -22,6 +24,12 @@ use crate::steps::{parse_ami_ref, read_record};
 pub struct TagReport {
     pub provenance: Provenance,
     pub images: Vec<Tagged>,
+    /// The images shared with other accounts (`--share-with`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub shared: Vec<Shared>,
+    /// The copies made in other accounts (`--copy-to`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub copied: Vec<Copied>,
 }
 
 impl fmt::Display for TagReport {
@@ -52,12 +60,24 @@ impl fmt::Display for TagReport {
                 writeln!(f, "  {line}")?;
             }
         }
+        for line in self.shared.iter().flat_map(Shared::lines) {
+            writeln!(f, "shared {line}")?;
+        }
+        for c in &self.copied {
+            writeln!(f, "copy {}", c.line())?;
+        }
         Ok(())
     }
 }
 
 /// Run `tag`.
 pub async fn run(global: &Global, args: TagArgs) -> Result<ExitCode> {
+    let grants = crate::accounts::grants(
+        &args.sharing.share_with,
+        args.sharing.share_snapshots,
+        &args.sharing.copy_to,
+    )
+    .map_err(Error::Usage)?;
     let aws = super::load_aws(global).await?;
     // Resolve provenance first: fail before touching anything.
     let prov = resolve_provenance(&aws, &args.provenance, Path::new(".")).await?;
@@ -85,6 +105,7 @@ pub async fn run(global: &Global, args: TagArgs) -> Result<ExitCode> {
                     name: info.name.clone(),
                     creation_date: info.creation_date.clone(),
                     snapshot_ids: info.snapshot_ids.clone(),
+                    account: owner(&info),
                 });
                 if let Some(name) = &info.name {
                     for r in args.copy_regions.iter().filter(|r| **r != region) {
@@ -100,6 +121,7 @@ pub async fn run(global: &Global, args: TagArgs) -> Result<ExitCode> {
                                 name: info.name.clone(),
                                 creation_date: None,
                                 snapshot_ids: vec![],
+                                account: None,
                             });
                         }
                     }
@@ -114,16 +136,38 @@ pub async fn run(global: &Global, args: TagArgs) -> Result<ExitCode> {
                 finished_at: chrono::Utc::now(),
                 build_region: default_region,
                 artifacts,
+                copies: Vec::new(),
             }
         }
     };
     let images = tag_record(&aws, &record, &prov, &args.tagging).await?;
+    let shared = share_record(&aws, &record, &grants).await?;
+    let copied = if args.sharing.copy_to.is_empty() {
+        Vec::new()
+    } else {
+        let copy = CopyOptions {
+            targets: &args.sharing.copy_to,
+            role_name: args.sharing.role_name.as_deref().unwrap_or_default(),
+            kms_key: args.sharing.kms_key.as_deref(),
+            wait: super::timeout(global),
+        };
+        copy_record(&aws, &record, &prov, &args.tagging, &copy).await?
+    };
     output::emit(
         &TagReport {
             provenance: prov,
             images,
+            shared,
+            copied,
         },
         global.output,
     )?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The account EC2 names as the image's owner.
+fn owner(info: &ec2::ImageInfo) -> Option<crate::ids::AccountId> {
+    info.owner_id
+        .as_deref()
+        .and_then(|o| crate::ids::AccountId::parse(o).ok())
 }

@@ -1,10 +1,13 @@
 //! Steps that more than one command runs, each in one place: tagging a
-//! build record ([`tagging`]), the event ([`announce`]), and reading what
+//! build record ([`tagging`]), sharing it with other accounts ([`sharing`]), copying it into them
+//! ([`copying`]), the event ([`announce`]), and reading what
 //! commands take as input (a build record, `REGION:AMI` references, the
 //! regions in scope) and the account's inventory over several regions.
 //! Commands call these; they never call each other.
 
 pub mod announce;
+pub mod copying;
+pub mod sharing;
 pub mod tagging;
 
 use std::path::Path;

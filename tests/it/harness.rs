@@ -329,6 +329,36 @@ pub fn sdk_conf(url: &str, region: &str) -> aws_config::SdkConfig {
         .build()
 }
 
+/// The configuration of a session in `account` (moto serves several
+/// accounts: credentials from STS `AssumeRole` into a role ARN of an
+/// account act in that account), in `region`. Assume again after every
+/// reset: a reset forgets the keys.
+pub fn in_account(url: &str, account: &str, region: &str) -> aws_config::SdkConfig {
+    let sts = aws_sdk_sts::Client::new(&sdk_conf(url, region));
+    let out = block_on(
+        sts.assume_role()
+            .role_arn(format!("arn:aws:iam::{account}:role/ami-builder-test"))
+            .role_session_name("it")
+            .send(),
+    )
+    .expect("assume role");
+    let c = out.credentials().expect("credentials");
+    aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(region.to_string()))
+        .endpoint_url(url)
+        .credentials_provider(aws_sdk_ec2::config::SharedCredentialsProvider::new(
+            aws_sdk_ec2::config::Credentials::new(
+                c.access_key_id(),
+                c.secret_access_key(),
+                Some(c.session_token().to_string()),
+                None,
+                "assumed",
+            ),
+        ))
+        .build()
+}
+
 /// Create a custom event bus.
 pub fn create_event_bus(url: &str, name: &str) {
     let eb = aws_sdk_eventbridge::Client::new(&sdk_conf(url, "us-east-1"));
@@ -338,9 +368,13 @@ pub fn create_event_bus(url: &str, name: &str) {
 /// An SQS queue that receives every event matching `pattern` on `bus` (the
 /// proof that an event was really delivered). Returns the queue URL.
 pub fn queue_for_pattern(url: &str, bus: &str, pattern: &str) -> String {
-    let conf = sdk_conf(url, "us-east-1");
-    let sqs = aws_sdk_sqs::Client::new(&conf);
-    let eb = aws_sdk_eventbridge::Client::new(&conf);
+    queue_for_pattern_in(&sdk_conf(url, "us-east-1"), bus, pattern)
+}
+
+/// [`queue_for_pattern`] in the account and region of `conf`.
+pub fn queue_for_pattern_in(conf: &aws_config::SdkConfig, bus: &str, pattern: &str) -> String {
+    let sqs = aws_sdk_sqs::Client::new(conf);
+    let eb = aws_sdk_eventbridge::Client::new(conf);
     block_on(async {
         let q = sqs
             .create_queue()
@@ -387,7 +421,12 @@ pub fn queue_for_pattern(url: &str, bus: &str, pattern: &str) -> String {
 
 /// Every message body on the queue (drained).
 pub fn drain_queue(url: &str, qurl: &str) -> Vec<serde_json::Value> {
-    let sqs = aws_sdk_sqs::Client::new(&sdk_conf(url, "us-east-1"));
+    drain_queue_in(&sdk_conf(url, "us-east-1"), qurl)
+}
+
+/// [`drain_queue`] in the account of `conf`.
+pub fn drain_queue_in(conf: &aws_config::SdkConfig, qurl: &str) -> Vec<serde_json::Value> {
+    let sqs = aws_sdk_sqs::Client::new(conf);
     let mut out = Vec::new();
     block_on(async {
         loop {

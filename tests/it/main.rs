@@ -1,6 +1,7 @@
 //! The one integration-test binary: drives the real `ami-builder` executable
 //! against a moto server it starts itself (see `harness`) and real Packer.
 
+mod accounts;
 mod adversarial;
 mod build;
 mod check;

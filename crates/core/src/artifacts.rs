@@ -13,7 +13,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{AmiId, Region, SnapshotId};
+use crate::ids::{AccountId, AmiId, Region, SnapshotId};
 
 /// Version of the artifacts.json layout.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -57,6 +57,11 @@ pub struct BuildRecord {
     pub build_region: Option<Region>,
     /// Every AMI, sorted by build, region.
     pub artifacts: Vec<RecordedArtifact>,
+    /// The copies made in other accounts (`--copy-to`), each with its
+    /// account; `build` names the build they copy. Not Packer's artifacts:
+    /// tagging and sharing in this account never touch them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub copies: Vec<RecordedArtifact>,
 }
 
 /// One AMI in the record: the artifact and what EC2 said of it. In the
@@ -75,6 +80,10 @@ pub struct RecordedArtifact {
     pub creation_date: Option<String>,
     /// Snapshots behind the image.
     pub snapshot_ids: Vec<SnapshotId>,
+    /// The account that owns it, as EC2 said when it was confirmed (absent
+    /// in records written before ami-builder recorded it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<AccountId>,
 }
 
 impl RecordedArtifact {
@@ -87,6 +96,7 @@ impl RecordedArtifact {
             name: None,
             creation_date: None,
             snapshot_ids: Vec::new(),
+            account: None,
         }
     }
 
@@ -189,6 +199,7 @@ mod tests {
             name: None,
             creation_date: None,
             snapshot_ids: vec![],
+            account: None,
         }
     }
 
@@ -202,6 +213,7 @@ mod tests {
             finished_at: DateTime::<Utc>::MIN_UTC,
             build_region: region.map(|r| Region::parse(r).expect("valid")),
             artifacts: arts,
+            copies: Vec::new(),
         }
     }
 

@@ -1,6 +1,7 @@
 //! The pure core of ami-builder: what it decides, with no I/O.
 //!
 //! * [`packer`]: the Packer log model and artifact extraction, the manifest;
+//! * [`accounts`]: other accounts: sharing targets, copies, event bus ARNs;
 //! * [`artifacts`]: the build record (`artifacts.json`, `ami_id.txt`);
 //! * [`retention`]: the EBS Snapshot Scheduler's tag grammar, lint, prune
 //!   planning and saved plans;
@@ -9,6 +10,7 @@
 //! * [`check`]: the pre-commit checks over pipeline files;
 //! * [`lifecycle`]: EC2's deprecation and deregistration protection, read
 //!   and set;
+//! * [`key_policy`]: whether a KMS key policy admits an image's consumers;
 //! * [`ids`]: AMI, snapshot, region and account ids, checked where they enter;
 //! * [`regions`]: the AWS regions accepted by name;
 //! * [`tags`]: every tag key ami-builder writes or reads;
@@ -19,11 +21,13 @@
 //! clock. Everything here takes data and returns data: no AWS calls, no
 //! processes, no clock, no environment, no files (callers read and pass them).
 
+pub mod accounts;
 pub mod artifacts;
 pub mod channels;
 pub mod check;
 pub mod events;
 pub mod ids;
+pub mod key_policy;
 pub mod lifecycle;
 pub mod packer;
 pub mod provenance;

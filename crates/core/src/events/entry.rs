@@ -11,7 +11,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::ids::{AmiId, Region};
+use crate::ids::{AccountId, AmiId, Region};
 
 /// Default `source`.
 pub const DEFAULT_SOURCE: &str = "com.ami.builder";
@@ -136,6 +136,19 @@ pub struct EventFacts {
     pub launch_templates: Vec<(Region, String, i64)>,
     /// `Revoked`: why.
     pub reason: Option<String>,
+    /// Every image with the account that owns it, copies in other
+    /// accounts included (`Amis` has one image per region, the build
+    /// account's; a consumer in another account needs to know whose image
+    /// it launches).
+    pub images: Vec<EventImage>,
+}
+
+/// One image of [`EventFacts::images`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventImage {
+    pub account: AccountId,
+    pub region: Region,
+    pub ami: AmiId,
 }
 
 impl EventFacts {
@@ -210,6 +223,23 @@ pub fn detail(f: &EventFacts) -> Value {
     }
     if let Some(r) = &f.reason {
         d.insert("Reason".into(), json!(r));
+    }
+    if !f.images.is_empty() {
+        // the owner of `AmiId`, when it is listed
+        let owner = f.primary.as_ref().and_then(|(region, id)| {
+            f.images
+                .iter()
+                .find(|i| &i.region == region && &i.ami == id)
+        });
+        if let Some(o) = owner {
+            d.insert("Account".into(), json!(o.account));
+        }
+        let images: Vec<Value> = f
+            .images
+            .iter()
+            .map(|i| json!({"Account": i.account, "Region": i.region, "ImageId": i.ami}))
+            .collect();
+        d.insert("Images".into(), Value::Array(images));
     }
     Value::Object(d)
 }
@@ -415,6 +445,35 @@ mod tests {
         );
         let v = serde_json::to_value(&e).expect("ser");
         assert!(v.get("DetailType").is_some() && v.get("EventBusName").is_some());
+    }
+
+    #[test]
+    fn each_image_names_its_account_and_the_owner_of_ami_id_is_the_account() {
+        let mut f = facts();
+        let acct = |a: &str| AccountId::parse(a).expect("valid");
+        let img = |a: &str, r: &str, id: &str| EventImage {
+            account: acct(a),
+            region: Region::parse(r).expect("valid"),
+            ami: AmiId::parse(id).expect("valid"),
+        };
+        f.images = vec![
+            img("111122223333", "us-east-1", "ami-11111111"),
+            img("111122223333", "us-west-2", "ami-22222222"),
+            img("444455556666", "us-east-1", "ami-33333333"),
+        ];
+        let d = detail(&f);
+        assert_eq!(d["Account"], "111122223333");
+        assert_eq!(
+            d["Images"],
+            json!([
+                {"Account": "111122223333", "Region": "us-east-1", "ImageId": "ami-11111111"},
+                {"Account": "111122223333", "Region": "us-west-2", "ImageId": "ami-22222222"},
+                {"Account": "444455556666", "Region": "us-east-1", "ImageId": "ami-33333333"}
+            ])
+        );
+        // the sample's fields are unchanged beside them
+        assert_eq!(d["Amis"]["us-east-1"], "ami-11111111");
+        assert!(detail(&facts()).get("Images").is_none());
     }
 
     #[test]
