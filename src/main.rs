@@ -11,6 +11,7 @@ use clap::{CommandFactory, FromArgMatches};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    forget_empty_variables();
     let cli = match parse() {
         Ok(cli) => cli,
         Err(code) => return code,
@@ -50,6 +51,21 @@ fn main() -> ExitCode {
             eprintln!("error: {err}");
             ExitCode::from(err.exit_code())
         }
+    }
+}
+
+/// An empty `AMI_BUILDER_*` variable is no value: pipelines hand over their
+/// unset parameters as empty variables (a CloudFormation parameter left
+/// empty, `docker run -e NAME=`), and clap would read them as an empty bus
+/// name or an empty --share-with target. `config show` reads them the same
+/// way. Done before anything else runs: the process has one thread here.
+fn forget_empty_variables() {
+    let empty: Vec<std::ffi::OsString> = std::env::vars_os()
+        .filter(|(k, v)| v.is_empty() && k.to_string_lossy().starts_with("AMI_BUILDER_"))
+        .map(|(k, _)| k)
+        .collect();
+    for k in empty {
+        std::env::remove_var(k);
     }
 }
 

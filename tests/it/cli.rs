@@ -514,3 +514,40 @@ fn only_naming_a_build_the_template_lacks_lists_the_builds_it_has_before_packer_
     build("*.local").assert().failure();
     assert!(marker.exists(), "a matching --only reaches Packer");
 }
+
+/// A pipeline hands over its unset parameters as empty variables (a
+/// CloudFormation parameter left empty, `docker run -e NAME=`): an empty
+/// AMI_BUILDER_* variable is no value, as `config show` says, never an
+/// empty one (an empty bus name, an empty --share-with target).
+#[test]
+fn an_empty_ami_builder_variable_counts_as_unset() {
+    let out = offline()
+        .args([
+            "event",
+            "render",
+            "--ami",
+            "us-east-1:ami-0123456789abcdef0",
+        ])
+        .env("AMI_BUILDER_EVENT_BUS", "")
+        .env("AMI_BUILDER_SHARE_WITH", "")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let entry: serde_json::Value = serde_json::from_slice(&out).expect("json");
+    assert_eq!(entry[0]["EventBusName"], "default", "{entry}");
+    offline()
+        .args([
+            "tag",
+            "us-east-1:ami-0123456789abcdef0",
+            "--commit",
+            "0123456789abcdef0123456789abcdef01234567",
+        ])
+        .args(["--timeout", "2s"])
+        .env("AMI_BUILDER_SHARE_WITH", "")
+        .env("AMI_BUILDER_COPY_TO", "")
+        .assert()
+        .stderr(predicate::str::contains("--share-with").not())
+        .stderr(predicate::str::contains("--copy-to").not());
+}
