@@ -4,11 +4,15 @@
 usage: iam_policy_check.py [TEMPLATE ...]
        iam_policy_check.py --self-test
 
-Reads every identity policy of each template (default:
-cloudformation/pipeline.yaml): the inline Policies of AWS::IAM::Role, User and
-Group, and the PolicyDocument of AWS::IAM::ManagedPolicy, Policy, RolePolicy,
-UserPolicy and GroupPolicy. A role's AssumeRolePolicyDocument is a trust
-policy: it grants nothing on EC2, so only the Action "*" rule applies to it.
+Reads every policy of each template (default: cloudformation/pipeline.yaml).
+Identity policies: the inline Policies of AWS::IAM::Role, User and Group, and
+the PolicyDocument of AWS::IAM::ManagedPolicy, Policy, RolePolicy, UserPolicy
+and GroupPolicy. Trust policies: a role's AssumeRolePolicyDocument. Resource
+policies: the PolicyDocument of AWS::SNS::TopicPolicy, AWS::SQS::QueuePolicy
+and AWS::S3::BucketPolicy, and the statement of AWS::Events::EventBusPolicy
+(its Statement, or the older Principal/Action/Condition properties). Trust and
+resource policies grant nothing on EC2 to the template's roles, so rules 1, 2
+and 5 apply to identity policies only, rule 4 to the other two kinds.
 
 An Allow statement fails when
   1. it grants a mutating EC2 or Auto Scaling action on Resource "*" without
@@ -22,7 +26,14 @@ An Allow statement fails when
      whatever its Resource: with CreateTags a role can retag a resource into
      the scope of another role's tag conditions;
   3. its Action is "*" or "*:*", it uses NotAction, or an Action is computed
-     (Ref, GetAtt, ...) so that it cannot be judged here.
+     (Ref, GetAtt, ...) so that it cannot be judged here;
+  4. (trust and resource policies) its Principal is "*" or {"AWS": "*"}, or it
+     uses NotPrincipal, without a Condition: every AWS account may then assume
+     the role or use the resource;
+  5. it grants sts:AssumeRole (or a pattern matching it) without a Condition
+     on Resource "*", NotResource, or a role ARN whose account and role name
+     are both wildcards: the role may then assume any role that trusts its
+     account.
 
 Fn::If is expanded: each branch of each conditional value is checked as if
 deployed (a Condition present in one branch only counts as missing). In a
@@ -54,6 +65,8 @@ from cfn_yaml import Mapping, load
 
 READ_PREFIXES = ("describe", "get", "list")
 INLINE_POLICY_TYPES = {"AWS::IAM::Role", "AWS::IAM::User", "AWS::IAM::Group"}
+RESOURCE_POLICY_TYPES = {"AWS::SNS::TopicPolicy", "AWS::SQS::QueuePolicy", "AWS::S3::BucketPolicy"}
+IDENTITY, TRUST, RESOURCE = "identity", "trust", "resource"
 DOCUMENT_POLICY_TYPES = {
     "AWS::IAM::ManagedPolicy",
     "AWS::IAM::Policy",
@@ -192,6 +205,45 @@ def matches_create_tags(action):
         and fnmatch.fnmatchcase("createtags", name)
 
 
+def matches_assume_role(action):
+    service, name = _split_action(action)
+    return bool(service) and fnmatch.fnmatchcase("sts", service) \
+        and fnmatch.fnmatchcase("assumerole", name)
+
+
+def is_any_role(resource):
+    """Resource "*", or a role ARN with a wildcard account and role name."""
+    text = _literal(resource)
+    if text is None:
+        return False
+    text = text.strip()
+    if text == "*":
+        return True
+    parts = text.split(":", 5)
+    if len(parts) == 6 and parts[0] == "arn" and fnmatch.fnmatchcase("iam", parts[2]):
+        account, rest = parts[4], parts[5]
+        if rest == "*":
+            return True
+        kind, _, path_and_name = rest.partition("/")
+        return account == "*" and fnmatch.fnmatchcase("role", kind) \
+            and path_and_name.rsplit("/", 1)[-1] == "*"
+    return False
+
+
+def _principal_values(principal):
+    if isinstance(principal, dict):
+        for key, value in principal.items():
+            if key in ("AWS", "*"):
+                yield from as_list(value)
+    else:
+        yield from as_list(principal)
+
+
+def is_everyone(principal):
+    """Principal "*" or {"AWS": "*"} (also as one item of a list)."""
+    return any(_literal(v) is not None and _literal(v).strip() == "*" for v in _principal_values(principal))
+
+
 def is_all_resources(resource):
     text = _literal(resource)
     if text is None:
@@ -207,8 +259,8 @@ def is_all_resources(resource):
 
 
 # ----------------------------------------------------------------- checks
-def check_statement(stmt, trust):
-    """Reasons this (Fn::If-free) statement is over-broad."""
+def check_statement(stmt, kind):
+    """Reasons this (Fn::If-free) statement of a policy of `kind` is over-broad."""
     if not isinstance(stmt, dict):
         return ["statement is not a mapping"]
     if str(stmt.get("Effect", "Allow")) != "Allow":
@@ -221,11 +273,15 @@ def check_statement(stmt, trust):
         reasons.append("an Action computed at deploy time, which this check cannot judge")
     if "NotAction" in stmt:
         reasons.append("NotAction in an Allow statement (allows every action not listed)")
-    if trust:
-        return reasons
     condition = stmt.get("Condition")
     conditioned = isinstance(condition, dict) and any(
         isinstance(keys, dict) and keys for keys in condition.values())
+    if kind != IDENTITY:
+        if not conditioned and "NotPrincipal" in stmt:
+            reasons.append("NotPrincipal in an Allow statement without a Condition (every principal not listed)")
+        elif not conditioned and is_everyone(stmt.get("Principal")):
+            reasons.append('Principal "*" without a Condition (every AWS account)')
+        return reasons
     if conditioned:
         return reasons
     everywhere = "NotResource" in stmt or any(is_all_resources(r) for r in as_list(stmt.get("Resource")))
@@ -239,11 +295,29 @@ def check_statement(stmt, trust):
     if tagging:
         reasons.append("ec2:CreateTags (as " + ", ".join(_literal(a) for a in tagging)
                        + ") without a Condition")
+    assuming = [a for a in actions if matches_assume_role(a)]
+    if assuming and ("NotResource" in stmt or any(is_any_role(r) for r in as_list(stmt.get("Resource")))):
+        reasons.append("sts:AssumeRole (as " + ", ".join(_literal(a) for a in assuming)
+                       + ") on any role of any account without a Condition")
     return reasons
 
 
+def _event_bus_policy_document(props):
+    """The one statement of an AWS::Events::EventBusPolicy, as a document."""
+    if "Statement" in props:
+        return {"Statement": props["Statement"]}
+    # the older form: Principal an account id or "*", Condition {Type, Key, Value}
+    stmt = Mapping({"Sid": props.get("StatementId"), "Effect": "Allow",
+                    "Action": props.get("Action"), "Principal": props.get("Principal")})
+    stmt.line = getattr(props, "line", None)
+    cond = props.get("Condition")
+    if isinstance(cond, dict) and cond.get("Type") and cond.get("Key"):
+        stmt["Condition"] = {cond["Type"]: {cond["Key"]: cond.get("Value")}}
+    return {"Statement": stmt}
+
+
 def policies(template):
-    """Yield (resource id, policy name, document, is trust policy)."""
+    """Yield (resource id, policy name, document, kind: IDENTITY, TRUST or RESOURCE)."""
     resources = template.get("Resources") if isinstance(template, dict) else None
     for lid, res in (resources or {}).items():
         if not isinstance(res, dict):
@@ -251,21 +325,25 @@ def policies(template):
         rtype, props = res.get("Type"), res.get("Properties") or {}
         if rtype in INLINE_POLICY_TYPES:
             if rtype == "AWS::IAM::Role" and "AssumeRolePolicyDocument" in props:
-                yield lid, "AssumeRolePolicyDocument", props["AssumeRolePolicyDocument"], True
+                yield lid, "AssumeRolePolicyDocument", props["AssumeRolePolicyDocument"], TRUST
             for item in as_list(props.get("Policies")):
                 for policy in alternatives(item):
                     if isinstance(policy, dict):
                         name = _literal(policy.get("PolicyName")) or "(computed name)"
-                        yield lid, name, policy.get("PolicyDocument"), False
+                        yield lid, name, policy.get("PolicyDocument"), IDENTITY
         elif rtype in DOCUMENT_POLICY_TYPES:
             name = _literal(props.get("PolicyName") or props.get("ManagedPolicyName")) or lid
-            yield lid, name, props.get("PolicyDocument"), False
+            yield lid, name, props.get("PolicyDocument"), IDENTITY
+        elif rtype in RESOURCE_POLICY_TYPES:
+            yield lid, "PolicyDocument", props.get("PolicyDocument"), RESOURCE
+        elif rtype == "AWS::Events::EventBusPolicy":
+            yield lid, "Statement", _event_bus_policy_document(props), RESOURCE
 
 
 def check_template(template, path):
     """Return (failure lines, number of policies, number of statements)."""
     failures, n_policies, n_statements = [], 0, 0
-    for lid, name, document, trust in policies(template):
+    for lid, name, document, kind in policies(template):
         n_policies += 1
         statements = document.get("Statement") if isinstance(document, dict) else None
         if statements is None:
@@ -284,7 +362,7 @@ def check_template(template, path):
                 label = f"Sid {sid}" if sid else f"#{index + 1} (no Sid)"
                 line = getattr(stmt, "line", None) or getattr(item, "line", None)
                 where = f"{path}:{line}" if line else path
-                for reason in check_statement(stmt, trust):
+                for reason in check_statement(stmt, kind):
                     text = f"FAIL  {where}: {lid} policy {name} statement {label}: {reason}"
                     if text not in reported:
                         reported.add(text)
@@ -494,6 +572,67 @@ Resources:
   Action: !Ref SomeAction
   Resource: arn:aws:s3:::bucket
 """), "Sid ActionFromAParameter: an Action computed at deploy time"),
+    ("sts:AssumeRole on every role", _role("""
+- Sid: AssumeAnything
+  Effect: Allow
+  Action: sts:AssumeRole
+  Resource: "*"
+"""), "Sid AssumeAnything: sts:AssumeRole (as sts:AssumeRole) on any role of any account"),
+    ("sts:Assume* on every role of every account", _role("""
+- Sid: AnyRoleAnywhere
+  Effect: Allow
+  Action: sts:Assume*
+  Resource: !Sub "arn:${AWS::Partition}:iam::*:role/*"
+"""), "Sid AnyRoleAnywhere: sts:AssumeRole (as sts:Assume*) on any role of any account"),
+    ("a trust policy open to every account", """\
+Resources:
+  OpenRole:
+    Type: AWS::IAM::Role
+    Properties:
+      AssumeRolePolicyDocument:
+        Statement:
+          - Sid: Anyone
+            Effect: Allow
+            Principal: {AWS: ["arn:aws:iam::111122223333:root", "*"]}
+            Action: sts:AssumeRole
+""", "OpenRole policy AssumeRolePolicyDocument statement Sid Anyone: Principal \"*\" without a Condition"),
+    ("an event bus policy open to every account", """\
+Resources:
+  OpenBus:
+    Type: AWS::Events::EventBusPolicy
+    Properties:
+      EventBusName: central
+      StatementId: Everyone
+      Statement:
+        Sid: Everyone
+        Effect: Allow
+        Principal: "*"
+        Action: events:PutEvents
+        Resource: arn:aws:events:us-east-1:111122223333:event-bus/central
+""", "OpenBus policy Statement statement Sid Everyone: Principal \"*\" without a Condition"),
+    ("an event bus policy of the older form open to every account", """\
+Resources:
+  OldOpenBus:
+    Type: AWS::Events::EventBusPolicy
+    Properties:
+      StatementId: EveryoneOld
+      Action: events:PutEvents
+      Principal: "*"
+""", "OldOpenBus policy Statement statement Sid EveryoneOld: Principal \"*\" without a Condition"),
+    ("a topic policy with NotPrincipal", """\
+Resources:
+  AllButOneTopicPolicy:
+    Type: AWS::SNS::TopicPolicy
+    Properties:
+      Topics: [arn:aws:sns:us-east-1:111122223333:t]
+      PolicyDocument:
+        Statement:
+          - Sid: AllButOne
+            Effect: Allow
+            NotPrincipal: {AWS: "arn:aws:iam::111122223333:root"}
+            Action: sns:Publish
+            Resource: arn:aws:sns:us-east-1:111122223333:t
+""", "Sid AllButOne: NotPrincipal in an Allow statement without a Condition"),
     # The good ones: the check must not reject what is sound.
     ("conditioned write on *, Describe* on *, conditioned CreateTags, Deny ec2:*", _role(f"""
 - Sid: WriteWithCondition
@@ -529,6 +668,37 @@ Resources:
           - Effect: Allow
             Principal: {Service: ec2.amazonaws.com}
             Action: [sts:AssumeRole, sts:TagSession]
+""", None),
+    ("one named role in any account; a cross-account trust; a bus open to one organization", """\
+Resources:
+  Assuming:
+    Type: AWS::IAM::Role
+    Properties:
+      AssumeRolePolicyDocument:
+        Statement:
+          - Effect: Allow
+            Principal: {AWS: !Sub "arn:${AWS::Partition}:iam::111122223333:root"}
+            Action: sts:AssumeRole
+            Condition:
+              ArnEquals: {aws:PrincipalArn: "arn:aws:iam::111122223333:role/build"}
+      Policies:
+        - PolicyName: assume
+          PolicyDocument:
+            Statement:
+              - Effect: Allow
+                Action: sts:AssumeRole
+                Resource: !Sub "arn:${AWS::Partition}:iam::*:role/${RoleName}"
+  OrgBus:
+    Type: AWS::Events::EventBusPolicy
+    Properties:
+      EventBusName: central
+      StatementId: Org
+      Statement:
+        Effect: Allow
+        Principal: "*"
+        Action: events:PutEvents
+        Resource: arn:aws:events:us-east-1:111122223333:event-bus/central
+        Condition: {StringEquals: {aws:PrincipalOrgID: o-exampleorgid}}
 """, None),
 ]
 
