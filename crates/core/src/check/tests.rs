@@ -90,9 +90,10 @@ fn repo_pipeline_rules_all_match() {
         DEFAULT_SOURCE,
         &event_for,
     );
-    // AmiCreatedRule, AmiDeregisteredRule, PromoteToDevRule (for the
-    // stack's family, read as the parameter's default)
-    assert_eq!(results.len(), 3, "{results:#?}");
+    // AmiCreatedRule, AmiDeregisteredRule, ForwardToCentralBusRule (every
+    // AmiStatus), PromoteToDevRule (for the stack's family, read as the
+    // parameter's default)
+    assert_eq!(results.len(), 4, "{results:#?}");
     assert!(
         results.iter().all(|r| r.status == Status::Ok),
         "{results:#?}"
@@ -101,6 +102,12 @@ fn repo_pipeline_rules_all_match() {
         results
             .iter()
             .any(|r| r.detail == "rule PromoteToDevRule matches the Created event"),
+        "{results:#?}"
+    );
+    assert!(
+        results
+            .iter()
+            .any(|r| r.detail == "rule ForwardToCentralBusRule matches the Created event"),
         "{results:#?}"
     );
     assert_eq!(
@@ -173,7 +180,7 @@ fn repo_pipeline_as_json_string_pattern() {
         DEFAULT_SOURCE,
         &event_for,
     );
-    assert_eq!(results.len(), 3);
+    assert_eq!(results.len(), 4);
     assert!(
         results.iter().all(|r| r.status == Status::Ok),
         "{results:#?}"
