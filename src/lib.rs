@@ -20,8 +20,8 @@ pub mod steps;
 // The pure core lives in its own crate (crates/core), so that Cargo holds the
 // boundary; its modules keep their paths here.
 pub use ami_builder_core::{
-    accounts, artifacts, channels, check, events, ids, key_policy, lifecycle, provenance, regions,
-    retention, table, tags,
+    account_list, accounts, artifacts, channels, check, events, ids, key_policy, lifecycle,
+    provenance, regions, retention, table, tags,
 };
 
 use std::process::ExitCode;

@@ -11,6 +11,7 @@ pub mod eventbridge;
 pub mod inventory;
 pub mod kms;
 pub mod launch_templates;
+pub mod organizations;
 pub mod recycle_bin;
 pub mod references;
 pub mod refresh;
@@ -301,8 +302,9 @@ impl Aws {
     /// refreshed by the SDK before they expire. The role is assumed here,
     /// once, so that a role that is missing or does not trust these
     /// credentials is named at once rather than in the first call made with
-    /// it. API calls are counted with this configuration's; the retry
-    /// partitions are new (another account has buckets of its own).
+    /// it. Its API calls are counted on their own (a report per account
+    /// says what was asked of that account), and its retry partitions are
+    /// new (another account has buckets of its own).
     pub async fn assume(&self, role_arn: &str, region: &str) -> Result<Aws, Error> {
         use aws_credential_types::provider::ProvideCredentials;
         let provider = aws_config::sts::AssumeRoleProvider::builder(role_arn)
@@ -331,7 +333,7 @@ impl Aws {
             sdk,
             endpoint: self.endpoint.clone(),
             profile: self.profile.clone(),
-            calls: Arc::clone(&self.calls),
+            calls: Arc::default(),
             adaptive: self.adaptive.clone(),
             partitions: Arc::default(),
         })

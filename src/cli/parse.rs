@@ -134,3 +134,8 @@ pub fn parse_copy_target(s: &str) -> Result<crate::accounts::CopyTarget, String>
 pub fn parse_role_name(s: &str) -> Result<String, String> {
     crate::accounts::check_role_name(s).map(|()| s.to_string())
 }
+
+/// `--ou`: an OU or root id.
+pub fn parse_parent_id(s: &str) -> Result<String, String> {
+    crate::accounts::check_parent_id(s).map(|()| s.to_string())
+}

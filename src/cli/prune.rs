@@ -145,6 +145,52 @@ pub struct PruneArgs {
     /// references while planning, the deletions when applying.
     #[arg(long, default_value_t = 4, value_name = "N")]
     pub concurrency: usize,
+    /// Accounts across which a run prunes.
+    #[command(flatten)]
+    pub scope: AccountScope,
+}
+
+/// `prune --accounts FILE` / `--organization`: plan and apply in each
+/// account through an assumed role, with one combined result.
+#[derive(Debug, Args, Default)]
+#[command(next_help_heading = "Accounts")]
+pub struct AccountScope {
+    /// Prune every account of FILE (YAML in c7n-org's shape: `accounts:`, a
+    /// list of account_id, name, role (name or ARN), regions, tags, and
+    /// `prune: {keep, families}` for one account's overrides). An image used
+    /// in any account of the run is kept, naming the account.
+    #[arg(long, env = "AMI_BUILDER_ACCOUNTS", value_name = "FILE",
+          conflicts_with_all = ["organization", "plan", "plan_out", "report_file", "resend"])]
+    pub accounts: Option<PathBuf>,
+    /// With --accounts: only the accounts carrying each of these tags
+    /// (repeatable; all must match, as c7n-org's --tags).
+    #[arg(long = "account-tag", value_name = "TAG", requires = "accounts")]
+    pub account_tags: Vec<String>,
+    /// Prune every active account of the organization (Organizations
+    /// ListAccounts: run from the management account or a delegated
+    /// administrator), assuming --role-name in each.
+    #[arg(long, conflicts_with_all = ["plan", "plan_out", "report_file", "resend"], requires = "role_name")]
+    pub organization: bool,
+    /// With --organization: only the accounts in these OUs and the OUs
+    /// below them (ou-... ids; repeatable).
+    #[arg(long = "ou", value_name = "OU_ID", requires = "organization", value_parser = parse_parent_id)]
+    pub ous: Vec<String>,
+    /// The role assumed (STS AssumeRole) in each account of --accounts or
+    /// --organization that does not name its own
+    /// (cloudformation/member-account.yaml makes ami-builder-prune). The
+    /// caller's own account needs none.
+    #[arg(long, env = "AMI_BUILDER_ROLE_NAME", value_name = "NAME", value_parser = parse_role_name)]
+    pub role_name: Option<String>,
+    /// Accounts planned and applied at once.
+    #[arg(long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub account_concurrency: u32,
+}
+
+impl AccountScope {
+    /// Whether the run spans accounts.
+    pub fn is_multi(&self) -> bool {
+        self.accounts.is_some() || self.organization
+    }
 }
 
 /// What `prune` does besides planning and applying.

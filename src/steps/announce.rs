@@ -69,6 +69,7 @@ pub fn image_entry(
     id: &str,
     status: crate::events::entry::AmiStatus,
     ev: &EventArgs,
+    account: Option<&crate::ids::AccountId>,
 ) -> Result<Entry> {
     let (region, ami) = match (
         crate::ids::Region::parse(region),
@@ -81,6 +82,13 @@ pub fn image_entry(
         status,
         ..EventFacts::default()
     };
+    if let Some(a) = account {
+        facts.images.push(EventImage {
+            account: a.clone(),
+            region: region.clone(),
+            ami: ami.clone(),
+        });
+    }
     facts.add(region, ami);
     build_entry(
         &facts,

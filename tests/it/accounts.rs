@@ -557,7 +557,12 @@ fn an_image_under_the_aws_managed_ebs_key_is_never_shared() {
     });
     ami_builder(&m.url)
         .args(["tag", &format!("us-east-1:{ami}"), "--commit", SHA])
-        .args(["--copy-to", &format!("{WORKLOAD}:us-west-2"), "--role-name", "copy"])
+        .args([
+            "--copy-to",
+            &format!("{WORKLOAD}:us-west-2"),
+            "--role-name",
+            "copy",
+        ])
         .assert()
         .code(6)
         .stderr(

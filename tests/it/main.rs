@@ -12,6 +12,7 @@ mod harness;
 mod help;
 mod lifecycle;
 mod notify;
+mod org_prune;
 mod promote;
 mod prune;
 mod schemas;

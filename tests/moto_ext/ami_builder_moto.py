@@ -56,6 +56,9 @@ tests/moto_ext/test_ami_builder_moto.py (run by scripts/test):
 * KMS: the key EBS creates for default encryption (`alias/aws/ebs`) is AWS
   managed: DescribeKey says KeyManager AWS (KMS API reference,
   "KeyMetadata"); moto says CUSTOMER.
+* STS AssumeRole of a role that does not exist is AccessDenied, when a test
+  turns that check on (POST /moto-api/ami-builder/assume-role-checks `on`);
+  moto assumes any role ARN.
 * SSM PutParameter with DataType aws:ec2:image (Systems Manager user guide,
   "Native parameter support in Parameter Store for Amazon Machine Image
   IDs"): the value must have the AMI id format, else ValidationException.
@@ -626,6 +629,8 @@ def get_application(self, environ):
     auth = environ.get("HTTP_AUTHORIZATION", "")
     if "/rbin/aws4_request" in auth:
         return rbin_app
+    if environ.get("PATH_INFO") == "/moto-api/ami-builder/assume-role-checks":
+        return assume_role_checks_app
     return _get_application(self, environ)
 
 
@@ -649,6 +654,7 @@ def moto_reset(self):
         _RULES.clear()
     _moto_reset(self)
     organizations_backends.master_accounts.clear()
+    _ASSUME_ROLE_CHECKS["on"] = False
 
 
 MotoAPIBackend.reset = moto_reset
@@ -1556,6 +1562,63 @@ def create_default_encryption_key(self):
 
 
 _ebs_models.EBSBackend._create_default_encryption_key = create_default_encryption_key
+
+
+# --- STS AssumeRole of a role that is not there (opt-in) ------------------
+# moto's AssumeRole succeeds for any role ARN, existing or not
+# (moto/sts/models.py: "the role does not need to exist"), which is what
+# lets tests act in any account without creating anything. AWS refuses a
+# role that does not exist, or whose trust policy does not admit the
+# caller, with AccessDenied (STS API reference, "AssumeRole", Errors; IAM
+# User Guide, "Troubleshooting IAM roles": "User: ... is not authorized to
+# perform: sts:AssumeRole on resource: ..."). A test that needs that answer
+# turns the check on with POST /moto-api/ami-builder/assume-role-checks
+# (body `on` or `off`); a reset turns it off. Only the role's existence is
+# checked, not its trust policy.
+from moto.sts import models as sts_models
+from moto.sts.exceptions import STSClientError
+
+_ASSUME_ROLE_CHECKS = {"on": False}
+_assume_role = sts_models.STSBackend.assume_role
+
+
+class AssumeRoleAccessDenied(STSClientError):
+    # (moto answers it with HTTP 400, where AWS gives 403: the STS model has
+    # no AccessDenied shape to take the status from; clients read the code)
+    def __init__(self, caller, role_arn):
+        super().__init__("AccessDenied",
+                         f"User: arn:aws:iam::{caller}:root is not authorized to perform: "
+                         f"sts:AssumeRole on resource: {role_arn}")
+
+
+def assume_role(self, region_name, role_session_name, role_arn, policy, duration, external_id):
+    if _ASSUME_ROLE_CHECKS["on"]:
+        from moto.iam.models import iam_backends
+
+        parts = role_arn.split(":")
+        account = parts[4] if len(parts) > 5 else ""
+        # IAM is global: moto keys its backend by partition ("aws"), and
+        # reads it back under "global" too
+        iam = _made(iam_backends, account, parts[1]) or _made(iam_backends, account, "global")
+        roles = list(iam.roles.values()) if iam is not None else []
+        if not any(r.arn == role_arn for r in roles):
+            raise AssumeRoleAccessDenied(self.account_id, role_arn)
+    return _assume_role(self, region_name, role_session_name, role_arn, policy, duration,
+                        external_id)
+
+
+sts_models.STSBackend.assume_role = assume_role
+
+
+def assume_role_checks_app(environ, start_response):
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length).decode().strip() if length else ""
+    if environ.get("REQUEST_METHOD") != "POST" or body not in ("on", "off"):
+        start_response("400 Bad Request", [("Content-Type", "text/plain")])
+        return [b"POST on or off\n"]
+    _ASSUME_ROLE_CHECKS["on"] = body == "on"
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [body.encode() + b"\n"]
 
 
 if __name__ == "__main__":

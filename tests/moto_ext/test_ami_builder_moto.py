@@ -960,6 +960,45 @@ class TheAwsManagedEbsKey(unittest.TestCase):
         self.assertEqual(mine["KeyManager"], "CUSTOMER")
 
 
+class AssumeRoleChecks(unittest.TestCase):
+    def checks(self, state):
+        req = urllib.request.Request(URL + "/moto-api/ami-builder/assume-role-checks",
+                                     data=state.encode(), method="POST")
+        urllib.request.urlopen(req, timeout=10).read()
+
+    def tearDown(self):
+        self.checks("off")
+
+    def test_a_missing_role_is_access_denied_once_checked_and_an_existing_one_is_assumed(self):
+        sts = client("sts")
+        ghost = "arn:aws:iam::444455556666:role/not-there"
+        # moto's own behaviour: any role
+        sts.assume_role(RoleArn=ghost, RoleSessionName="session")
+        org = client("organizations")
+        try:
+            org.create_organization(FeatureSet="ALL")
+        except botocore.exceptions.ClientError:
+            pass
+        member = org.create_account(Email="m@example.com", AccountName="m")[
+            "CreateAccountStatus"]["AccountId"]
+        self.checks("on")
+        with self.assertRaises(botocore.exceptions.ClientError) as e:
+            sts.assume_role(RoleArn=ghost, RoleSessionName="session")
+        self.assertEqual(e.exception.response["Error"]["Code"], "AccessDenied")
+        self.assertIn("not authorized to perform: sts:AssumeRole on resource: " + ghost,
+                      e.exception.response["Error"]["Message"])
+        # CreateAccount made OrganizationAccountAccessRole in the member
+        role = f"arn:aws:iam::{member}:role/OrganizationAccountAccessRole"
+        creds = sts.assume_role(RoleArn=role, RoleSessionName="session")["Credentials"]
+        me = boto3.client("sts", region_name="us-east-1", endpoint_url=URL,
+                          aws_access_key_id=creds["AccessKeyId"],
+                          aws_secret_access_key=creds["SecretAccessKey"],
+                          aws_session_token=creds["SessionToken"]).get_caller_identity()
+        self.assertEqual(me["Account"], member)
+        self.checks("off")
+        sts.assume_role(RoleArn=ghost, RoleSessionName="session")
+
+
 class ResetForgetsOrganizations(unittest.TestCase):
     def test_a_member_account_is_in_no_organization_after_a_reset(self):
         # MULTI_ACCOUNT.md §6: moto kept the member -> management map

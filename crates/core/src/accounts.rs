@@ -105,6 +105,24 @@ fn is_ou_id(s: &str) -> bool {
         })
 }
 
+/// `--ou`: an OU id (`ou-...`) or the root's (`r-` and 4 to 32 lowercase
+/// letters or digits: Organizations API reference, "Root"), whose accounts
+/// and OUs below are listed.
+pub fn check_parent_id(s: &str) -> Result<(), String> {
+    let root = s.strip_prefix("r-").is_some_and(|r| {
+        (4..=32).contains(&r.len())
+            && r.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    });
+    if is_ou_id(s) || root {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{s}` is not an OU id (ou-ab12-cdefgh34) or a root id (r-ab12): `aws organizations list-organizational-units-for-parent` lists them"
+        ))
+    }
+}
+
 const SHARE_FORMS: &str = "an account id (123456789012), an organization ARN (arn:aws:organizations::123456789012:organization/o-exampleorgid) or an organizational unit ARN (arn:aws:organizations::123456789012:ou/o-exampleorgid/ou-examplerootid111-exampleouid111)";
 
 impl FromStr for ShareTarget {
@@ -425,6 +443,22 @@ mod tests {
             assert_eq!(serde_json::from_str::<ShareTarget>(&json).unwrap(), t);
         }
         assert!(serde_json::from_str::<ShareTarget>("\"all\"").is_err());
+    }
+
+    #[test]
+    fn ou_and_root_ids() {
+        assert_eq!(check_parent_id("ou-ab12-cdefgh34"), Ok(()));
+        assert_eq!(check_parent_id("r-ab12"), Ok(()));
+        for bad in [
+            "",
+            "ou-ab12",
+            "r-",
+            "o-exampleorgid",
+            "ou-AB12-cdefgh34",
+            OU,
+        ] {
+            assert!(check_parent_id(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

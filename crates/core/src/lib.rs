@@ -1,6 +1,7 @@
 //! The pure core of ami-builder: what it decides, with no I/O.
 //!
 //! * [`packer`]: the Packer log model and artifact extraction, the manifest;
+//! * [`account_list`]: the accounts file of `prune --accounts` (c7n-org's shape);
 //! * [`accounts`]: other accounts: sharing targets, copies, event bus ARNs;
 //! * [`artifacts`]: the build record (`artifacts.json`, `ami_id.txt`);
 //! * [`retention`]: the EBS Snapshot Scheduler's tag grammar, lint, prune
@@ -21,6 +22,7 @@
 //! clock. Everything here takes data and returns data: no AWS calls, no
 //! processes, no clock, no environment, no files (callers read and pass them).
 
+pub mod account_list;
 pub mod accounts;
 pub mod artifacts;
 pub mod channels;

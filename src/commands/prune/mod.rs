@@ -8,6 +8,7 @@
 //! after a crash converges: what is gone counts as done, and with `--plan
 //! FILE` nothing is deleted that both plans do not delete.
 
+mod accounts;
 mod apply;
 mod lanes;
 mod references;
@@ -167,13 +168,15 @@ pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
     if let Some(report) = &args.resend {
         return resend(global, &args, report).await;
     }
+    if args.scope.is_multi() {
+        return accounts::run(global, &args).await;
+    }
     let deadline = tokio::time::Instant::now() + super::timeout(global);
     let aws = super::load_aws(global).await?;
     let regions = crate::steps::regions_or_default(&args.regions, &aws)?;
     if let Some(u) = &args.report {
         crate::aws::s3::parse_url(u)?;
     }
-    let concurrency = args.concurrency.max(1);
     let rules = rules_from(&args);
     // Bad input first (the saved plan, --as-of, the report file), before
     // minutes of listing and before any call.
@@ -219,15 +222,45 @@ pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
     if let (Some(s), Some(path)) = (&saved, &args.plan) {
         check(s, Some(&account)).map_err(|r| refusal_error(r, path))?;
     }
-    let now = as_of.unwrap_or_else(Utc::now);
+    let inv = gather(global, &args, &aws, &regions, &account, deadline).await?;
+    plan_and_apply(
+        &Run {
+            global,
+            args: &args,
+            aws: &aws,
+            events_aws: &aws,
+            regions: &regions,
+            rules,
+            deadline,
+            as_of,
+            saved: saved.as_ref(),
+            report_file,
+            emit: &Emit::Stdout,
+        },
+        inv,
+    )
+    .await
+}
+
+/// The inventory of one account: its images, snapshots and their users in
+/// `regions`, the channels' images (in use), each region's Recycle Bin
+/// rules.
+pub(super) async fn gather(
+    global: &Global,
+    args: &PruneArgs,
+    aws: &Aws,
+    regions: &[Region],
+    account: &AccountId,
+    deadline: tokio::time::Instant,
+) -> Result<Inventory> {
     let mut inv = super::within_until(
         global,
         deadline,
         "listing images, snapshots and their users",
         crate::steps::gather_all(
-            &aws,
-            &regions,
-            Some(&account),
+            aws,
+            regions,
+            Some(account),
             crate::progress::Mode::detect(global.quiet),
         ),
     )
@@ -239,8 +272,8 @@ pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
             deadline,
             "reading the channels",
             crate::steps::channel_usage(
-                &aws,
-                &regions,
+                aws,
+                regions,
                 &args.channel_prefix.prefix,
                 args.keep_rollback,
             ),
@@ -249,9 +282,9 @@ pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
     );
     // each region's Recycle Bin rules: until when a deletion stays
     // recoverable (and, with --require-recycle-bin, whether it may go)
-    for region in &regions {
+    for region in regions {
         let bin = super::within_until(global, deadline, "reading the Recycle Bin rules", async {
-            Ok(crate::aws::recycle_bin::rules(&aws, region).await)
+            Ok(crate::aws::recycle_bin::rules(aws, region).await)
         })
         .await?;
         if let crate::retention::recycle_bin::RegionBin::Unreadable { error } = &bin {
@@ -266,10 +299,71 @@ pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
         }
         inv.recycle_bin.insert(region.to_string(), bin);
     }
-    if let Some((missing, present)) = crate::retention::families::missing_families(&inv, &rules) {
+    Ok(inv)
+}
+
+/// Where a report goes when it is made: stdout at once (one account), or
+/// kept for the combined result of several ([`accounts`]).
+pub(super) enum Emit {
+    Stdout,
+    Keep(std::sync::Mutex<Option<(String, serde_json::Value)>>),
+}
+
+impl Emit {
+    fn emit(&self, report: &PruneReport, format: crate::cli::OutputFormat) -> Result<()> {
+        match self {
+            Emit::Stdout => output::emit(report, format),
+            Emit::Keep(kept) => {
+                let json = serde_json::to_value(report)
+                    .map_err(|e| Error::Other(format!("serialising the report: {e}")))?;
+                if let Ok(mut k) = kept.lock() {
+                    *k = Some((report.to_string(), json));
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// One account's planning and applying, once its inventory is gathered.
+pub(super) struct Run<'a> {
+    pub global: &'a Global,
+    pub args: &'a PruneArgs,
+    /// Acting in the account pruned.
+    pub aws: &'a Aws,
+    /// Sending the events and uploading the report: the caller's own
+    /// account, whichever account is pruned.
+    pub events_aws: &'a Aws,
+    pub regions: &'a [Region],
+    pub rules: PlanRules,
+    pub deadline: tokio::time::Instant,
+    pub as_of: Option<DateTime<Utc>>,
+    pub saved: Option<&'a Plan>,
+    pub report_file: Option<std::path::PathBuf>,
+    pub emit: &'a Emit,
+}
+
+/// Plan (completing the plan with sharing and references), apply while
+/// reading, and record: the report on `run.emit`, the report file, then
+/// events and upload.
+pub(super) async fn plan_and_apply(run: &Run<'_>, inv: Inventory) -> Result<ExitCode> {
+    let Run {
+        global,
+        args,
+        aws,
+        regions,
+        deadline,
+        as_of,
+        saved,
+        ..
+    } = *run;
+    let rules = &run.rules;
+    let concurrency = args.concurrency.max(1);
+    let now = as_of.unwrap_or_else(Utc::now);
+    if let Some((missing, present)) = crate::retention::families::missing_families(&inv, rules) {
         tracing::warn!(
             "{}",
-            crate::retention::families::missing_families_warning(&missing, &present, &regions)
+            crate::retention::families::missing_families_warning(&missing, &present, regions)
         );
     }
     let snapshots_of: crate::retention::deletion::SnapshotsOf = inv
@@ -303,10 +397,10 @@ pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
     // region and kind it had none of waits for the final plan.
     let mut checked: HashSet<(Arc<str>, ItemKind)> = HashSet::new();
     if streaming {
-        let listed = crate::retention::plan_on(&inv, &rules, now, threads);
+        let listed = crate::retention::plan_on(&inv, rules, now, threads);
         let candidates: Vec<&PlanItem> = listed.deletions().collect();
         check_permissions(
-            &aws,
+            aws,
             global,
             deadline,
             &candidates,
@@ -328,9 +422,9 @@ pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
         // dropped when planning ends, which tells apply that nothing more comes
         let tx = tx;
         let completed = sharing::plan_with_lookups(
-            &aws,
+            aws,
             inv,
-            &rules,
+            rules,
             now,
             sharing::Reading {
                 concurrency,
@@ -353,12 +447,12 @@ pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
             });
         }
         decide(
-            &aws,
+            aws,
             global,
-            &args,
+            args,
             deadline,
             plan,
-            saved.as_ref(),
+            saved,
             &listed_owned,
             handed,
             checked,
@@ -368,7 +462,7 @@ pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
     };
     let applying = async {
         match &progress {
-            Some(p) => apply::apply(&aws, rx, &snapshots_of, concurrency, deadline, p).await,
+            Some(p) => apply::apply(aws, rx, &snapshots_of, concurrency, deadline, p).await,
             None => Vec::new(),
         }
     };
@@ -377,7 +471,7 @@ pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
         p.finish();
     }
     let as_of = as_of.filter(|_| saved.is_none());
-    let report_file = report_file.unwrap_or_default();
+    let report_file = run.report_file.clone().unwrap_or_default();
     let decided = match decided {
         Ok(d) => d,
         Err(Unfinished { error, plan }) => {
@@ -391,15 +485,15 @@ pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
             let report = PruneReport {
                 schema_version: PLAN_SCHEMA_VERSION,
                 plan: plan.unwrap_or_else(|| {
-                    crate::retention::plan_on(&Inventory::default(), &rules, now, 1)
+                    crate::retention::plan_on(&Inventory::default(), rules, now, 1)
                 }),
                 as_of,
                 applied: true,
                 results: applied,
                 api_calls: aws.api_calls(),
-                view: view(&args),
+                view: view(args),
             };
-            let also = finish_apply(&aws, global, &args, &report, &report_file, deadline)
+            let also = finish_apply(run, &report, &report_file)
                 .await
                 .err()
                 .map_or(String::new(), |e| format!(" Also: {e}"));
@@ -417,10 +511,10 @@ pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
             applied: false,
             results: Vec::new(),
             api_calls: aws.api_calls(),
-            view: view(&args),
+            view: view(args),
         };
         tracing::info!(api_calls = ?report.api_calls, "prune planned");
-        output::emit(&report, global.output)?;
+        run.emit.emit(&report, global.output)?;
         return Ok(ExitCode::SUCCESS);
     }
     let mut results = decided.results;
@@ -432,10 +526,10 @@ pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
         applied: true,
         results,
         api_calls: aws.api_calls(),
-        view: view(&args),
+        view: view(args),
     };
     tracing::info!(api_calls = ?report.api_calls, "prune applied");
-    finish_apply(&aws, global, &args, &report, &report_file, deadline).await
+    finish_apply(run, &report, &report_file).await
 }
 
 /// Planning ended without a plan to finish applying: the error, and the
@@ -666,15 +760,10 @@ fn view(args: &PruneArgs) -> crate::retention::plan::TableView {
 /// file), then the events and the upload. A failure of either is reported
 /// with what was deleted and how to send the rest (`--resend`); deletion
 /// failures (exit 8) outrank an event failure (7), which outranks the rest.
-async fn finish_apply(
-    aws: &Aws,
-    global: &Global,
-    args: &PruneArgs,
-    report: &PruneReport,
-    report_file: &Path,
-    deadline: tokio::time::Instant,
-) -> Result<ExitCode> {
-    output::emit(report, global.output)?;
+async fn finish_apply(run: &Run<'_>, report: &PruneReport, report_file: &Path) -> Result<ExitCode> {
+    let (global, args, deadline) = (run.global, run.args, run.deadline);
+    let aws = run.events_aws;
+    run.emit.emit(report, global.output)?;
     let written = write_report_file(report_file, report);
     match &written {
         Ok(()) => eprintln!(
@@ -703,7 +792,12 @@ async fn finish_apply(
             global,
             deadline,
             "sending the events",
-            announce(aws, args, &report.results),
+            announce(
+                aws,
+                args,
+                &report.results,
+                report.plan.scope.account_id.as_ref(),
+            ),
         )
         .await;
         if let Err(e) = sent {
@@ -718,7 +812,7 @@ async fn finish_apply(
             global,
             deadline,
             "uploading the report",
-            upload_report(aws, url, report),
+            upload_report(aws, url, report, args.scope.is_multi()),
         )
         .await;
         if let Err(e) = uploaded {
@@ -825,7 +919,12 @@ async fn resend(global: &Global, args: &PruneArgs, path: &Path) -> Result<ExitCo
             global,
             deadline,
             "sending the events",
-            announce(&aws, args, &report.results),
+            announce(
+                &aws,
+                args,
+                &report.results,
+                report.plan.scope.account_id.as_ref(),
+            ),
         )
         .await?;
         eprintln!(
@@ -839,14 +938,21 @@ async fn resend(global: &Global, args: &PruneArgs, path: &Path) -> Result<ExitCo
             global,
             deadline,
             "uploading the report",
-            upload_report(&aws, url, &report),
+            upload_report(&aws, url, &report, false),
         )
         .await?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
-async fn announce(aws: &Aws, args: &PruneArgs, results: &[Applied]) -> Result<()> {
+/// The lifecycle events of an applied run, each naming its image's
+/// `account` (the account pruned).
+async fn announce(
+    aws: &Aws,
+    args: &PruneArgs,
+    results: &[Applied],
+    account: Option<&AccountId>,
+) -> Result<()> {
     let region = aws.require_region("--events")?;
     use crate::events::entry::AmiStatus;
     let mut entries = Vec::new();
@@ -873,6 +979,7 @@ async fn announce(aws: &Aws, args: &PruneArgs, results: &[Applied]) -> Result<()
             &a.id,
             status,
             &args.event,
+            account,
         )?);
     }
     if !entries.is_empty() {
@@ -881,7 +988,7 @@ async fn announce(aws: &Aws, args: &PruneArgs, results: &[Applied]) -> Result<()
     Ok(())
 }
 
-async fn upload_report(aws: &Aws, url: &str, report: &PruneReport) -> Result<()> {
+async fn upload_report(aws: &Aws, url: &str, report: &PruneReport, multi: bool) -> Result<()> {
     // a private directory that goes away however this returns
     let dir = tempfile::Builder::new()
         .prefix("ami-builder-report-")
@@ -890,8 +997,16 @@ async fn upload_report(aws: &Aws, url: &str, report: &PruneReport) -> Result<()>
     let name = if url.ends_with(".json") {
         url.rsplit('/').next().unwrap_or("prune.json").to_string()
     } else {
+        // named by its account too when several accounts upload at once
+        let account = report
+            .plan
+            .scope
+            .account_id
+            .as_ref()
+            .filter(|_| multi)
+            .map_or_else(String::new, |a| format!("{a}-"));
         format!(
-            "prune-{}.json",
+            "prune-{account}{}.json",
             report.plan.generated_at.format("%Y%m%dT%H%M%SZ")
         )
     };

@@ -276,6 +276,7 @@ async fn announce(
             &r.id,
             AmiStatus::Restored,
             &args.event,
+            None,
         )?);
     }
     if entries.is_empty() {

@@ -237,6 +237,13 @@ pub enum UsedBy {
         source: String,
         error: String,
     },
+    /// A use in another account of the run (`prune --accounts`,
+    /// `--organization`): an image shared with it and launched or named
+    /// there.
+    InAccount {
+        account: String,
+        by: Box<UsedBy>,
+    },
 }
 
 impl UsedBy {
@@ -244,6 +251,7 @@ impl UsedBy {
     pub fn protects(&self) -> bool {
         match self {
             UsedBy::Instance { state, .. } => !state.trim().eq_ignore_ascii_case("terminated"),
+            UsedBy::InAccount { by, .. } => by.protects(),
             _ => true,
         }
     }
@@ -273,6 +281,7 @@ impl fmt::Display for UsedBy {
             ),
             UsedBy::Reference { resource_type, arn } => write!(f, "{resource_type} {arn}"),
             UsedBy::Unknown { source, error } => write!(f, "{source} failed: {error}"),
+            UsedBy::InAccount { account, by } => write!(f, "{by} in account {account}"),
         }
     }
 }

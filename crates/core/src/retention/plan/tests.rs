@@ -152,6 +152,37 @@ fn expiry_boundary_is_inclusive() {
 }
 
 #[test]
+fn a_use_in_another_account_protects_and_names_the_account() {
+    let images = vec![
+        fam("us-east-1", "ami-newest", "web", 1, &[]),
+        fam("us-east-1", "ami-there", "web", 40, &[]),
+        fam("us-east-1", "ami-gone-there", "web", 40, &[]),
+    ];
+    let elsewhere = |state: &str| UsedBy::InAccount {
+        account: "222233334444".into(),
+        by: Box::new(UsedBy::Instance {
+            id: "i-9".into(),
+            state: state.into(),
+        }),
+    };
+    let inv = Inventory {
+        images,
+        usage: vec![
+            uses("ami-there", elsewhere("running")),
+            uses("ami-gone-there", elsewhere("terminated")),
+        ],
+        ..Inventory::default()
+    };
+    let p = run(&inv, &keep1());
+    assert_eq!(decision(&p, "ami-there"), (KEEP, "in-use"));
+    assert_eq!(
+        item(&p, "ami-there").reason.to_string(),
+        "in use by instance i-9 (running) in account 222233334444"
+    );
+    assert_eq!(decision(&p, "ami-gone-there"), (DEL, "expired"));
+}
+
+#[test]
 fn in_use_protects_except_terminated() {
     let mut images = vec![fam("us-east-1", "ami-newest", "web", 1, &[])];
     for id in [

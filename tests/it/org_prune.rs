@@ -1,0 +1,320 @@
+//! `prune --accounts FILE` and `--organization`: the tooling account
+//! (moto's default, where ami-builder runs), a workload account and a
+//! broken one, all members of one organization made with moto's
+//! Organizations (CreateAccount makes `OrganizationAccountAccessRole` in
+//! each member). The extended moto refuses AssumeRole of a role that does
+//! not exist once a test turns that check on.
+
+use predicates::prelude::*;
+
+use crate::harness::{ami_builder, block_on, http_with, in_account, moto, sdk_conf};
+
+const TOOLING: &str = "123456789012";
+const MEMBER_ROLE: &str = "OrganizationAccountAccessRole";
+
+/// (workload, broken): two member accounts of an organization run from
+/// the tooling account.
+fn organization(url: &str) -> (String, String) {
+    let org = aws_sdk_organizations::Client::new(&sdk_conf(url, "us-east-1"));
+    block_on(async {
+        org.create_organization()
+            .feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All)
+            .send()
+            .await
+            .expect("organization");
+        let mut ids = Vec::new();
+        for name in ["workload", "broken"] {
+            let made = org
+                .create_account()
+                .email(format!("{name}@example.com"))
+                .account_name(name)
+                .send()
+                .await
+                .expect("account");
+            ids.push(
+                made.create_account_status()
+                    .and_then(|s| s.account_id())
+                    .expect("id")
+                    .to_string(),
+            );
+        }
+        (ids[0].clone(), ids[1].clone())
+    })
+}
+
+/// An image of family `web` that expires a day after it is made.
+async fn image(c: &aws_sdk_ec2::Client, name: &str) -> String {
+    use aws_sdk_ec2::types::Tag;
+    let id = c
+        .register_image()
+        .name(name)
+        .root_device_name("/dev/xvda")
+        .send()
+        .await
+        .expect("register")
+        .image_id()
+        .expect("id")
+        .to_string();
+    c.create_tags()
+        .resources(&id)
+        .tags(
+            Tag::builder()
+                .key("ami-builder:family")
+                .value("web")
+                .build(),
+        )
+        .tags(
+            Tag::builder()
+                .key("scheduler:ebs-snapshot")
+                .value("0900;1")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("tags");
+    id
+}
+
+fn own_images(conf: &aws_config::SdkConfig) -> Vec<String> {
+    let ec2 = aws_sdk_ec2::Client::new(conf);
+    let out = block_on(ec2.describe_images().owners("self").send()).expect("images");
+    let mut ids: Vec<String> = out
+        .images()
+        .iter()
+        .filter_map(|i| i.image_id().map(str::to_string))
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// Each account's plan items, by image id: (action, reason code, reason).
+fn items(result: &serde_json::Value, account: &str) -> Vec<(String, String, String, String)> {
+    result["accounts"]
+        .as_array()
+        .expect("accounts")
+        .iter()
+        .filter(|a| a["account"] == account)
+        .flat_map(|a| {
+            a["report"]["plan"]["items"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter(|i| i["kind"] == "image")
+        .map(|i| {
+            (
+                i["id"].as_str().unwrap_or_default().to_string(),
+                i["action"].as_str().unwrap_or_default().to_string(),
+                i["reason"]["code"].as_str().unwrap_or_default().to_string(),
+                i["reason"].to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn an_organization_is_pruned_account_by_account_and_a_use_anywhere_keeps_an_image() {
+    let m = moto();
+    let (workload, broken) = organization(&m.url);
+    let tooling = sdk_conf(&m.url, "us-east-1");
+    let theirs = in_account(&m.url, &workload, "us-east-1");
+    let (used, shared, their_old) = block_on(async {
+        let ec2 = aws_sdk_ec2::Client::new(&tooling);
+        let used = image(&ec2, "web-used").await;
+        let shared = image(&ec2, "web-shared").await;
+        image(&ec2, "web-free").await;
+        // both shared with the workload account, which runs an instance of
+        // the first
+        for id in [&used, &shared] {
+            ec2.modify_image_attribute()
+                .image_id(id)
+                .launch_permission(
+                    aws_sdk_ec2::types::LaunchPermissionModifications::builder()
+                        .add(
+                            aws_sdk_ec2::types::LaunchPermission::builder()
+                                .user_id(&workload)
+                                .build(),
+                        )
+                        .build(),
+                )
+                .send()
+                .await
+                .expect("share");
+        }
+        let w = aws_sdk_ec2::Client::new(&theirs);
+        w.run_instances()
+            .image_id(&used)
+            .min_count(1)
+            .max_count(1)
+            .send()
+            .await
+            .expect("instance in the workload account");
+        let their_old = image(&w, "web-theirs").await;
+        (used, shared, their_old)
+    });
+    let (status, body) = http_with(
+        m.port,
+        "POST",
+        "/moto-api/ami-builder/assume-role-checks",
+        "on",
+    )
+    .expect("checks");
+    assert_eq!(status, 200, "{body}");
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = dir.path().join("accounts.yml");
+    std::fs::write(
+        &file,
+        format!(
+            "accounts:\n- account_id: '{TOOLING}'\n  name: tooling\n- account_id: '{workload}'\n  name: workload\n  role: {MEMBER_ROLE}\n- account_id: '{broken}'\n  name: broken\n  role: not-there\n"
+        ),
+    )
+    .expect("file");
+    let prune = |scope: &[&str], apply: bool| {
+        let mut c = ami_builder(&m.url);
+        c.args(["--output", "json", "prune", "--regions", "us-east-1"])
+            .args(["--keep", "0", "--include-shared", "--as-of", "+40d"])
+            .arg("--out-dir")
+            .arg(dir.path())
+            .args(scope);
+        if apply {
+            c.arg("--apply");
+        }
+        c
+    };
+
+    // one account's role is missing: it is reported, the others are
+    // pruned, and every shared image is kept since it may be used there
+    let run = prune(&["--accounts", file.to_str().expect("path")], true)
+        .assert()
+        .code(8)
+        .stderr(
+            predicate::str::contains(format!("account {broken} (broken)"))
+                .and(predicate::str::contains("AccessDenied"))
+                .and(predicate::str::contains("could not be read")),
+        );
+    let result: serde_json::Value =
+        serde_json::from_slice(&run.get_output().stdout).expect("one combined JSON result");
+    let doc = dir.path().join("result.json");
+    std::fs::write(&doc, &run.get_output().stdout).expect("write");
+    crate::schemas::assert_valid("prune-accounts.schema.json", &doc);
+    assert_eq!(
+        result["accounts"].as_array().map(Vec::len),
+        Some(3),
+        "{result}"
+    );
+    assert!(result["accounts"][2]["error"].is_string(), "{result}");
+    let kept = items(&result, TOOLING);
+    let decision = |id: &str| {
+        kept.iter()
+            .find(|(i, ..)| i == id)
+            .map(|(_, action, code, _)| (action.clone(), code.clone()))
+    };
+    assert_eq!(
+        decision(&used),
+        Some(("keep".into(), "in-use".into())),
+        "{kept:?}"
+    );
+    assert_eq!(
+        decision(&shared),
+        Some(("keep".into(), "shared".into())),
+        "--include-shared does not reach an image an unread account may use: {kept:?}"
+    );
+    let mut left = vec![used.clone(), shared.clone()];
+    left.sort();
+    assert_eq!(own_images(&tooling), left, "web-free went");
+    // (the session taken before the check: the test's own role is not there)
+    let their_images = own_images(&theirs);
+    assert!(
+        !their_images.contains(&their_old),
+        "the workload account's own expired image went: {their_images:?}"
+    );
+    for account in [TOOLING, workload.as_str()] {
+        assert!(
+            std::fs::read_dir(dir.path())
+                .expect("dir")
+                .filter_map(|e| e.ok())
+                .any(|e| e.file_name().to_string_lossy().contains(account)),
+            "a report file per account pruned ({account})"
+        );
+    }
+
+    // the whole organization, every role there: the image the workload
+    // account runs is kept, naming the account; the re-run converges
+    let plan = prune(&["--organization", "--role-name", MEMBER_ROLE], false)
+        .assert()
+        .success();
+    let result: serde_json::Value =
+        serde_json::from_slice(&plan.get_output().stdout).expect("json");
+    let mine = items(&result, TOOLING);
+    let (_, action, code, reason) = mine
+        .iter()
+        .find(|(id, ..)| id == &used)
+        .unwrap_or_else(|| panic!("the tooling account is pruned too: {result}"));
+    assert_eq!(
+        (action.as_str(), code.as_str()),
+        ("keep", "in-use"),
+        "{reason}"
+    );
+    assert!(
+        reason.contains(&format!("in account {workload}")),
+        "the reason names the account: {reason}"
+    );
+    assert!(
+        mine.iter()
+            .any(|(id, action, ..)| id == &shared && action == "delete"),
+        "with every account read, the image shared but used nowhere goes: {mine:?}"
+    );
+    let again = prune(&["--organization", "--role-name", MEMBER_ROLE], true)
+        .assert()
+        .success();
+    let result: serde_json::Value =
+        serde_json::from_slice(&again.get_output().stdout).expect("json");
+    let deleted: Vec<&serde_json::Value> = result["accounts"]
+        .as_array()
+        .expect("accounts")
+        .iter()
+        .flat_map(|a| {
+            a["report"]["results"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .collect::<Vec<_>>()
+        })
+        .filter(|x| x["kind"] == "image" && x["outcome"] == "deleted")
+        .map(|_| &result)
+        .collect();
+    assert_eq!(deleted.len(), 1, "the shared, unused image: {result}");
+    assert_eq!(own_images(&tooling), std::slice::from_ref(&used));
+    // and once more: nothing left to do
+    let last = prune(&["--organization", "--role-name", MEMBER_ROLE], true)
+        .assert()
+        .success();
+    let result: serde_json::Value =
+        serde_json::from_slice(&last.get_output().stdout).expect("json");
+    for a in result["accounts"].as_array().expect("accounts") {
+        let n = a["report"]["results"].as_array().map_or(0, |r| {
+            r.iter().filter(|x| x["outcome"] == "deleted").count()
+        });
+        assert_eq!(n, 0, "converged: {a}");
+    }
+    assert_eq!(own_images(&tooling), [used]);
+}
+
+#[test]
+fn a_bad_accounts_file_is_a_usage_error_naming_the_entry() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = dir.path().join("accounts.yml");
+    std::fs::write(&file, "accounts:\n- account_id: 012345678901\n").expect("file");
+    crate::harness::offline()
+        .args(["prune", "--regions", "us-east-1", "--accounts"])
+        .arg(&file)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("accounts[0]").and(predicate::str::contains("quotes")));
+    crate::harness::offline()
+        .args(["prune", "--regions", "us-east-1", "--organization"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--role-name"));
+}
