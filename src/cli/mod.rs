@@ -23,9 +23,9 @@ Exit codes:
   3    no AMI found in Packer's output
   4    Packer failed (its own exit status was non-zero)
   5    an extracted AMI could not be confirmed in EC2
-  6    tagging failed
+  6    tagging failed (or sharing the images, or copying them into another account)
   7    the event was not accepted by EventBridge
-  8    prune finished with failures (a deletion failed, or a planned one was not attempted); prune undo could not restore something
+  8    prune finished with failures (a deletion failed, or a planned one was not attempted; an account of --accounts or --organization could not be pruned); prune undo could not restore something
   9    prune refused (plan over --max-deletions, a stale saved plan, or one made as of a future time)
   10   promotion refused, nothing changed (an image unfit for the channel, a region missing, --requires or --soak not met, no rollback target)
   11   promotion incomplete (some regions or launch templates changed and others failed: the result says which; a re-run converges)

@@ -169,7 +169,8 @@ pub struct AccountScope {
     /// Prune every active account of the organization (Organizations
     /// ListAccounts: run from the management account or a delegated
     /// administrator), assuming --role-name in each.
-    #[arg(long, conflicts_with_all = ["plan", "plan_out", "report_file", "resend"], requires = "role_name")]
+    #[arg(long, env = "AMI_BUILDER_ORGANIZATION",
+          conflicts_with_all = ["plan", "plan_out", "report_file", "resend"], requires = "role_name")]
     pub organization: bool,
     /// With --organization: only the accounts in these OUs and the OUs
     /// below them (ou-... ids; repeatable).

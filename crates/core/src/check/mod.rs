@@ -61,8 +61,20 @@ use yaml::*;
 mod tests;
 
 /// The `AmiStatus` values ami-builder itself sends: `build` sends `Created`,
-/// `prune --events` sends `Deregistered`. The first is the default.
-pub const KNOWN_STATUSES: &[&str] = &["Created", "Deregistered"];
+/// `promote` `Promoted` and `RolledBack`, `revoke` `Revoked`, `prune
+/// --events` `Deprecated`, `Disabled` and `Deregistered`, `prune undo`
+/// `Restored` (every [`crate::events::entry::AmiStatus`]; a test holds the
+/// two lists together). The first is the default.
+pub const KNOWN_STATUSES: &[&str] = &[
+    "Created",
+    "Promoted",
+    "RolledBack",
+    "Revoked",
+    "Deprecated",
+    "Disabled",
+    "Deregistered",
+    "Restored",
+];
 
 /// The retention tag key prefix (the EBS Snapshot Scheduler's default name).
 pub const SCHEDULER_TAG_PREFIX: &str = crate::tags::SCHEDULER;

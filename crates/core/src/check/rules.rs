@@ -239,7 +239,7 @@ pub(super) fn check_one_rule(
         StatusChoice::Foreign(s) => {
             warnings.push(format!(
                 "ami-builder never sends AmiStatus {s:?} itself (it sends {})",
-                KNOWN_STATUSES.join(" and ")
+                KNOWN_STATUSES.join(", ")
             ));
             (s.clone(), pattern.explain(&event_for_status(s)))
         }

@@ -335,7 +335,8 @@ fn status_from_operators_tries_known_statuses() {
     let r = one(&rule_yaml(
         "source: [com.ami.builder]\ndetail:\n  AmiStatus: [{anything-but: Created}]",
     ));
-    assert_eq!(r.detail, "rule MyRule matches the Deregistered event");
+    // the first status ami-builder sends that it matches
+    assert_eq!(r.detail, "rule MyRule matches the Promoted event");
     let r = one(&rule_yaml(
         "source: [com.ami.builder]\ndetail:\n  AmiStatus: [{prefix: Copied}]",
     ));
@@ -980,4 +981,31 @@ proptest! {
         prop_assert_eq!(r.status, Status::Ok, "{:?}", r);
         prop_assert_eq!(r.detail, format!("rule MyRule matches the {status} event"));
     }
+}
+
+/// Every AmiStatus is one ami-builder sends (promote, revoke, the prune
+/// ladder, prune undo), so a rule for any of them is checked, not warned
+/// about as a status nothing sends; a status outside the list still warns.
+#[test]
+fn a_rule_for_any_status_ami_builder_sends_is_checked_as_known() {
+    for status in crate::events::entry::AmiStatus::ALL {
+        let r = one(&rule_yaml(&format!(
+            "source: [com.ami.builder]\ndetail-type: [AmiBuilder]\ndetail:\n  AmiStatus: [{status}]"
+        )));
+        assert_eq!(r.status, Status::Ok, "{status}: {r:?}");
+        assert!(
+            r.detail.contains(&format!("matches the {status} event")),
+            "{r:?}"
+        );
+    }
+    let r = one(&rule_yaml(
+        "source: [com.ami.builder]\ndetail-type: [AmiBuilder]\ndetail:\n  AmiStatus: [Exploded]",
+    ));
+    assert_eq!(r.status, Status::Warn, "{r:?}");
+    assert!(r.detail.contains("Promoted"), "names what it sends: {r:?}");
+    let sent: Vec<&str> = crate::events::entry::AmiStatus::ALL
+        .iter()
+        .map(|s| s.as_str())
+        .collect();
+    assert_eq!(super::KNOWN_STATUSES, sent.as_slice());
 }
