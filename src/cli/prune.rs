@@ -160,7 +160,7 @@ pub struct AccountScope {
     /// `prune: {keep, families}` for one account's overrides). An image used
     /// in any account of the run is kept, naming the account.
     #[arg(long, env = "AMI_BUILDER_ACCOUNTS", value_name = "FILE",
-          conflicts_with_all = ["organization", "plan", "plan_out", "report_file", "resend"])]
+          conflicts_with_all = ["organization", "plan", "resend"])]
     pub accounts: Option<PathBuf>,
     /// With --accounts: only the accounts carrying each of these tags
     /// (repeatable; all must match, as c7n-org's --tags).
@@ -170,7 +170,7 @@ pub struct AccountScope {
     /// ListAccounts: run from the management account or a delegated
     /// administrator), assuming --role-name in each.
     #[arg(long, env = "AMI_BUILDER_ORGANIZATION",
-          conflicts_with_all = ["plan", "plan_out", "report_file", "resend"], requires = "role_name")]
+          conflicts_with_all = ["plan", "resend"], requires = "role_name")]
     pub organization: bool,
     /// With --organization: only the accounts in these OUs and the OUs
     /// below them (ou-... ids; repeatable).

@@ -160,6 +160,11 @@ fn an_organization_is_pruned_account_by_account_and_a_use_anywhere_keeps_an_imag
     )
     .expect("checks");
     assert_eq!(status, 200, "{body}");
+    let deregistered = crate::harness::queue_for_pattern(
+        &m.url,
+        "default",
+        r#"{"source":["com.ami.builder"],"detail":{"AmiStatus":["Deregistered"]}}"#,
+    );
     let dir = tempfile::tempdir().expect("tmp");
     let file = dir.path().join("accounts.yml");
     std::fs::write(
@@ -184,14 +189,24 @@ fn an_organization_is_pruned_account_by_account_and_a_use_anywhere_keeps_an_imag
 
     // one account's role is missing: it is reported, the others are
     // pruned, and every shared image is kept since it may be used there
-    let run = prune(&["--accounts", file.to_str().expect("path")], true)
-        .assert()
-        .code(8)
-        .stderr(
-            predicate::str::contains(format!("account {broken} (broken)"))
-                .and(predicate::str::contains("AccessDenied"))
-                .and(predicate::str::contains("could not be read")),
-        );
+    let plan_out = dir.path().join("plan.json");
+    let run = prune(
+        &[
+            "--accounts",
+            file.to_str().expect("path"),
+            "--events",
+            "--plan-out",
+            plan_out.to_str().expect("path"),
+        ],
+        true,
+    )
+    .assert()
+    .code(8)
+    .stderr(
+        predicate::str::contains(format!("account {broken} (broken)"))
+            .and(predicate::str::contains("AccessDenied"))
+            .and(predicate::str::contains("could not be read")),
+    );
     let result: serde_json::Value =
         serde_json::from_slice(&run.get_output().stdout).expect("one combined JSON result");
     let doc = dir.path().join("result.json");
@@ -227,6 +242,36 @@ fn an_organization_is_pruned_account_by_account_and_a_use_anywhere_keeps_an_imag
     assert!(
         !their_images.contains(&their_old),
         "the workload account's own expired image went: {their_images:?}"
+    );
+    // a file written per account is one per account, never one overwritten
+    for account in [TOOLING, workload.as_str()] {
+        let p = dir.path().join(format!("plan-{account}.json"));
+        let plan = crate::harness::read_json(&p);
+        assert_eq!(plan["scope"]["account_id"], account, "{}", p.display());
+    }
+    assert!(!plan_out.exists());
+    // each deregistration announced on the caller's bus, naming its account
+    let events = crate::harness::drain_queue(&m.url, &deregistered);
+    let owner_of = |id: &str| {
+        events
+            .iter()
+            .find(|e| e["detail"]["ImageId"] == id)
+            .map(|e| {
+                e["detail"]["Account"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+    };
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(
+        owner_of(&their_old).as_deref(),
+        Some(workload.as_str()),
+        "{events:?}"
+    );
+    assert!(
+        events.iter().any(|e| e["detail"]["Account"] == TOOLING),
+        "{events:?}"
     );
     for account in [TOOLING, workload.as_str()] {
         assert!(
@@ -317,4 +362,15 @@ fn a_bad_accounts_file_is_a_usage_error_naming_the_entry() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("--role-name"));
+    // a saved plan is one account's, from a flag or from the config file
+    std::fs::write(&file, "accounts:\n- account_id: '123456789012'\n").expect("file");
+    let config = dir.path().join("ami-builder.toml");
+    std::fs::write(&config, "[prune]\nplan = \"plan.json\"\n").expect("config");
+    crate::harness::offline()
+        .args(["prune", "--regions", "us-east-1", "--accounts"])
+        .arg(&file)
+        .env("AMI_BUILDER_CONFIG", &config)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("a saved plan is one account's"));
 }

@@ -33,10 +33,12 @@ What moto 5.2.5 can and cannot do, and therefore how this works:
   CreateSchedule, SNS Subscribe/SetTopicAttributes, S3 PutBucketPolicy). boto3
   validates those property shapes on the way. moto has no CodeConnections at
   all: the connection is a placeholder ARN.
-* The pipeline template is deployed twice, once per source provider / network
-  mode (GitHub + CodeBuild outside the VPC, with every other-accounts parameter
-  set; CodeCommit + CodeBuild inside it, with none), so both sides of every
-  condition are created. member-account.yaml likewise: directly with an
+* The pipeline template is deployed four times: once per source provider /
+  network mode (GitHub + CodeBuild outside the VPC, with every other-accounts
+  parameter set but PruneAccounts; CodeCommit + CodeBuild inside it, with
+  none), then with PruneAccounts=organization (and OrganizationId) and with
+  PruneAccounts an accounts file's path, so both sides of every condition are
+  created. member-account.yaml likewise: directly with an
   organization, regions and both KMS keys, through the StackSet with its
   defaults.
 * moto cannot deliver an EventBridge event to an SNS target (it raises
@@ -613,9 +615,22 @@ def verify(ctx, template, physical, check, stack_name, logs, iam, events):
                 expected["AMI_BUILDER_COPY_KMS_KEY"] = params["CopyKmsKey"]
         # (CentralEventBusArn is no variable: the events reach the central
         # bus through ForwardToCentralBusRule)
-        got = {k: v for k, v in env.items() if k in OTHER_ACCOUNT_VARIABLES}
+        got = {k: v for k, v in env.items() if k in OTHER_ACCOUNT_VARIABLES | PRUNE_ACCOUNT_VARIABLES}
         check.check(got == expected, f"{tag} build project passes the other-accounts variables that are set, and only those: "
                     + (", ".join(sorted(expected)) or "none"))
+        # PruneAccounts: the role name, and the organization or the accounts
+        # file, exactly when set (the prune's AMI_BUILDER_ROLE_NAME is
+        # MemberPruneRoleName, whatever the build's is)
+        expected = {}
+        if params["PruneAccounts"]:
+            expected["AMI_BUILDER_ROLE_NAME"] = params["MemberPruneRoleName"]
+            if params["PruneAccounts"] == "organization":
+                expected["AMI_BUILDER_ORGANIZATION"] = "true"
+            else:
+                expected["AMI_BUILDER_ACCOUNTS"] = params["PruneAccounts"]
+        got = {k: v for k, v in penv.items() if k in OTHER_ACCOUNT_VARIABLES | PRUNE_ACCOUNT_VARIABLES}
+        check.check(got == expected, f"{tag} prune project passes the prune-accounts variables that are set, and only those: "
+                    + (", ".join(f"{k}={v}" for k, v in sorted(expected.items())) or "none"))
         check.check(all(v != "" for v in env.values()) and all(v != "" for v in penv.values()),
                     f"{tag} no build or prune variable is an empty string")
         check.check("AMI_BUILDER_EVENT_BUS" not in env and "AMI_BUILDER_EVENT_BUS" not in penv,
@@ -664,6 +679,7 @@ def verify(ctx, template, physical, check, stack_name, logs, iam, events):
         check.check(len(put_events) == 1 and as_list(put_events[0]["Resource"]) == [bus],
                     f"{tag} {role} role may PutEvents on the one bus only ({bus})")
     verify_other_accounts(ctx, build_stmts, check, tag)
+    verify_prune_accounts(ctx, prune_stmts, check, tag)
     get_exec = [s for s in build_stmts if "codepipeline:GetPipelineExecution" in as_list(s["Action"])]
     check.check(len(get_exec) == 1 and as_list(get_exec[0]["Resource"]) == [f"arn:aws:codepipeline:{REGION}:{ctx.account}:{stack_name}-pipeline"],
                 f"{tag} build role may GetPipelineExecution on its pipeline only")
@@ -696,6 +712,57 @@ OTHER_ACCOUNT_VARIABLES = {
     "AMI_BUILDER_SHARE_WITH", "AMI_BUILDER_SHARE_SNAPSHOTS", "AMI_BUILDER_COPY_TO",
     "AMI_BUILDER_ROLE_NAME", "AMI_BUILDER_COPY_KMS_KEY", "AMI_BUILDER_EVENT_BUS",
 }
+PRUNE_ACCOUNT_VARIABLES = {"AMI_BUILDER_ROLE_NAME", "AMI_BUILDER_ORGANIZATION", "AMI_BUILDER_ACCOUNTS"}
+# the prune role's statements without PruneAccounts (and one of the two
+# source statements); PruneAccounts adds to them and changes none
+PRUNE_ROLE_SIDS = {
+    "Logs", "ArtifactBucketObjects", "ArtifactBucket", "PutEventsOnTheOneBus", "ReadImagesAndUsage",
+    "WhatImageReferencesRead", "ReadTheRecycleBinRules", "ReadTheChannels", "DeregisterImagesOfTheFamily",
+    "StepImagesOfTheFamily", "TagTheLaddersSteps", "DeleteSnapshotsOfTheFamily",
+}
+# what a prune reads in each account, the same in the tooling account and in
+# member-account.yaml's prune role
+PRUNE_READ_SIDS = ("ReadImagesAndUsage", "WhatImageReferencesRead", "ReadTheRecycleBinRules", "ReadTheChannels")
+ORGANIZATION_READS = {"organizations:ListAccounts", "organizations:ListAccountsForParent",
+                      "organizations:ListOrganizationalUnitsForParent"}
+
+
+def verify_prune_accounts(ctx, prune_stmts, check, tag):
+    """The prune role's AssumeRole and Organizations statements, exactly as PruneAccounts says."""
+    params = ctx.params
+    mode, name, org = params["PruneAccounts"], params["MemberPruneRoleName"], params["OrganizationId"]
+    assume = [s for s in prune_stmts if any(a.lower().startswith("sts:") for a in as_list(s["Action"]))]
+    if mode:
+        want = {"StringEquals": {"aws:ResourceOrgID": org}} if org else None
+        check.check(len(assume) == 1 and assume[0]["Effect"] == "Allow" and as_list(assume[0]["Action"]) == ["sts:AssumeRole"]
+                    and as_list(assume[0]["Resource"]) == [f"arn:aws:iam::*:role/{name}"]
+                    and (assume[0].get("Condition") or None) == want,
+                    f"{tag} prune role may assume only roles named {name}"
+                    + (f", in accounts of organization {org} (aws:ResourceOrgID)" if org else ", in any account (no OrganizationId)"))
+    else:
+        check.check(not assume, f"{tag} prune role may assume no role (no PruneAccounts)")
+    listing = [s for s in prune_stmts if any(a.lower().startswith("organizations:") for a in as_list(s["Action"]))]
+    if mode == "organization":
+        check.check(len(listing) == 1 and listing[0]["Effect"] == "Allow" and set(as_list(listing[0]["Action"])) == ORGANIZATION_READS
+                    and as_list(listing[0]["Resource"]) == ["*"] and not listing[0].get("Condition"),
+                    f"{tag} prune role may list the organization's accounts and OUs ({', '.join(sorted(ORGANIZATION_READS))}) and nothing else of Organizations")
+    else:
+        check.check(not listing, f"{tag} prune role has no Organizations permission (PruneAccounts is not organization)")
+    source = "FetchSourceThroughTheConnection" if ctx.condition("UseGitHub") else "FetchSourceFromCodeCommit"
+    want_sids = PRUNE_ROLE_SIDS | {source} | ({"AssumeTheMemberPruneRoles"} if mode else set()) \
+        | ({"ListTheOrganizationsAccounts"} if mode == "organization" else set())
+    sids = sorted(str(s.get("Sid")) for s in prune_stmts)
+    added = sorted(want_sids - PRUNE_ROLE_SIDS - {source})
+    check.check(sids == sorted(want_sids), f"{tag} prune role keeps the statements it has without PruneAccounts, "
+                + (f"and adds {', '.join(added)} only" if added else "and has no other"))
+
+
+def without_account(node, *accounts):
+    """`node` (a statement) with each of `accounts` in its strings as ACCOUNT."""
+    text = json.dumps(node, sort_keys=True)
+    for account in accounts:
+        text = text.replace(account, "ACCOUNT")
+    return json.loads(text)
 
 
 def copy_to_not_resource(copy_to):
@@ -1097,6 +1164,18 @@ def verify_member(ctx, check, tag, iam, tooling, build_role, prune_role):
             writes = [s for s in role_stmts if any(a.startswith("ec2:") and not a.startswith("ec2:Describe") for a in as_list(s["Action"]))]
             check.check(all(s.get("Condition", {}).get("StringEquals", {}).get("aws:ResourceTag/ami-builder:family") == families
                             for s in writes), f"{tag} {name} changes nothing but images and snapshots of {families}")
+            # A prune across accounts reads each account's inventory through
+            # this role: every read of the tooling account's prune role.
+            try:
+                tooling_stmts = statements(client("iam", tooling), tooling_role)
+            except Exception as err:  # noqa: BLE001
+                check.check(False, f"{tag} the tooling account's prune role {tooling_role} is readable: {err}")
+            else:
+                theirs = {s.get("Sid"): without_account(s, tooling) for s in tooling_stmts if s.get("Sid") in PRUNE_READ_SIDS}
+                ours = {s.get("Sid"): without_account(s, acct) for s in role_stmts if s.get("Sid") in PRUNE_READ_SIDS}
+                check.check(len(theirs) == len(PRUNE_READ_SIDS) and ours == theirs,
+                            f"{tag} {name} reads what the tooling account's prune role reads ({', '.join(PRUNE_READ_SIDS)}, "
+                            "statement for statement but the account)")
 
 
 def deploy_member(template, params, stack_name, check, account, tooling):
@@ -1106,14 +1185,17 @@ def deploy_member(template, params, stack_name, check, account, tooling):
         for lid in ("CopyRole", "PruneRole"):
             check.check(physical.get(lid) == ctx.params[lid.replace("Role", "RoleName")], f"{tag} {lid} has the name its parameter gives")
         verify_member(ctx, check, tag, iam, tooling, params["ToolingBuildRoleName"], params["ToolingPruneRoleName"])
-        # What the build does with --copy-to: AssumeRole into the copy role
-        # (moto does not check the trust; this shows the account switch).
-        creds = client("sts", tooling).assume_role(RoleArn=f"arn:aws:iam::{ctx.account}:role/{ctx.params['CopyRoleName']}",
-                                                   RoleSessionName="ami-builder-copy")["Credentials"]
-        who = boto3.client("sts", region_name=REGION, endpoint_url=os.environ["AWS_ENDPOINT_URL"],
-                           aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
-                           aws_session_token=creds["SessionToken"]).get_caller_identity()
-        check.check(who["Account"] == ctx.account, f"{tag} the tooling account's AssumeRole of the copy role acts in {ctx.account}")
+        # What the build does with --copy-to, and prune with PruneAccounts:
+        # AssumeRole into the copy or prune role, then GetCallerIdentity, as
+        # ami-builder checks a session (moto does not check the trust; this
+        # shows the account switch).
+        for param, what in (("CopyRoleName", "copy"), ("PruneRoleName", "prune")):
+            creds = client("sts", tooling).assume_role(RoleArn=f"arn:aws:iam::{ctx.account}:role/{ctx.params[param]}",
+                                                       RoleSessionName="ami-builder")["Credentials"]
+            who = boto3.client("sts", region_name=REGION, endpoint_url=os.environ["AWS_ENDPOINT_URL"],
+                               aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+                               aws_session_token=creds["SessionToken"]).get_caller_identity()
+            check.check(who["Account"] == ctx.account, f"{tag} the tooling account's AssumeRole of the {what} role acts in {ctx.account}")
     return deploy(template, params, stack_name, check, account=account, verifier=verifier)
 
 
@@ -1188,13 +1270,24 @@ def main(argv):
         (f"amib-cc-{run}", {"SourceProvider": "CodeCommit", "CodeCommitRepositoryName": "ami-builder",
                             "BuildInVpc": "true", "CopyRegions": "", "LogRetentionInDays": "30",
                             "InstanceLogGroupName": f"/ami-builder/cc-{run}/var/log/messages"}),
+        # prune across the organization (in its accounts only), and across
+        # an accounts file's accounts (the default role name, any account)
+        (f"amib-org-{run}", {"SourceProvider": "GitHub", "FullRepositoryId": "example/ami-builder",
+                             "BuildInVpc": "false", "CopyRegions": "us-west-2",
+                             "InstanceLogGroupName": f"/ami-builder/org-{run}/var/log/messages",
+                             "PruneAccounts": "organization", "MemberPruneRoleName": member_prune_role,
+                             "OrganizationId": ORGANIZATION_ID}),
+        (f"amib-file-{run}", {"SourceProvider": "CodeCommit", "CodeCommitRepositoryName": "ami-builder",
+                              "BuildInVpc": "false", "CopyRegions": "",
+                              "InstanceLogGroupName": f"/ami-builder/file-{run}/var/log/messages",
+                              "PruneAccounts": "accounts/prune-accounts.yml"}),
     ]
     tooling_roles = None
     for stack_name, extra in scenarios:
         params = {"NotificationEmail": "ops@example.com", "VpcId": vpc, "SubnetId": subnet}
         params.update(extra)
         print(f"deploying {os.path.relpath(path)} as {stack_name} ({extra['SourceProvider']}, BuildInVpc={extra['BuildInVpc']}, "
-              f"other accounts: {'yes' if extra.get('CopyTo') else 'no'})")
+              f"other accounts: {'yes' if extra.get('CopyTo') else 'no'}, prune accounts: {extra.get('PruneAccounts') or 'this one'})")
         try:
             ctx = deploy(template, params, stack_name, check)
             if ctx is not None and tooling_roles is None:

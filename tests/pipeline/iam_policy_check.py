@@ -584,6 +584,13 @@ Resources:
   Action: sts:Assume*
   Resource: !Sub "arn:${AWS::Partition}:iam::*:role/*"
 """), "Sid AnyRoleAnywhere: sts:AssumeRole (as sts:Assume*) on any role of any account"),
+    ("sts:AssumeRole on every role, conditioned in one Fn::If branch only", _role("""
+- Sid: AnyRoleOrgSometimes
+  Effect: Allow
+  Action: sts:AssumeRole
+  Resource: !Sub "arn:${AWS::Partition}:iam::*:role/*"
+  Condition: !If [On, {StringEquals: {aws:ResourceOrgID: o-exampleorgid}}, !Ref AWS::NoValue]
+"""), "Sid AnyRoleOrgSometimes: sts:AssumeRole (as sts:AssumeRole) on any role of any account"),
     ("a trust policy open to every account", """\
 Resources:
   OpenRole:
@@ -657,6 +664,15 @@ Resources:
   Effect: Allow
   Action: ec2:DeleteKeyPair
   Resource: !Sub "arn:${{AWS::Partition}}:ec2:${{AWS::Region}}:${{AWS::AccountId}}:key-pair/packer_*"
+"""), None),
+    # pipeline.yaml's AssumeTheMemberPruneRoles: the role name scopes it in
+    # any account, whether or not the organization condition is deployed
+    ("one named role (a parameter) in any account, conditioned in one Fn::If branch", _role("""
+- Sid: NamedRoleOrgSometimes
+  Effect: Allow
+  Action: sts:AssumeRole
+  Resource: !Sub "arn:${AWS::Partition}:iam::*:role/${MemberPruneRoleName}"
+  Condition: !If [On, {StringEquals: {aws:ResourceOrgID: !Ref OrganizationId}}, !Ref AWS::NoValue]
 """), None),
     ("a trust policy is not held to the EC2 rules", """\
 Resources:

@@ -15,7 +15,9 @@
 //!    ([`super::plan_and_apply`]), its report kept for the combined result
 //!    and written to its own report file.
 //!
-//! An account that fails (its role, its listing, its apply) is reported and
+//! Files written per account (`--plan-out`, `--report-file`, the report
+//! file) take the account in their name. An account that fails (its role,
+//! its listing, its apply) is reported and
 //! never stops the others; the run then exits 8. Events and the report
 //! upload are sent with the caller's own credentials, each event naming the
 //! account of its image.
@@ -84,6 +86,20 @@ async fn entries(global: &Global, args: &PruneArgs, aws: &Aws) -> Result<Vec<Acc
             families: None,
         })
         .collect())
+}
+
+/// `DIR/NAME-ACCOUNT.EXT` for a file the run writes once per account
+/// (`--plan-out`, `--report-file`): one file per account, never one
+/// overwritten by the next.
+fn per_account(path: &std::path::Path, account: &AccountId) -> std::path::PathBuf {
+    let stem = path
+        .file_stem()
+        .map_or_else(|| "prune".into(), |s| s.to_string_lossy().into_owned());
+    let name = match path.extension() {
+        Some(ext) => format!("{stem}-{account}.{}", ext.to_string_lossy()),
+        None => format!("{stem}-{account}"),
+    };
+    path.with_file_name(name)
 }
 
 /// The session acting in `entry`'s account, checked to be that account's.
@@ -164,6 +180,14 @@ impl fmt::Display for AccountsReport {
 
 /// Run `prune` across accounts.
 pub async fn run(global: &Global, args: &PruneArgs) -> Result<ExitCode> {
+    // (clap refuses these beside --accounts as flags; a config file's
+    // default is not a flag)
+    if let Some(p) = &args.plan {
+        return Err(Error::Usage(format!(
+            "--plan {}: a saved plan is one account's; with --accounts or --organization each account is planned afresh (remove `plan` from the config file)",
+            p.display()
+        )));
+    }
     let deadline = tokio::time::Instant::now() + super::super::timeout(global);
     let aws = super::super::load_aws(global).await?;
     let regions = crate::steps::regions_or_default(&args.regions, &aws)?;
@@ -323,6 +347,10 @@ pub async fn run(global: &Global, args: &PruneArgs) -> Result<ExitCode> {
                         as_of,
                         saved: None,
                         report_file,
+                        plan_out: args
+                            .plan_out
+                            .as_ref()
+                            .map(|p| per_account(p, &entry.account_id)),
                         emit: &emit,
                     };
                     let done = plan_and_apply(&run, read.inv).await;

@@ -235,6 +235,7 @@ pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
             as_of,
             saved: saved.as_ref(),
             report_file,
+            plan_out: args.plan_out.clone(),
             emit: &Emit::Stdout,
         },
         inv,
@@ -340,6 +341,8 @@ pub(super) struct Run<'a> {
     pub as_of: Option<DateTime<Utc>>,
     pub saved: Option<&'a Plan>,
     pub report_file: Option<std::path::PathBuf>,
+    /// Where the plan is written (`--plan-out`; one file per account).
+    pub plan_out: Option<std::path::PathBuf>,
     pub emit: &'a Emit,
 }
 
@@ -450,6 +453,7 @@ pub(super) async fn plan_and_apply(run: &Run<'_>, inv: Inventory) -> Result<Exit
             aws,
             global,
             args,
+            run.plan_out.as_deref(),
             deadline,
             plan,
             saved,
@@ -562,6 +566,7 @@ async fn decide(
     aws: &Aws,
     global: &Global,
     args: &PruneArgs,
+    plan_out: Option<&Path>,
     deadline: tokio::time::Instant,
     plan: Plan,
     saved: Option<&Plan>,
@@ -581,7 +586,7 @@ async fn decide(
         tracing::warn!("{w}");
     }
     let shown = saved.cloned().unwrap_or_else(|| plan.clone());
-    if let Some(p) = &args.plan_out {
+    if let Some(p) = plan_out {
         let json = serde_json::to_string_pretty(&shown).map_err(|e| Error::Other(e.to_string()))?;
         std::fs::write(p, json + "\n")
             .map_err(|e| Error::io(format!("writing {}", p.display()), e))
