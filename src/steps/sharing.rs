@@ -213,15 +213,12 @@ pub async fn share_record(aws: &Aws, record: &BuildRecord, grants: &Grants) -> R
             .iter()
             .map(|s| format!("{} {}", s.region, s.ami_id))
             .collect();
-        return Err(Error::Tagging(format!(
-            "could not share: {}. Shared fine: {}",
-            failures.join("; "),
-            if ok.is_empty() {
-                "nothing".to_string()
-            } else {
-                ok.join(", ")
-            }
-        )));
+        return Err(super::partly_done(
+            "could not share",
+            "Shared",
+            &failures,
+            &ok,
+        ));
     }
     Ok(done)
 }
@@ -265,7 +262,7 @@ pub async fn check_keys(
         return (refused, warnings);
     }
     for c in consumers {
-        match evaluate(&facts.policy, c) {
+        match evaluate(&facts.policy, c, crate::aws::kms::key_region(&facts.arn, region)) {
             Verdict::Allowed => {}
             Verdict::Refused { actions } => refused.push(format!(
                 "the policy of KMS key {} does not let {} use it ({} not allowed), so it could not launch or copy the image: add to the key policy {}",

@@ -23,12 +23,15 @@ use crate::accounts::ShareTarget;
 
 /// What consumers need on the key (EBS User Guide, "Amazon EBS
 /// encryption": the operations EC2 performs with the key on a consumer's
-/// behalf, which a cross-account key policy must allow).
-pub const KEY_ACTIONS: [&str; 5] = [
+/// behalf, which a cross-account key policy must allow; `kms:ReEncrypt*`
+/// there is ReEncryptFrom and ReEncryptTo, each checked on its own so that
+/// a statement denying one half is not missed).
+pub const KEY_ACTIONS: [&str; 6] = [
     "kms:DescribeKey",
     "kms:CreateGrant",
     "kms:Decrypt",
-    "kms:ReEncrypt*",
+    "kms:ReEncryptFrom",
+    "kms:ReEncryptTo",
     "kms:GenerateDataKeyWithoutPlaintext",
 ];
 
@@ -52,8 +55,9 @@ enum Applies {
     Maybe(String),
 }
 
-/// Evaluate `policy` (the key policy document, JSON text) for `consumer`.
-pub fn evaluate(policy: &str, consumer: &ShareTarget) -> Verdict {
+/// Evaluate `policy` (the key policy document, JSON text) for `consumer`,
+/// the key being in `region` (EC2 uses it there: `kms:ViaService`).
+pub fn evaluate(policy: &str, consumer: &ShareTarget, region: &str) -> Verdict {
     let doc: Value = match serde_json::from_str(policy) {
         Ok(v) => v,
         Err(e) => {
@@ -78,7 +82,7 @@ pub fn evaluate(policy: &str, consumer: &ShareTarget) -> Verdict {
         let mut denied = Applies::No;
         for s in &statements {
             let effect = s.get("Effect").and_then(Value::as_str).unwrap_or_default();
-            let applies = statement_applies(s, consumer, action);
+            let applies = statement_applies(s, consumer, action, region);
             let slot = match effect {
                 "Allow" => &mut allowed,
                 "Deny" => &mut denied,
@@ -91,7 +95,8 @@ pub fn evaluate(policy: &str, consumer: &ShareTarget) -> Verdict {
             };
         }
         match (denied, allowed) {
-            (Applies::Yes, _) | (Applies::No, Applies::No) => refused.push(action.to_string()),
+            // denied, or allowed by nothing: refused, whatever else may apply
+            (Applies::Yes, _) | (_, Applies::No) => refused.push(action.to_string()),
             (Applies::Maybe(w), _) | (_, Applies::Maybe(w)) => {
                 unsure.push(format!("{action}: {w}"))
             }
@@ -121,16 +126,27 @@ pub fn statement_for(consumer: &ShareTarget) -> Value {
             "Action": actions,
             "Resource": "*"
         }),
-        ShareTarget::Organization(arn) | ShareTarget::OrganizationalUnit(arn) => {
-            serde_json::json!({
-                "Sid": "ami-builder-consumers",
-                "Effect": "Allow",
-                "Principal": {"AWS": "*"},
-                "Action": actions,
-                "Resource": "*",
-                "Condition": {"StringEquals": {"aws:PrincipalOrgID": org_id(arn).unwrap_or("o-...")}}
-            })
-        }
+        ShareTarget::Organization(arn) => serde_json::json!({
+            "Sid": "ami-builder-consumers",
+            "Effect": "Allow",
+            "Principal": {"AWS": "*"},
+            "Action": actions,
+            "Resource": "*",
+            "Condition": {"StringEquals": {"aws:PrincipalOrgID": org_id(arn).unwrap_or("o-...")}}
+        }),
+        // the OU and the OUs below it, not the whole organization
+        ShareTarget::OrganizationalUnit(arn) => serde_json::json!({
+            "Sid": "ami-builder-consumers",
+            "Effect": "Allow",
+            "Principal": {"AWS": "*"},
+            "Action": actions,
+            "Resource": "*",
+            "Condition": {"ForAnyValue:StringLike": {"aws:PrincipalOrgPaths": format!(
+                "{}/*/{}/*",
+                org_id(arn).unwrap_or("o-..."),
+                ou_id(arn).unwrap_or("ou-...")
+            )}}
+        }),
     }
 }
 
@@ -156,8 +172,13 @@ fn strings(v: Option<&Value>) -> Vec<&str> {
 /// IAM's wildcard match (`*` any run, `?` one character); action names
 /// compare without case ("IAM JSON policy elements: Action").
 fn wildcard(pattern: &str, text: &str) -> bool {
-    let p: Vec<char> = pattern.to_ascii_lowercase().chars().collect();
-    let t: Vec<char> = text.to_ascii_lowercase().chars().collect();
+    glob(&pattern.to_ascii_lowercase(), &text.to_ascii_lowercase())
+}
+
+/// `*` any run, `?` one character, case as written (`StringLike`).
+fn glob(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
     let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
     while ti < t.len() {
         if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
@@ -178,18 +199,12 @@ fn wildcard(pattern: &str, text: &str) -> bool {
     p[pi..].iter().all(|c| *c == '*')
 }
 
-/// Whether an action of [`KEY_ACTIONS`] (some end in `*`: `kms:ReEncrypt*`
-/// stands for ReEncryptFrom and ReEncryptTo) is covered by a pattern.
+/// Whether an action of [`KEY_ACTIONS`] is covered by a pattern.
 fn action_matches(pattern: &str, action: &str) -> bool {
-    match action.strip_suffix('*') {
-        Some(stem) => ["From", "To"]
-            .iter()
-            .all(|end| wildcard(pattern, &format!("{stem}{end}"))),
-        None => wildcard(pattern, action),
-    }
+    wildcard(pattern, action)
 }
 
-fn statement_applies(s: &Value, consumer: &ShareTarget, action: &str) -> Applies {
+fn statement_applies(s: &Value, consumer: &ShareTarget, action: &str, region: &str) -> Applies {
     if s.get("NotPrincipal").is_some() {
         return Applies::Maybe("a statement uses NotPrincipal".into());
     }
@@ -207,7 +222,7 @@ fn statement_applies(s: &Value, consumer: &ShareTarget, action: &str) -> Applies
         Applies::No => return Applies::No,
         other => other,
     };
-    let condition = condition_applies(s.get("Condition"), consumer, action);
+    let condition = condition_applies(s.get("Condition"), consumer, action, region);
     match (principal, condition) {
         (_, Applies::No) => Applies::No,
         (Applies::Maybe(w), _) | (_, Applies::Maybe(w)) => Applies::Maybe(w),
@@ -246,8 +261,17 @@ fn principal_applies(p: Option<&Value>, consumer: &ShareTarget) -> Applies {
 /// The conditions: the organization keys narrow a `*` principal to the
 /// consumer's organization or OU; `kms:GrantIsForAWSResource` and
 /// `kms:ViaService` are what EC2's use of the key satisfies; anything else
-/// is `Maybe`. No condition: the statement applies.
-fn condition_applies(c: Option<&Value>, consumer: &ShareTarget, action: &str) -> Applies {
+/// is `Maybe`. Only operators whose meaning is plain are read
+/// (`StringEquals`, `StringEqualsIgnoreCase`, `StringLike`, their
+/// `ForAnyValue:` forms, `Bool`): a negated one (`StringNotEquals`), `Null`,
+/// an `...IfExists` or a `ForAllValues:` one is `Maybe`, never read as if it
+/// were `StringEquals`. No condition: the statement applies.
+fn condition_applies(
+    c: Option<&Value>,
+    consumer: &ShareTarget,
+    action: &str,
+    region: &str,
+) -> Applies {
     let Some(ops) = c else {
         return Applies::Yes;
     };
@@ -255,16 +279,36 @@ fn condition_applies(c: Option<&Value>, consumer: &ShareTarget, action: &str) ->
         return Applies::Maybe("a Condition this check does not read".into());
     };
     for (op, keys) in ops {
+        let bare = op.strip_prefix("ForAnyValue:").unwrap_or(op);
+        let like = match bare {
+            "StringEquals" | "StringEqualsIgnoreCase" | "Bool" => false,
+            "StringLike" => true,
+            _ => {
+                return Applies::Maybe(format!(
+                    "a condition operator `{op}` this check does not evaluate"
+                ))
+            }
+        };
         let Value::Object(keys) = keys else {
             return Applies::Maybe(format!("a condition `{op}` this check does not read"));
+        };
+        let fold = bare == "StringEqualsIgnoreCase" || bare == "Bool";
+        let matches = |pattern: &str, text: &str| {
+            if like {
+                glob(pattern, text)
+            } else if fold {
+                pattern.eq_ignore_ascii_case(text)
+            } else {
+                pattern == text
+            }
         };
         for (key, values) in keys {
             let vals = strings(Some(values));
             let verdict = match key.to_ascii_lowercase().as_str() {
-                "aws:principalorgid" => org_condition(consumer, &vals),
-                "aws:principalorgpaths" => org_path_condition(consumer, &vals),
+                "aws:principalorgid" => org_condition(consumer, &vals, &matches),
+                "aws:principalorgpaths" => org_path_condition(consumer, &vals, &matches),
                 "kms:calleraccount" => match consumer {
-                    ShareTarget::Account(a) if vals.contains(&a.as_str()) => Applies::Yes,
+                    ShareTarget::Account(a) if vals.iter().any(|v| matches(v, a)) => Applies::Yes,
                     ShareTarget::Account(_) => Applies::No,
                     _ => Applies::Maybe(format!(
                         "the policy admits the accounts {} only",
@@ -273,17 +317,16 @@ fn condition_applies(c: Option<&Value>, consumer: &ShareTarget, action: &str) ->
                 },
                 // EC2's grants are for the volumes it creates: AWS resources
                 "kms:grantisforawsresource" if action == "kms:CreateGrant" => {
-                    if vals.iter().any(|v| v.eq_ignore_ascii_case("true")) {
+                    if vals.iter().any(|v| matches(v, "true")) {
                         Applies::Yes
                     } else {
                         Applies::No
                     }
                 }
+                // EC2 in the key's region is what uses it
                 "kms:viaservice" => {
-                    if vals
-                        .iter()
-                        .any(|v| v.to_ascii_lowercase().starts_with("ec2.") || *v == "*")
-                    {
+                    let ec2 = format!("ec2.{region}.amazonaws.com");
+                    if vals.iter().any(|v| matches(v, &ec2)) {
                         Applies::Yes
                     } else {
                         Applies::No
@@ -303,11 +346,15 @@ fn condition_applies(c: Option<&Value>, consumer: &ShareTarget, action: &str) ->
 
 /// `aws:PrincipalOrgID`: an organization or OU target is in the named
 /// organization or not; whether an account is, this check cannot know.
-fn org_condition(consumer: &ShareTarget, vals: &[&str]) -> Applies {
+fn org_condition(
+    consumer: &ShareTarget,
+    vals: &[&str],
+    matches: &dyn Fn(&str, &str) -> bool,
+) -> Applies {
     match consumer {
         ShareTarget::Organization(arn) | ShareTarget::OrganizationalUnit(arn) => {
             let id = org_id(arn).unwrap_or_default();
-            if vals.iter().any(|v| wildcard(v, id)) {
+            if vals.iter().any(|v| matches(v, id)) {
                 Applies::Yes
             } else {
                 Applies::No
@@ -320,23 +367,39 @@ fn org_condition(consumer: &ShareTarget, vals: &[&str]) -> Applies {
     }
 }
 
-/// `aws:PrincipalOrgPaths` (`o-.../r-.../ou-.../`, with wildcards): a path
-/// naming the OU, or the whole organization, admits an OU target.
-fn org_path_condition(consumer: &ShareTarget, vals: &[&str]) -> Applies {
-    let whole_org = |org: &str| vals.iter().any(|v| v.trim_end_matches(['/', '*']) == org);
+/// `aws:PrincipalOrgPaths` (`o-.../r-.../ou-.../`): a path that covers the
+/// target and everything below it admits it (`.../ou-x/*` for an OU ending
+/// in it, `o-x/*` for the whole organization). A path to the OU alone (its
+/// direct accounts, not the OUs below), to an OU inside it, or one this
+/// check cannot place is `Maybe`.
+fn org_path_condition(
+    consumer: &ShareTarget,
+    vals: &[&str],
+    matches: &dyn Fn(&str, &str) -> bool,
+) -> Applies {
+    // the value ends in `<tail>/*` and, under the operator, matches a path
+    // below it
+    let covers = |v: &str, tail: &str| {
+        v.ends_with(&format!("{tail}/*")) && matches(v, &format!("{}x/", &v[..v.len() - 1]))
+    };
+    let whole = |arn: &str| {
+        let org = org_id(arn).unwrap_or("-");
+        vals.iter()
+            .any(|v| *v == format!("{org}/*") && covers(v, org))
+    };
     match consumer {
         ShareTarget::OrganizationalUnit(arn) => {
             let ou = ou_id(arn).unwrap_or("-");
-            if vals.iter().any(|v| v.contains(ou)) || whole_org(org_id(arn).unwrap_or("-")) {
+            if whole(arn) || vals.iter().any(|v| covers(v, ou)) {
                 Applies::Yes
             } else {
                 Applies::Maybe(format!(
-                    "the policy admits the organization paths {}; ami-builder cannot tell whether they hold {arn}",
+                    "the policy admits the organization paths {}; ami-builder cannot tell whether they cover {arn} and the OUs below it",
                     vals.join(", ")
                 ))
             }
         }
-        ShareTarget::Organization(arn) if whole_org(org_id(arn).unwrap_or("-")) => Applies::Yes,
+        ShareTarget::Organization(arn) if whole(arn) => Applies::Yes,
         _ => Applies::Maybe(format!(
             "the policy admits the organization paths {} only",
             vals.join(", ")
@@ -355,18 +418,22 @@ mod tests {
         s.parse().expect("target")
     }
 
+    fn evaluate_in(policy: &str, consumer: &ShareTarget) -> Verdict {
+        evaluate(policy, consumer, "us-east-1")
+    }
+
     /// The default key policy KMS gives a key: only its own account.
     const DEFAULT: &str = r#"{"Version":"2012-10-17","Id":"key-default-1","Statement":[{"Sid":"Enable IAM User Permissions","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"}]}"#;
 
     #[test]
     fn the_default_policy_admits_only_its_own_account() {
-        assert_eq!(evaluate(DEFAULT, &t("111122223333")), Verdict::Allowed);
-        let Verdict::Refused { actions } = evaluate(DEFAULT, &t("444455556666")) else {
+        assert_eq!(evaluate_in(DEFAULT, &t("111122223333")), Verdict::Allowed);
+        let Verdict::Refused { actions } = evaluate_in(DEFAULT, &t("444455556666")) else {
             panic!("refused")
         };
         assert_eq!(actions.len(), KEY_ACTIONS.len());
         assert!(matches!(
-            evaluate(DEFAULT, &t(ORG)),
+            evaluate_in(DEFAULT, &t(ORG)),
             Verdict::Refused { .. }
         ));
     }
@@ -382,12 +449,12 @@ mod tests {
           {"Sid":"Allow attachment of persistent resources","Effect":"Allow","Principal":{"AWS":"444455556666"},
            "Action":["kms:CreateGrant","kms:ListGrants","kms:RevokeGrant"],"Resource":"*",
            "Condition":{"Bool":{"kms:GrantIsForAWSResource":"true"}}}]}"#;
-        assert_eq!(evaluate(policy, &t("444455556666")), Verdict::Allowed);
+        assert_eq!(evaluate_in(policy, &t("444455556666")), Verdict::Allowed);
         // without the grant statement, CreateGrant is missing
         let partial = r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::444455556666:root"},
            "Action":["kms:Decrypt","kms:ReEncrypt*","kms:GenerateDataKey*","kms:DescribeKey"],"Resource":"*"}}"#;
         assert_eq!(
-            evaluate(partial, &t("444455556666")),
+            evaluate_in(partial, &t("444455556666")),
             Verdict::Refused {
                 actions: vec!["kms:CreateGrant".into()]
             }
@@ -396,9 +463,9 @@ mod tests {
         let from_only = r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":"444455556666"},
            "Action":["kms:CreateGrant","kms:Decrypt","kms:ReEncryptFrom","kms:GenerateDataKeyWithoutPlaintext","kms:DescribeKey"],"Resource":"*"}}"#;
         assert_eq!(
-            evaluate(from_only, &t("444455556666")),
+            evaluate_in(from_only, &t("444455556666")),
             Verdict::Refused {
-                actions: vec!["kms:ReEncrypt*".into()]
+                actions: vec!["kms:ReEncryptTo".into()]
             }
         );
     }
@@ -407,13 +474,16 @@ mod tests {
     fn an_organization_is_admitted_by_its_org_id() {
         let policy = r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"kms:*","Resource":"*",
           "Condition":{"StringEquals":{"aws:PrincipalOrgID":"o-exampleorgid"}}}]}"#;
-        assert_eq!(evaluate(policy, &t(ORG)), Verdict::Allowed);
-        assert_eq!(evaluate(policy, &t(OU)), Verdict::Allowed);
+        assert_eq!(evaluate_in(policy, &t(ORG)), Verdict::Allowed);
+        assert_eq!(evaluate_in(policy, &t(OU)), Verdict::Allowed);
         let other = policy.replace("o-exampleorgid", "o-otherorgid12");
-        assert!(matches!(evaluate(&other, &t(ORG)), Verdict::Refused { .. }));
+        assert!(matches!(
+            evaluate_in(&other, &t(ORG)),
+            Verdict::Refused { .. }
+        ));
         // an account may or may not be in it
         assert!(matches!(
-            evaluate(policy, &t("444455556666")),
+            evaluate_in(policy, &t("444455556666")),
             Verdict::Unsure { .. }
         ));
     }
@@ -424,25 +494,117 @@ mod tests {
           {"Effect":"Allow","Principal":{"AWS":"444455556666"},"Action":"kms:*","Resource":"*"},
           {"Effect":"Deny","Principal":"*","Action":"kms:CreateGrant","Resource":"*"}]}"#;
         assert_eq!(
-            evaluate(deny, &t("444455556666")),
+            evaluate_in(deny, &t("444455556666")),
             Verdict::Refused {
                 actions: vec!["kms:CreateGrant".into()]
             }
         );
         let odd = r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"444455556666"},"Action":"kms:*","Resource":"*",
           "Condition":{"IpAddress":{"aws:SourceIp":"203.0.113.0/24"}}}]}"#;
-        let Verdict::Unsure { why } = evaluate(odd, &t("444455556666")) else {
+        let Verdict::Unsure { why } = evaluate_in(odd, &t("444455556666")) else {
             panic!("unsure")
         };
-        assert!(why.contains("aws:SourceIp"), "{why}");
+        assert!(why.contains("IpAddress"), "{why}");
         let role = r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::444455556666:role/launcher"},"Action":"kms:*","Resource":"*"}]}"#;
         assert!(matches!(
-            evaluate(role, &t("444455556666")),
+            evaluate_in(role, &t("444455556666")),
             Verdict::Unsure { .. }
         ));
         assert!(matches!(
-            evaluate("not json", &t("444455556666")),
+            evaluate_in("not json", &t("444455556666")),
             Verdict::Unsure { .. }
+        ));
+    }
+
+    /// Review findings: each of these was Allowed.
+    #[test]
+    fn half_a_wildcard_denied_negated_operators_and_narrow_paths_are_not_allowed() {
+        let acct = t("444455556666");
+        // a deny of one half of ReEncrypt* beside an allow of everything
+        let deny_from = r#"{"Statement":[
+          {"Effect":"Allow","Principal":{"AWS":"444455556666"},"Action":"kms:*","Resource":"*"},
+          {"Effect":"Deny","Principal":"*","Action":"kms:ReEncryptFrom","Resource":"*"}]}"#;
+        assert_eq!(
+            evaluate_in(deny_from, &acct),
+            Verdict::Refused {
+                actions: vec!["kms:ReEncryptFrom".into()]
+            }
+        );
+        // NotAction naming one half
+        let not_action = r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"444455556666"},
+          "NotAction":"kms:ReEncryptFrom","Resource":"*"}]}"#;
+        assert_eq!(
+            evaluate_in(not_action, &acct),
+            Verdict::Refused {
+                actions: vec!["kms:ReEncryptFrom".into()]
+            }
+        );
+        // a negated operator is not read as StringEquals
+        let negated = r#"{"Statement":[
+          {"Effect":"Allow","Principal":{"AWS":"444455556666"},"Action":"kms:*","Resource":"*"},
+          {"Effect":"Deny","Principal":"*","Action":"kms:*","Resource":"*",
+           "Condition":{"StringNotEquals":{"kms:CallerAccount":["111122223333"]}}}]}"#;
+        assert!(
+            matches!(evaluate_in(negated, &acct), Verdict::Unsure { .. }),
+            "{:?}",
+            evaluate_in(negated, &acct)
+        );
+        // StringEquals takes `*` literally; StringLike as a wildcard
+        let literal = r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"*",
+          "Condition":{"StringEquals":{"aws:PrincipalOrgID":"o-*"}}}]}"#;
+        assert!(matches!(
+            evaluate_in(literal, &t(ORG)),
+            Verdict::Refused { .. }
+        ));
+        let like = literal.replace("StringEquals", "StringLike");
+        assert_eq!(evaluate_in(&like, &t(ORG)), Verdict::Allowed);
+        // a path to a child OU, or to the OU's direct accounts only, does
+        // not cover the OU and what is below it; the OU's own subtree does
+        let paths = |v: &str| {
+            format!(
+                r#"{{"Statement":[{{"Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"*",
+                  "Condition":{{"ForAnyValue:StringLike":{{"aws:PrincipalOrgPaths":["{v}"]}}}}}}]}}"#
+            )
+        };
+        let ou = t(OU);
+        assert_eq!(
+            evaluate_in(&paths("o-exampleorgid/r-ab12/ou-ab12-cdefgh34/*"), &ou),
+            Verdict::Allowed
+        );
+        assert_eq!(
+            evaluate_in(&paths("o-exampleorgid/*"), &ou),
+            Verdict::Allowed
+        );
+        for narrow in [
+            "o-exampleorgid/r-ab12/ou-ab12-cdefgh34/ou-ab12-child000/*",
+            "o-exampleorgid/r-ab12/ou-ab12-cdefgh34/",
+        ] {
+            assert!(
+                matches!(evaluate_in(&paths(narrow), &ou), Verdict::Unsure { .. }),
+                "{narrow}"
+            );
+        }
+        // kms:ViaService: EC2 in the key's region, not any region
+        let via = |svc: &str| {
+            format!(
+                r#"{{"Statement":[{{"Effect":"Allow","Principal":{{"AWS":"444455556666"}},"Action":"kms:*","Resource":"*",
+                  "Condition":{{"StringEquals":{{"kms:ViaService":"{svc}"}}}}}}]}}"#
+            )
+        };
+        assert_eq!(
+            evaluate(&via("ec2.eu-west-1.amazonaws.com"), &acct, "eu-west-1"),
+            Verdict::Allowed
+        );
+        assert!(matches!(
+            evaluate(&via("ec2.us-west-2.amazonaws.com"), &acct, "eu-west-1"),
+            Verdict::Refused { .. }
+        ));
+        // a deny that may apply beside no allow at all is refused, not unsure
+        let only_deny = r#"{"Statement":[{"Effect":"Deny","Principal":"*","Action":"kms:*","Resource":"*",
+          "Condition":{"IpAddress":{"aws:SourceIp":"203.0.113.0/24"}}}]}"#;
+        assert!(matches!(
+            evaluate_in(only_deny, &acct),
+            Verdict::Refused { .. }
         ));
     }
 
@@ -450,7 +612,7 @@ mod tests {
     fn the_statement_to_add_admits_what_it_names() {
         for target in [t("444455556666"), t(ORG), t(OU)] {
             let policy = serde_json::json!({"Statement": [statement_for(&target)]}).to_string();
-            assert_eq!(evaluate(&policy, &target), Verdict::Allowed, "{policy}");
+            assert_eq!(evaluate_in(&policy, &target), Verdict::Allowed, "{policy}");
         }
     }
 
