@@ -30,6 +30,15 @@ pub struct ImageInfo {
     pub deprecation_time: Option<String>,
 }
 
+impl ImageInfo {
+    /// The account EC2 names as the owner.
+    pub fn owner(&self) -> Option<crate::ids::AccountId> {
+        self.owner_id
+            .as_deref()
+            .and_then(|o| crate::ids::AccountId::parse(o).ok())
+    }
+}
+
 /// Describe one image; `Ok(None)` when EC2 says it does not exist.
 pub async fn describe_image(
     aws: &Aws,
@@ -101,12 +110,35 @@ pub async fn confirm_available(
     timeout: Duration,
     poll: Duration,
 ) -> Result<ImageInfo> {
+    confirm_made(
+        aws,
+        region,
+        ami_id,
+        timeout,
+        poll,
+        "was reported by Packer but does not exist",
+        "it may have been deregistered by Packer's cleanup or by someone else, or the region/endpoint is wrong (check --region / --endpoint-url)",
+    )
+    .await
+}
+
+/// [`confirm_available`] for an image whatever made it: `made` and `hint`
+/// say, when it is missing, who said it exists and what to check.
+pub async fn confirm_made(
+    aws: &Aws,
+    region: &Region,
+    ami_id: &AmiId,
+    timeout: Duration,
+    poll: Duration,
+    made: &str,
+    hint: &str,
+) -> Result<ImageInfo> {
     let started = Instant::now();
     loop {
         match describe_image(aws, region, ami_id).await? {
             None => {
                 return Err(Error::NotConfirmed(format!(
-                    "AMI {ami_id} was reported by Packer but does not exist in {region}: it may have been deregistered by Packer's cleanup or by someone else, or the region/endpoint is wrong (check --region / --endpoint-url)"
+                    "AMI {ami_id} {made} in {region}: {hint}"
                 )))
             }
             Some(info) if info.state == "available" => return Ok(info),
@@ -644,7 +676,6 @@ pub async fn grant_create_volume(
 /// How a snapshot is encrypted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SnapshotEncryption {
-    pub snapshot_id: SnapshotId,
     /// The KMS key (its ARN, as EC2 gives it) when the snapshot is encrypted.
     pub kms_key_id: Option<String>,
     pub encrypted: bool,
@@ -672,19 +703,14 @@ pub async fn snapshot_encryption(
                 aws.endpoint(),
             )
         })?;
-    out.snapshots()
+    Ok(out
+        .snapshots()
         .iter()
-        .map(|s| {
-            let id = s.snapshot_id().unwrap_or_default();
-            Ok(SnapshotEncryption {
-                snapshot_id: SnapshotId::parse(id).map_err(|e| {
-                    Error::Other(format!("DescribeSnapshots in {region} answered {e}"))
-                })?,
-                kms_key_id: s.kms_key_id().map(str::to_string),
-                encrypted: s.encrypted().unwrap_or(false),
-            })
+        .map(|s| SnapshotEncryption {
+            kms_key_id: s.kms_key_id().map(str::to_string),
+            encrypted: s.encrypted().unwrap_or(false),
         })
-        .collect()
+        .collect())
 }
 
 /// What `CopyImage` is asked.

@@ -220,6 +220,23 @@ impl Aws {
         aws_sdk_kms::Client::from_conf(conf)
     }
 
+    /// An Organizations client. Organizations has one endpoint per
+    /// partition, in us-east-1 for `aws` (Organizations API reference,
+    /// "Endpoints"), cn-northwest-1 for `aws-cn`, us-gov-west-1 for
+    /// `aws-us-gov`: the partition is the configured region's.
+    pub fn organizations(&self) -> aws_sdk_organizations::Client {
+        let home = match self.default_region() {
+            Some(r) if r.starts_with("cn-") => "cn-northwest-1",
+            Some(r) if r.starts_with("us-gov-") => "us-gov-west-1",
+            _ => "us-east-1",
+        };
+        let conf = aws_sdk_organizations::config::Builder::from(&self.sdk)
+            .region(Region::new(home))
+            .interceptor(self.counting())
+            .build();
+        aws_sdk_organizations::Client::from_conf(conf)
+    }
+
     /// A Recycle Bin client for `region` (its retention rules).
     pub fn rbin(&self, region: &str) -> aws_sdk_rbin::Client {
         let conf = aws_sdk_rbin::config::Builder::from(&self.sdk)

@@ -14,14 +14,6 @@ pub struct Member {
     pub name: Option<String>,
 }
 
-fn client(aws: &Aws) -> aws_sdk_organizations::Client {
-    // Organizations has one endpoint, in us-east-1 (aws partition)
-    let conf = aws_sdk_organizations::config::Builder::from(aws.sdk())
-        .region(aws_config::Region::new("us-east-1"))
-        .build();
-    aws_sdk_organizations::Client::from_conf(conf)
-}
-
 fn member(a: &aws_sdk_organizations::types::Account) -> Result<Option<Member>> {
     use aws_sdk_organizations::types::AccountStatus;
     // SUSPENDED and PENDING_CLOSURE accounts can be neither read nor pruned
@@ -41,7 +33,7 @@ fn member(a: &aws_sdk_organizations::types::Account) -> Result<Option<Member>> {
 /// and the OUs below it (`ListAccountsForParent`,
 /// `ListOrganizationalUnitsForParent`), each once.
 pub async fn active_accounts(aws: &Aws, ous: &[String]) -> Result<Vec<Member>> {
-    let org = client(aws);
+    let org = aws.organizations();
     let mut out: Vec<Member> = Vec::new();
     if ous.is_empty() {
         let mut pages = org.list_accounts().into_paginator().send();

@@ -321,21 +321,24 @@ async fn after_confirmation(
             kms_key: args.sharing.kms_key.as_deref(),
             wait: Duration::from_secs(args.wait_timeout),
         };
-        let copied =
-            crate::steps::copying::copy_record(aws, record, &prov, &args.tagging, &copy)
-                .await
-                .map_err(|e| match e {
-                    Error::Tagging(m) => Error::Tagging(format!(
-                        "{m}. The build's own AMIs exist, are tagged and shared; no event was sent. Fix the cause and {}", rerun(" --no-tag")
-                    )),
-                    other => other,
-                })?;
-        for c in &copied {
+        let copying =
+            crate::steps::copying::copy_record(aws, record, &prov, &args.tagging, &copy).await;
+        for c in &copying.done {
             eprintln!("ami-builder: {}", c.line());
         }
-        record.copies = copied.iter().map(|c| c.image.clone()).collect();
+        // what was copied is recorded, whatever failed beside it
+        record.copies = copying.done.iter().map(|c| c.image.clone()).collect();
         write_record(&args.out.dir, record)?;
-        done.copied = copied;
+        if let Some(e) = copying.error {
+            return Err(match e {
+                Error::Tagging(m) => Error::Tagging(format!(
+                    "{m}. The build's own AMIs exist, are tagged and shared, and the copies made are in artifacts.json; no event was sent. Fix the cause and {}",
+                    rerun(" --no-tag")
+                )),
+                other => other,
+            });
+        }
+        done.copied = copying.done;
     }
     let entries = crate::steps::announce::entries_for(
         &*record,
@@ -403,6 +406,11 @@ fn grants(args: &BuildArgs) -> Result<crate::accounts::Grants> {
 
 fn preflight(args: &BuildArgs) -> Result<()> {
     grants(args)?;
+    if args.no_tag && (!args.sharing.share_with.is_empty() || !args.sharing.copy_to.is_empty()) {
+        return Err(Error::Usage(
+            "--share-with and --copy-to need the provenance tags, which --no-tag leaves out: an image is never shared or copied without its provenance (a `--no-build --no-tag` re-run of a build that tagged them may share them)".into(),
+        ));
+    }
     if let Some(u) = &args.upload {
         crate::aws::s3::parse_url(u)?;
     }
@@ -560,14 +568,11 @@ async fn confirm_each(
         match ec2::confirm_available(aws, region, ami, timeout, Duration::from_secs(5)).await {
             Ok(info) => {
                 a.confirmed = true;
+                a.account = info.owner();
                 a.state = Some(info.state);
                 a.name = info.name;
                 a.creation_date = info.creation_date;
                 a.snapshot_ids = info.snapshot_ids;
-                a.account = info
-                    .owner_id
-                    .as_deref()
-                    .and_then(|o| crate::ids::AccountId::parse(o).ok());
                 progress.item(true);
             }
             Err(e @ Error::NotConfirmed(_)) => {

@@ -105,7 +105,7 @@ pub async fn run(global: &Global, args: TagArgs) -> Result<ExitCode> {
                     name: info.name.clone(),
                     creation_date: info.creation_date.clone(),
                     snapshot_ids: info.snapshot_ids.clone(),
-                    account: owner(&info),
+                    account: info.owner(),
                 });
                 if let Some(name) = &info.name {
                     for r in args.copy_regions.iter().filter(|r| **r != region) {
@@ -151,7 +151,11 @@ pub async fn run(global: &Global, args: TagArgs) -> Result<ExitCode> {
             kms_key: args.sharing.kms_key.as_deref(),
             wait: super::timeout(global),
         };
-        copy_record(&aws, &record, &prov, &args.tagging, &copy).await?
+        let copying = copy_record(&aws, &record, &prov, &args.tagging, &copy).await;
+        if let Some(e) = copying.error {
+            return Err(e);
+        }
+        copying.done
     };
     output::emit(
         &TagReport {
@@ -163,11 +167,4 @@ pub async fn run(global: &Global, args: TagArgs) -> Result<ExitCode> {
         global.output,
     )?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// The account EC2 names as the image's owner.
-fn owner(info: &ec2::ImageInfo) -> Option<crate::ids::AccountId> {
-    info.owner_id
-        .as_deref()
-        .and_then(|o| crate::ids::AccountId::parse(o).ok())
 }

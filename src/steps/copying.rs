@@ -85,6 +85,15 @@ fn as_aws_tags<S: serde::Serializer>(
     )
 }
 
+/// What the copying step did: every copy made or found, and, when some
+/// target failed, the error (exit 6) naming each; the copies are to be
+/// recorded either way.
+#[derive(Debug)]
+pub struct Copying {
+    pub done: Vec<Copied>,
+    pub error: Option<Error>,
+}
+
 /// Copy each build of `record` into each target. Every copy that can be
 /// made is made; the failures are reported together (exit 6, with tagging
 /// and sharing: the build's own images exist, are tagged and shared; no
@@ -95,14 +104,28 @@ pub async fn copy_record(
     prov: &Provenance,
     opts: &TaggingArgs,
     copy: &CopyOptions<'_>,
-) -> Result<Vec<Copied>> {
+) -> Copying {
+    let mut done = Vec::new();
+    let error = copy_each(aws, record, prov, opts, copy, &mut done)
+        .await
+        .err();
+    Copying { done, error }
+}
+
+async fn copy_each(
+    aws: &Aws,
+    record: &BuildRecord,
+    prov: &Provenance,
+    opts: &TaggingArgs,
+    copy: &CopyOptions<'_>,
+    done: &mut Vec<Copied>,
+) -> Result<()> {
     let keys = TagKeys {
         commit: opts.commit_tag.clone(),
         retention: opts.retention.retention_tag.clone(),
         ..TagKeys::default()
     };
     let mut sessions: HashMap<AccountId, Aws> = HashMap::new();
-    let mut done = Vec::new();
     let mut failures = Vec::new();
     for build in record.builds() {
         let Some(primary) = record.primary(build).filter(|p| p.confirmed) else {
@@ -110,10 +133,15 @@ pub async fn copy_record(
         };
         let family = match &opts.family {
             Some(f) => f.clone(),
-            None => ec2::describe_image(aws, primary.region(), primary.ami_id())
-                .await?
-                .and_then(|i| i.tags.get(&keys.family).cloned())
-                .unwrap_or_else(|| build.to_string()),
+            None => match ec2::describe_image(aws, primary.region(), primary.ami_id()).await {
+                Ok(i) => i
+                    .and_then(|i| i.tags.get(&keys.family).cloned())
+                    .unwrap_or_else(|| build.to_string()),
+                Err(e) => {
+                    failures.push(format!("build {build}: {e}"));
+                    continue;
+                }
+            },
         };
         let primary_ref = format!("{}:{}", primary.region(), primary.ami_id());
         let wanted = tag_set(
@@ -130,13 +158,20 @@ pub async fn copy_record(
         )
         .map_err(|e| Error::Usage(format!("invalid tag: {e}")))?;
         for t in copy.targets {
-            let source = record
+            let in_region = record
                 .artifacts
                 .iter()
-                .find(|a| a.build() == build && a.region() == &t.region && a.confirmed)
-                .unwrap_or(primary);
+                .find(|a| a.build() == build && a.region() == &t.region && a.confirmed);
+            let source = in_region.unwrap_or(primary);
             if source.account.as_ref() == Some(&t.account) {
-                tracing::info!(target = %t, "--copy-to names the build's own account and region: the build's image is there");
+                if in_region.is_some() {
+                    tracing::info!(target = %t, "--copy-to names the build's own account and region: the build's image is there");
+                } else {
+                    // only Packer names the build's own images
+                    failures.push(format!(
+                        "{t}: that is the build's own account, whose copies come from Packer (the template's ami_regions), not from --copy-to"
+                    ));
+                }
                 continue;
             }
             let session = match sessions.get(&t.account) {
@@ -206,17 +241,14 @@ pub async fn copy_record(
                 )
             })
             .collect();
-        return Err(Error::Tagging(format!(
-            "could not copy into every --copy-to account: {}. Copied fine: {}",
-            failures.join("; "),
-            if ok.is_empty() {
-                "nothing".to_string()
-            } else {
-                ok.join(", ")
-            }
-        )));
+        return Err(super::partly_done(
+            "could not copy into every --copy-to account",
+            "Copied",
+            &failures,
+            &ok,
+        ));
     }
-    Ok(done)
+    Ok(())
 }
 
 /// Find or make the copy in `t`, wait for it, fill in its provenance.
@@ -233,13 +265,25 @@ async fn copy_one(
     copy: &CopyOptions<'_>,
 ) -> Result<(ec2::ImageInfo, &'static str, Vec<(String, String)>)> {
     let region: &Region = &t.region;
-    let existing = ec2::images_tagged(
+    // an earlier copy: this build's (its source-image tag), of this name,
+    // and alive; a failed or disabled one, or another image that merely
+    // carries the tag, is not taken for it
+    let mut existing = None;
+    for id in ec2::images_tagged(
         session,
         region,
         &[(keys.source_image.as_str(), primary_ref)],
     )
-    .await?;
-    let (id, status) = match existing.into_iter().next() {
+    .await?
+    {
+        if let Some(i) = ec2::describe_image(session, region, &id).await? {
+            if i.name.as_deref() == Some(name) && (i.state == "available" || i.state == "pending") {
+                existing = Some(id);
+                break;
+            }
+        }
+    }
+    let (id, status) = match existing {
         Some(id) => (id, "existing"),
         None => {
             let id = ec2::copy_image(
@@ -257,8 +301,16 @@ async fn copy_one(
             (id, "copied")
         }
     };
-    let info =
-        ec2::confirm_available(session, region, &id, copy.wait, Duration::from_secs(5)).await?;
+    let info = ec2::confirm_made(
+        session,
+        region,
+        &id,
+        copy.wait,
+        Duration::from_secs(5),
+        "was made by CopyImage but does not exist",
+        "it may have been deregistered since; run again to make a new copy",
+    )
+    .await?;
     let w = reconcile_tags(keys, &info.tags, wanted, force);
     if !w.conflicts.is_empty() {
         let c: Vec<String> = w

@@ -18,6 +18,21 @@ use crate::error::{Error, Result};
 use crate::ids::{AccountId, AmiId, Region};
 use crate::retention::Inventory;
 
+/// The exit-6 error of a step that did what it could on each image (the
+/// tagging, sharing and copying steps): what failed, then what was done
+/// fine, so that a re-run's scope is plain.
+pub fn partly_done(failed: &str, done_word: &str, failures: &[String], ok: &[String]) -> Error {
+    Error::Tagging(format!(
+        "{failed}: {}. {done_word} fine: {}",
+        failures.join("; "),
+        if ok.is_empty() {
+            "nothing".to_string()
+        } else {
+            ok.join(", ")
+        }
+    ))
+}
+
 /// Parse `REGION:AMI` or `AMI` (in `default_region`). The region must be
 /// one AWS has ([`crate::cli::parse_region`]), the id an AMI id.
 pub fn parse_ami_ref(s: &str, default_region: Option<&Region>) -> Result<(Region, AmiId)> {

@@ -276,15 +276,12 @@ pub async fn tag_record(
             .iter()
             .map(|t| format!("{} {}", t.region, t.ami_id))
             .collect();
-        return Err(Error::Tagging(format!(
-            "could not tag (or deprecate, or protect): {}. Done fine: {}",
-            failures.join("; "),
-            if ok.is_empty() {
-                "nothing".to_string()
-            } else {
-                ok.join(", ")
-            }
-        )));
+        return Err(super::partly_done(
+            "could not tag (or deprecate, or protect)",
+            "Done",
+            &failures,
+            &ok,
+        ));
     }
     Ok(done)
 }

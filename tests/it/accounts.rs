@@ -165,29 +165,7 @@ fn a_build_shared_with_an_account_and_an_ou_is_launchable_there_and_nowhere_else
 fn tag_lets_the_accounts_that_copy_read_the_snapshots() {
     let m = moto();
     let owner = aws_sdk_ec2::Client::new(&sdk_conf(&m.url, "us-east-1"));
-    let (ami, snap) = block_on(async {
-        let img = owner
-            .register_image()
-            .name("shared-base")
-            .root_device_name("/dev/xvda")
-            .send()
-            .await
-            .expect("register");
-        let id = img.image_id().expect("id").to_string();
-        let d = owner
-            .describe_images()
-            .image_ids(&id)
-            .send()
-            .await
-            .expect("describe");
-        let snap = d.images()[0]
-            .block_device_mappings()
-            .iter()
-            .find_map(|b| b.ebs().and_then(|e| e.snapshot_id()))
-            .expect("moto gives every image a snapshot")
-            .to_string();
-        (id, snap)
-    });
+    let (ami, snap) = block_on(crate::harness::register_image(&owner, "shared-base", &[]));
     let out = ami_builder(&m.url)
         .args(["--output", "json", "tag", &format!("us-east-1:{ami}")])
         .args([
@@ -582,4 +560,75 @@ fn an_image_under_the_aws_managed_ebs_key_is_never_shared() {
     let theirs = aws_sdk_ec2::Client::new(&in_account(&m.url, WORKLOAD, "us-west-2"));
     let copies = block_on(theirs.describe_images().owners("self").send()).expect("images");
     assert!(copies.images().is_empty(), "and nothing was copied");
+}
+
+#[test]
+fn copies_made_before_a_failure_are_recorded_and_the_build_account_is_not_a_target() {
+    let m = moto();
+    // a member whose OrganizationAccountAccessRole exists, and an account
+    // with no role at all, once AssumeRole checks that a role exists
+    let org = aws_sdk_organizations::Client::new(&sdk_conf(&m.url, "us-east-1"));
+    let member = block_on(async {
+        org.create_organization()
+            .feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All)
+            .send()
+            .await
+            .expect("organization");
+        org.create_account()
+            .email("member@example.com")
+            .account_name("member")
+            .send()
+            .await
+            .expect("account")
+            .create_account_status()
+            .and_then(|s| s.account_id())
+            .expect("id")
+            .to_string()
+    });
+    let (status, _) = crate::harness::http_with(
+        m.port,
+        "POST",
+        "/moto-api/ami-builder/assume-role-checks",
+        "on",
+    )
+    .expect("checks");
+    assert_eq!(status, 200);
+    let out = tempfile::tempdir().expect("tmp");
+    build_in_moto(&m.url, "one-region.pkr.hcl", out.path())
+        .args(["--quiet", "--commit", SHA])
+        .args([
+            "--copy-to",
+            &format!("{member}:us-west-2,{STRANGER}:us-west-2,{TOOLING}:eu-west-1"),
+        ])
+        .args(["--role-name", "OrganizationAccountAccessRole"])
+        .assert()
+        .code(6)
+        .stderr(
+            predicate::str::contains(format!("{STRANGER}:us-west-2"))
+                .and(predicate::str::contains("AccessDenied"))
+                .and(predicate::str::contains(format!(
+                    "{TOOLING}:eu-west-1: that is the build's own account"
+                )))
+                .and(predicate::str::contains(format!(
+                    "Copied fine: {member}:us-west-2 ami-"
+                )))
+                .and(predicate::str::contains("no event was sent")),
+        );
+    let rec = read_json(&out.path().join("artifacts.json"));
+    let copies = rec["copies"].as_array().expect("the copy made is recorded");
+    assert_eq!(copies.len(), 1, "{rec}");
+    assert_eq!(copies[0]["account"], member.as_str());
+}
+
+#[test]
+fn no_tag_refuses_to_share_or_copy() {
+    let m = moto();
+    let out = tempfile::tempdir().expect("tmp");
+    build_in_moto(&m.url, "one-region.pkr.hcl", out.path())
+        .args(["--quiet", "--no-tag", "--share-with", WORKLOAD])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "never shared or copied without its provenance",
+        ));
 }

@@ -682,3 +682,47 @@ pub fn holding_proxy(
     });
     (format!("http://127.0.0.1:{port}"), state)
 }
+
+/// Register an image, tagged, with its snapshot (moto makes the snapshot itself
+/// and ignores RegisterImage's block device mappings, so a snapshot shared by two
+/// AMIs cannot be built here: the planner's unit tests cover that case).
+pub async fn register_image(
+    c: &aws_sdk_ec2::Client,
+    name: &str,
+    tags: &[(&str, &str)],
+) -> (String, String) {
+    let img = c
+        .register_image()
+        .name(name)
+        .root_device_name("/dev/xvda")
+        .send()
+        .await
+        .expect("register");
+    let id = img.image_id().expect("id").to_string();
+    let d = c
+        .describe_images()
+        .image_ids(&id)
+        .send()
+        .await
+        .expect("describe");
+    let snap = d.images()[0]
+        .block_device_mappings()
+        .iter()
+        .find_map(|m| m.ebs().and_then(|e| e.snapshot_id()))
+        .expect("moto gives every image a snapshot")
+        .to_string();
+    if !tags.is_empty() {
+        c.create_tags()
+            .resources(&id)
+            .resources(&snap)
+            .set_tags(Some(
+                tags.iter()
+                    .map(|(k, v)| aws_sdk_ec2::types::Tag::builder().key(*k).value(*v).build())
+                    .collect(),
+            ))
+            .send()
+            .await
+            .expect("tags");
+    }
+    (id, snap)
+}

@@ -374,3 +374,69 @@ fn a_bad_accounts_file_is_a_usage_error_naming_the_entry() {
         .code(2)
         .stderr(predicate::str::contains("a saved plan is one account's"));
 }
+
+/// Review finding: an account read in other regions than another's
+/// cannot vouch for what it runs in the regions it was not read in.
+#[test]
+fn an_account_read_in_other_regions_keeps_the_shared_images_of_the_rest() {
+    let m = moto();
+    let (workload, _) = organization(&m.url);
+    let tooling = sdk_conf(&m.url, "us-east-1");
+    let theirs = in_account(&m.url, &workload, "us-east-1");
+    let used = block_on(async {
+        let ec2 = aws_sdk_ec2::Client::new(&tooling);
+        let used = image(&ec2, "web-used").await;
+        ec2.modify_image_attribute()
+            .image_id(&used)
+            .launch_permission(
+                aws_sdk_ec2::types::LaunchPermissionModifications::builder()
+                    .add(
+                        aws_sdk_ec2::types::LaunchPermission::builder()
+                            .user_id(&workload)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("share");
+        aws_sdk_ec2::Client::new(&theirs)
+            .run_instances()
+            .image_id(&used)
+            .min_count(1)
+            .max_count(1)
+            .send()
+            .await
+            .expect("instance in us-east-1 of the workload account");
+        used
+    });
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = dir.path().join("accounts.yml");
+    // the workload account is read in us-west-2 only: its us-east-1
+    // instance is not seen
+    std::fs::write(
+        &file,
+        format!(
+            "accounts:\n- account_id: '{TOOLING}'\n  regions: [us-east-1]\n- account_id: '{workload}'\n  role: {MEMBER_ROLE}\n  regions: [us-west-2]\n"
+        ),
+    )
+    .expect("file");
+    let out = ami_builder(&m.url)
+        .args(["--output", "json", "prune", "--accounts"])
+        .arg(&file)
+        .args(["--keep", "0", "--include-shared", "--as-of", "+40d"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("read in different regions"));
+    let result: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).expect("json");
+    let mine = items(&result, TOOLING);
+    let (_, action, code, _) = mine
+        .iter()
+        .find(|(id, ..)| id == &used)
+        .unwrap_or_else(|| panic!("{result}"));
+    assert_eq!(
+        (action.as_str(), code.as_str()),
+        ("keep", "shared"),
+        "{mine:?}"
+    );
+}

@@ -10,7 +10,7 @@ use aws_sdk_ec2::types::{LaunchPermission, LaunchPermissionModifications, Tag};
 use chrono::{Duration, Utc};
 use predicates::prelude::*;
 
-use crate::harness::{ami_builder, block_on, ec2, moto, own_images};
+use crate::harness::{ami_builder, block_on, ec2, moto, own_images, register_image as image};
 
 const BASE: &str = "ami-0123456789abcdef0";
 
@@ -21,42 +21,6 @@ struct World {
 
 fn tag(k: &str, v: &str) -> Tag {
     Tag::builder().key(k).value(v).build()
-}
-
-/// Register an image, tagged, with its snapshot (moto makes the snapshot itself
-/// and ignores RegisterImage's block device mappings, so a snapshot shared by two
-/// AMIs cannot be built here: the planner's unit tests cover that case).
-async fn image(c: &aws_sdk_ec2::Client, name: &str, tags: &[(&str, &str)]) -> (String, String) {
-    let img = c
-        .register_image()
-        .name(name)
-        .root_device_name("/dev/xvda")
-        .send()
-        .await
-        .expect("register");
-    let id = img.image_id().expect("id").to_string();
-    let d = c
-        .describe_images()
-        .image_ids(&id)
-        .send()
-        .await
-        .expect("describe");
-    let snap = d.images()[0]
-        .block_device_mappings()
-        .iter()
-        .find_map(|m| m.ebs().and_then(|e| e.snapshot_id()))
-        .expect("moto gives every image a snapshot")
-        .to_string();
-    if !tags.is_empty() {
-        c.create_tags()
-            .resources(&id)
-            .resources(&snap)
-            .set_tags(Some(tags.iter().map(|(k, v)| tag(k, v)).collect()))
-            .send()
-            .await
-            .expect("tags");
-    }
-    (id, snap)
 }
 
 fn build_world(url: &str) -> World {

@@ -272,12 +272,32 @@ pub async fn run(global: &Global, args: &PruneArgs) -> Result<ExitCode> {
         })
         .collect();
 
+    // the regions each account was read in: a use in a region an account
+    // was not read in is as unknown as an unread account's
+    let regions_of: Vec<(AccountId, Vec<Region>)> = read
+        .iter()
+        .filter_map(|(e, r)| {
+            r.as_ref()
+                .ok()
+                .map(|r| (e.account_id.clone(), r.regions.clone()))
+        })
+        .collect();
+    if regions_of.windows(2).any(|w| {
+        let (a, b) = (&w[0].1, &w[1].1);
+        a.len() != b.len() || a.iter().any(|r| !b.contains(r))
+    }) {
+        eprintln!(
+            "ami-builder: warning: the accounts are read in different regions: an image shared with anyone is kept where another account of the run was not read"
+        );
+    }
+
     // 3. each account's plan and apply
     let stamp = started.format("%Y%m%dT%H%M%S%.3fZ").to_string();
     let results: Vec<AccountResult> =
         stream::iter(read)
             .map(|(entry, r)| {
-                let (uses, unread, aws, stamp) = (&uses, &unread, &aws, &stamp);
+                let (uses, unread, aws, stamp, regions_of) =
+                    (&uses, &unread, &aws, &stamp, &regions_of);
                 async move {
                     let label = entry.label();
                     let mut out = AccountResult {
@@ -316,13 +336,20 @@ pub async fn run(global: &Global, args: &PruneArgs) -> Result<ExitCode> {
                     if let Some(f) = &entry.families {
                         rules.families = f.clone();
                     }
-                    if !unread.is_empty() {
+                    // another account not read in one of this account's
+                    // regions may use a shared image there unseen
+                    let unseen = regions_of.iter().any(|(a, rs)| {
+                        a != &entry.account_id && read.regions.iter().any(|r| !rs.contains(r))
+                    });
+                    if !unread.is_empty() || unseen {
                         rules.include_shared = false;
                     }
-                    let report_file = args.apply.then(|| {
-                        args.out
+                    let report_file = args.apply.then(|| match &args.report_file {
+                        Some(p) => per_account(p, &entry.account_id),
+                        None => args
+                            .out
                             .dir
-                            .join(format!("prune-report-{}-{stamp}.json", entry.account_id))
+                            .join(format!("prune-report-{}-{stamp}.json", entry.account_id)),
                     });
                     if let Some(p) = report_file
                         .as_ref()
