@@ -733,8 +733,8 @@ fn scheduler_snapshots_events_report_and_lint() {
     let keys = crate::harness::bucket_keys(&m.url, "audit");
     assert_eq!(keys.len(), 1, "{keys:?}");
     assert!(
-        keys[0].starts_with("prune/prune-") && keys[0].ends_with(".json"),
-        "{keys:?}"
+        keys[0].starts_with("prune/prune-123456789012-") && keys[0].ends_with(".json"),
+        "named by the account, as the reports of several accounts are: {keys:?}"
     );
 
     // the junk tag is an error finding; exit 1 with the advice

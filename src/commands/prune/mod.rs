@@ -817,7 +817,7 @@ async fn finish_apply(run: &Run<'_>, report: &PruneReport, report_file: &Path) -
             global,
             deadline,
             "uploading the report",
-            upload_report(aws, url, report, args.scope.is_multi()),
+            upload_report(aws, url, report),
         )
         .await;
         if let Err(e) = uploaded {
@@ -943,7 +943,7 @@ async fn resend(global: &Global, args: &PruneArgs, path: &Path) -> Result<ExitCo
             global,
             deadline,
             "uploading the report",
-            upload_report(&aws, url, &report, false),
+            upload_report(&aws, url, &report),
         )
         .await?;
     }
@@ -993,7 +993,7 @@ async fn announce(
     Ok(())
 }
 
-async fn upload_report(aws: &Aws, url: &str, report: &PruneReport, multi: bool) -> Result<()> {
+async fn upload_report(aws: &Aws, url: &str, report: &PruneReport) -> Result<()> {
     // a private directory that goes away however this returns
     let dir = tempfile::Builder::new()
         .prefix("ami-builder-report-")
@@ -1002,13 +1002,13 @@ async fn upload_report(aws: &Aws, url: &str, report: &PruneReport, multi: bool) 
     let name = if url.ends_with(".json") {
         url.rsplit('/').next().unwrap_or("prune.json").to_string()
     } else {
-        // named by its account too when several accounts upload at once
+        // named by its account too: the runs of several accounts (at once,
+        // or resent later one by one) upload side by side
         let account = report
             .plan
             .scope
             .account_id
             .as_ref()
-            .filter(|_| multi)
             .map_or_else(String::new, |a| format!("{a}-"));
         format!(
             "prune-{account}{}.json",
