@@ -51,7 +51,7 @@ pub struct Copied {
     /// `copied` (made by this run) or `existing` (an earlier run made it).
     pub status: &'static str,
     /// The tags written on it and its snapshots.
-    #[serde(serialize_with = "as_aws_tags")]
+    #[serde(serialize_with = "super::tagging::as_aws_tags")]
     pub tags: Vec<(String, String)>,
 }
 
@@ -73,16 +73,6 @@ impl Copied {
             self.tags.len()
         )
     }
-}
-
-fn as_aws_tags<S: serde::Serializer>(
-    tags: &[(String, String)],
-    s: S,
-) -> std::result::Result<S::Ok, S::Error> {
-    s.collect_seq(
-        tags.iter()
-            .map(|(k, v)| serde_json::json!({ "Key": k, "Value": v })),
-    )
 }
 
 /// What the copying step did: every copy made or found, and, when some

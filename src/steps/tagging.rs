@@ -81,7 +81,8 @@ pub struct Deprecation {
     pub wanted: DateTime<Utc>,
 }
 
-fn as_aws_tags<S: serde::Serializer>(
+/// Tags as EC2 writes them, `{"Key":..,"Value":..}`, in JSON.
+pub(crate) fn as_aws_tags<S: serde::Serializer>(
     tags: &[(String, String)],
     s: S,
 ) -> std::result::Result<S::Ok, S::Error> {

@@ -37,18 +37,9 @@ fn organization_with_a_workload_ou(url: &str) -> (String, String) {
             .await
             .expect("ou");
         let ou = ou.organizational_unit().expect("ou");
-        let made = org
-            .create_account()
-            .email("member@example.com")
-            .account_name("member")
-            .send()
+        let member = crate::harness::create_accounts(&org, &["member"])
             .await
-            .expect("account");
-        let member = made
-            .create_account_status()
-            .and_then(|s| s.account_id())
-            .expect("moto creates the account at once")
-            .to_string();
+            .remove(0);
         org.move_account()
             .account_id(&member)
             .source_parent_id(&root)
@@ -433,24 +424,7 @@ fn an_encrypted_image_is_shared_only_when_its_key_policy_admits_the_consumer() {
             .and_then(|k| k.arn())
             .expect("arn")
             .to_string();
-        let plain = owner
-            .register_image()
-            .name("plain")
-            .root_device_name("/dev/xvda")
-            .send()
-            .await
-            .expect("register");
-        let enc = owner
-            .copy_image()
-            .source_image_id(plain.image_id().expect("id"))
-            .source_region("us-east-1")
-            .name("encrypted")
-            .encrypted(true)
-            .kms_key_id(&key)
-            .send()
-            .await
-            .expect("copy");
-        (enc.image_id().expect("id").to_string(), key)
+        (encrypted_image(&owner, Some(&key)).await, key)
     });
     let launch_permissions = || {
         block_on(
@@ -511,28 +485,8 @@ fn an_encrypted_image_is_shared_only_when_its_key_policy_admits_the_consumer() {
 fn an_image_under_the_aws_managed_ebs_key_is_never_shared() {
     let m = moto();
     let owner = aws_sdk_ec2::Client::new(&sdk_conf(&m.url, "us-east-1"));
-    let ami = block_on(async {
-        let plain = owner
-            .register_image()
-            .name("plain")
-            .root_device_name("/dev/xvda")
-            .send()
-            .await
-            .expect("register");
-        // encrypted without a key: EBS's default, the AWS managed aws/ebs
-        owner
-            .copy_image()
-            .source_image_id(plain.image_id().expect("id"))
-            .source_region("us-east-1")
-            .name("default-encrypted")
-            .encrypted(true)
-            .send()
-            .await
-            .expect("copy")
-            .image_id()
-            .expect("id")
-            .to_string()
-    });
+    // encrypted without a key: EBS's default, the AWS managed aws/ebs
+    let ami = block_on(encrypted_image(&owner, None));
     ami_builder(&m.url)
         .args(["tag", &format!("us-east-1:{ami}"), "--commit", SHA])
         .args([
@@ -574,16 +528,9 @@ fn copies_made_before_a_failure_are_recorded_and_the_build_account_is_not_a_targ
             .send()
             .await
             .expect("organization");
-        org.create_account()
-            .email("member@example.com")
-            .account_name("member")
-            .send()
+        crate::harness::create_accounts(&org, &["member"])
             .await
-            .expect("account")
-            .create_account_status()
-            .and_then(|s| s.account_id())
-            .expect("id")
-            .to_string()
+            .remove(0)
     });
     let (status, _) = crate::harness::http_with(
         m.port,
@@ -631,4 +578,30 @@ fn no_tag_refuses_to_share_or_copy() {
         .stderr(predicate::str::contains(
             "never shared or copied without its provenance",
         ));
+}
+
+/// An image whose snapshot is encrypted with `key` (without one, with
+/// EBS's default, the AWS managed `aws/ebs`): a copy of a registered image,
+/// as moto encrypts only what CopyImage makes.
+async fn encrypted_image(owner: &aws_sdk_ec2::Client, key: Option<&str>) -> String {
+    let plain = owner
+        .register_image()
+        .name("plain")
+        .root_device_name("/dev/xvda")
+        .send()
+        .await
+        .expect("register");
+    owner
+        .copy_image()
+        .source_image_id(plain.image_id().expect("id"))
+        .source_region("us-east-1")
+        .name("encrypted")
+        .encrypted(true)
+        .set_kms_key_id(key.map(str::to_string))
+        .send()
+        .await
+        .expect("copy")
+        .image_id()
+        .expect("id")
+        .to_string()
 }

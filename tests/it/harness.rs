@@ -726,3 +726,40 @@ pub async fn register_image(
     }
     (id, snap)
 }
+
+/// Grant `account` launch permission on `image` (as its owner).
+pub async fn share_image(c: &aws_sdk_ec2::Client, image: &str, account: &str) {
+    use aws_sdk_ec2::types::{LaunchPermission, LaunchPermissionModifications};
+    c.modify_image_attribute()
+        .image_id(image)
+        .launch_permission(
+            LaunchPermissionModifications::builder()
+                .add(LaunchPermission::builder().user_id(account).build())
+                .build(),
+        )
+        .send()
+        .await
+        .expect("share");
+}
+
+/// Member accounts made with moto's Organizations (at once, each with
+/// `OrganizationAccountAccessRole`), one per name: their ids.
+pub async fn create_accounts(org: &aws_sdk_organizations::Client, names: &[&str]) -> Vec<String> {
+    let mut ids = Vec::new();
+    for name in names {
+        let made = org
+            .create_account()
+            .email(format!("{name}@example.com"))
+            .account_name(*name)
+            .send()
+            .await
+            .expect("account");
+        ids.push(
+            made.create_account_status()
+                .and_then(|s| s.account_id())
+                .expect("moto creates the account at once")
+                .to_string(),
+        );
+    }
+    ids
+}

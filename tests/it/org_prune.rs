@@ -22,22 +22,7 @@ fn organization(url: &str) -> (String, String) {
             .send()
             .await
             .expect("organization");
-        let mut ids = Vec::new();
-        for name in ["workload", "broken"] {
-            let made = org
-                .create_account()
-                .email(format!("{name}@example.com"))
-                .account_name(name)
-                .send()
-                .await
-                .expect("account");
-            ids.push(
-                made.create_account_status()
-                    .and_then(|s| s.account_id())
-                    .expect("id")
-                    .to_string(),
-            );
-        }
+        let ids = crate::harness::create_accounts(&org, &["workload", "broken"]).await;
         (ids[0].clone(), ids[1].clone())
     })
 }
@@ -126,20 +111,7 @@ fn an_organization_is_pruned_account_by_account_and_a_use_anywhere_keeps_an_imag
         // both shared with the workload account, which runs an instance of
         // the first
         for id in [&used, &shared] {
-            ec2.modify_image_attribute()
-                .image_id(id)
-                .launch_permission(
-                    aws_sdk_ec2::types::LaunchPermissionModifications::builder()
-                        .add(
-                            aws_sdk_ec2::types::LaunchPermission::builder()
-                                .user_id(&workload)
-                                .build(),
-                        )
-                        .build(),
-                )
-                .send()
-                .await
-                .expect("share");
+            crate::harness::share_image(&ec2, id, &workload).await;
         }
         let w = aws_sdk_ec2::Client::new(&theirs);
         w.run_instances()
@@ -386,20 +358,7 @@ fn an_account_read_in_other_regions_keeps_the_shared_images_of_the_rest() {
     let used = block_on(async {
         let ec2 = aws_sdk_ec2::Client::new(&tooling);
         let used = image(&ec2, "web-used").await;
-        ec2.modify_image_attribute()
-            .image_id(&used)
-            .launch_permission(
-                aws_sdk_ec2::types::LaunchPermissionModifications::builder()
-                    .add(
-                        aws_sdk_ec2::types::LaunchPermission::builder()
-                            .user_id(&workload)
-                            .build(),
-                    )
-                    .build(),
-            )
-            .send()
-            .await
-            .expect("share");
+        crate::harness::share_image(&ec2, &used, &workload).await;
         aws_sdk_ec2::Client::new(&theirs)
             .run_instances()
             .image_id(&used)
