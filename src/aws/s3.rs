@@ -1,4 +1,5 @@
-//! S3 adapter: upload the build's files for audit.
+//! S3 adapter: upload the build's files and prune's reports for audit;
+//! read the reports of several accounts back to merge them.
 
 use std::path::Path;
 
@@ -68,6 +69,54 @@ pub async fn upload(aws: &Aws, url: &str, files: &[&Path]) -> Result<Vec<String>
         done.push(format!("s3://{bucket}/{key}"));
     }
     Ok(done)
+}
+
+/// The keys under `s3://bucket/prefix/` (every page).
+pub async fn list(aws: &Aws, url: &str) -> Result<(String, Vec<String>)> {
+    let (bucket, prefix) = parse_url(url)?;
+    let mut pages = aws
+        .s3()
+        .list_objects_v2()
+        .bucket(&bucket)
+        .prefix(&prefix)
+        .into_paginator()
+        .send();
+    let mut keys = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| aws_error(format!("listing {url}"), &e, aws.endpoint()))?;
+        keys.extend(
+            page.contents()
+                .iter()
+                .filter_map(|o| o.key().map(str::to_string)),
+        );
+    }
+    Ok((bucket, keys))
+}
+
+/// The text of one object, refused past `max_bytes` (whatever is in a
+/// bucket is read as hostile: a report is never that large).
+pub async fn get_text(aws: &Aws, bucket: &str, key: &str, max_bytes: usize) -> Result<String> {
+    let out = aws
+        .s3()
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(|e| aws_error(format!("reading s3://{bucket}/{key}"), &e, aws.endpoint()))?;
+    if out.content_length().is_some_and(|n| n > max_bytes as i64) {
+        return Err(Error::Usage(format!(
+            "s3://{bucket}/{key} is over {max_bytes} bytes: not a report ami-builder wrote"
+        )));
+    }
+    let bytes = out
+        .body
+        .collect()
+        .await
+        .map_err(|e| Error::Other(format!("reading s3://{bucket}/{key}: {e}")))?
+        .into_bytes();
+    String::from_utf8(bytes.to_vec())
+        .map_err(|_| Error::Usage(format!("s3://{bucket}/{key} is not UTF-8 text")))
 }
 
 #[cfg(test)]

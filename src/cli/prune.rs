@@ -182,6 +182,12 @@ pub struct AccountScope {
     /// caller's own account needs none.
     #[arg(long, env = "AMI_BUILDER_ROLE_NAME", value_name = "NAME", value_parser = parse_role_name)]
     pub role_name: Option<String>,
+    /// Merge the prune reports under s3://bucket/prefix/ (the per-account
+    /// runs of an organization, each uploaded with --report) into one
+    /// result, as --accounts prints it; with --report S3_URL it is uploaded
+    /// there too. Lists and deletes nothing in EC2.
+    #[arg(long, value_name = "S3_URL", conflicts_with_all = ["apply", "plan", "accounts", "organization", "resend"])]
+    pub merge_reports: Option<String>,
     /// Accounts planned and applied at once.
     #[arg(long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
     pub account_concurrency: u32,

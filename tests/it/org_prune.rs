@@ -303,10 +303,21 @@ fn an_organization_is_pruned_account_by_account_and_a_use_anywhere_keeps_an_imag
         .collect();
     assert_eq!(deleted.len(), 1, "the shared, unused image: {result}");
     assert_eq!(own_images(&tooling), std::slice::from_ref(&used));
-    // and once more: nothing left to do
-    let last = prune(&["--organization", "--role-name", MEMBER_ROLE], true)
-        .assert()
-        .success();
+    // and once more: nothing left to do; each account's report goes to one
+    // prefix, and they merge back into one organization report
+    crate::harness::create_bucket(&m.url, "org-reports");
+    let last = prune(
+        &[
+            "--organization",
+            "--role-name",
+            MEMBER_ROLE,
+            "--report",
+            "s3://org-reports/run/",
+        ],
+        true,
+    )
+    .assert()
+    .success();
     let result: serde_json::Value =
         serde_json::from_slice(&last.get_output().stdout).expect("json");
     for a in result["accounts"].as_array().expect("accounts") {
@@ -316,6 +327,59 @@ fn an_organization_is_pruned_account_by_account_and_a_use_anywhere_keeps_an_imag
         assert_eq!(n, 0, "converged: {a}");
     }
     assert_eq!(own_images(&tooling), [used]);
+    let keys = crate::harness::bucket_keys(&m.url, "org-reports");
+    assert_eq!(keys.len(), 3, "one report per account: {keys:?}");
+    let merged = ami_builder(&m.url)
+        .args([
+            "--output",
+            "json",
+            "prune",
+            "--merge-reports",
+            "s3://org-reports/run/",
+        ])
+        .args(["--report", "s3://org-reports/run/organization.json"])
+        .assert()
+        .success();
+    let doc = dir.path().join("merged.json");
+    std::fs::write(&doc, &merged.get_output().stdout).expect("write");
+    crate::schemas::assert_valid("prune-accounts.schema.json", &doc);
+    let result: serde_json::Value =
+        serde_json::from_slice(&merged.get_output().stdout).expect("json");
+    let mut accounts: Vec<String> = result["accounts"]
+        .as_array()
+        .expect("accounts")
+        .iter()
+        .map(|a| a["account"].as_str().unwrap_or_default().to_string())
+        .collect();
+    let mut want = vec![TOOLING.to_string(), workload.clone(), broken.clone()];
+    want.sort();
+    accounts.sort();
+    assert_eq!(accounts, want);
+    assert!(crate::harness::bucket_keys(&m.url, "org-reports")
+        .contains(&"run/organization.json".to_string()));
+    // what is not a report of ours is refused, naming it, and nothing merged
+    let conf = aws_sdk_s3::config::Builder::from(&sdk_conf(&m.url, "us-east-1"))
+        .force_path_style(true)
+        .build();
+    block_on(
+        aws_sdk_s3::Client::from_conf(conf)
+            .put_object()
+            .bucket("org-reports")
+            .key("run/prune-999999999999-forged.json")
+            .body(aws_sdk_s3::primitives::ByteStream::from_static(
+                b"{\"plan\": 1}",
+            ))
+            .send(),
+    )
+    .expect("put");
+    ami_builder(&m.url)
+        .args(["prune", "--merge-reports", "s3://org-reports/run/"])
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains("prune-999999999999-forged.json")
+                .and(predicate::str::contains("nothing was merged")),
+        );
 }
 
 #[test]

@@ -426,3 +426,111 @@ pub async fn run(global: &Global, args: &PruneArgs) -> Result<ExitCode> {
         failed.join("; ")
     )))
 }
+
+/// The largest report object merged (a prune report of a very large account
+/// is a few MiB).
+const MAX_REPORT_BYTES: usize = 256 * 1024 * 1024;
+
+/// `prune --merge-reports s3://bucket/prefix/`: every report under the
+/// prefix that ami-builder uploaded (`prune-*.json`), read as hostile data
+/// (each must parse as a report of this version, with its account), into
+/// one result in the shape `--accounts` prints, one entry per report, by
+/// account then time. With `--report`, the result is uploaded as well.
+pub async fn merge(global: &Global, args: &PruneArgs, url: &str) -> Result<ExitCode> {
+    crate::aws::s3::parse_url(url)?;
+    let aws = super::super::load_aws(global).await?;
+    let (bucket, keys) = super::super::within(global, "listing the reports", async {
+        crate::aws::s3::list(&aws, url).await
+    })
+    .await?;
+    let ours: Vec<&String> = keys
+        .iter()
+        .filter(|k| {
+            let name = k.rsplit('/').next().unwrap_or_default();
+            name.starts_with("prune-") && name.ends_with(".json")
+        })
+        .collect();
+    if ours.is_empty() {
+        return Err(Error::Usage(format!(
+            "{url} holds no prune report (prune-*.json, as prune --report uploads them)"
+        )));
+    }
+    let mut merged: Vec<(AccountId, chrono::DateTime<Utc>, AccountResult)> = Vec::new();
+    for key in ours {
+        let text = super::super::within(global, "reading the reports", async {
+            crate::aws::s3::get_text(&aws, &bucket, key, MAX_REPORT_BYTES).await
+        })
+        .await?;
+        let not_ours = |why: String| {
+            Error::Usage(format!(
+                "s3://{bucket}/{key} is not a prune report ami-builder wrote ({why}); nothing was merged"
+            ))
+        };
+        let report: super::PruneReport =
+            serde_json::from_str(&text).map_err(|e| not_ours(e.to_string()))?;
+        if report.schema_version != crate::retention::saved::PLAN_SCHEMA_VERSION {
+            return Err(not_ours(format!(
+                "schema_version {}, not {}",
+                report.schema_version,
+                crate::retention::saved::PLAN_SCHEMA_VERSION
+            )));
+        }
+        let account = report
+            .plan
+            .scope
+            .account_id
+            .clone()
+            .ok_or_else(|| not_ours("it names no account".into()))?;
+        let json = serde_json::to_value(&report).map_err(|e| Error::Other(e.to_string()))?;
+        merged.push((
+            account.clone(),
+            report.plan.generated_at,
+            AccountResult {
+                label: account.to_string(),
+                account,
+                name: None,
+                text: Some(report.to_string()),
+                report: Some(json),
+                error: None,
+                exit_code: None,
+            },
+        ));
+    }
+    merged.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+    let combined = AccountsReport {
+        schema_version: crate::retention::saved::PLAN_SCHEMA_VERSION,
+        accounts: merged.into_iter().map(|(_, _, r)| r).collect(),
+    };
+    crate::output::emit(&combined, global.output)?;
+    if let Some(to) = &args.report {
+        let dir = tempfile::Builder::new()
+            .prefix("ami-builder-merged-")
+            .tempdir()
+            .map_err(|e| Error::io("creating a temporary directory for the report", e))?;
+        let name = if to.ends_with(".json") {
+            to.rsplit('/')
+                .next()
+                .unwrap_or("organization.json")
+                .to_string()
+        } else {
+            format!("organization-{}.json", Utc::now().format("%Y%m%dT%H%M%SZ"))
+        };
+        let path = dir.path().join(name);
+        let json =
+            serde_json::to_string_pretty(&combined).map_err(|e| Error::Other(e.to_string()))?;
+        std::fs::write(&path, json)
+            .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+        let prefix = if to.ends_with(".json") {
+            to.rsplit_once('/')
+                .map_or(to.to_string(), |(p, _)| format!("{p}/"))
+        } else {
+            to.to_string()
+        };
+        let urls = super::super::within(global, "uploading the merged report", async {
+            crate::aws::s3::upload(&aws, &prefix, &[path.as_path()]).await
+        })
+        .await?;
+        eprintln!("ami-builder: merged report written to {}", urls.join(", "));
+    }
+    Ok(ExitCode::SUCCESS)
+}

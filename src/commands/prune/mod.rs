@@ -168,6 +168,9 @@ pub async fn run(global: &Global, args: PruneArgs) -> Result<ExitCode> {
     if let Some(report) = &args.resend {
         return resend(global, &args, report).await;
     }
+    if let Some(url) = &args.scope.merge_reports {
+        return accounts::merge(global, &args, url).await;
+    }
     if args.scope.is_multi() {
         return accounts::run(global, &args).await;
     }
