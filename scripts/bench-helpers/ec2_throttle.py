@@ -26,7 +26,10 @@ lower bound it reports, (calls - size) / rate for the fullest bucket, is
 exact for it.
 
 Control, on the proxy's own port (never forwarded):
-  POST /_throttle/reset?mode=throttle|count   zero the counts, refill every bucket
+  POST /_throttle/reset?mode=throttle|count[&per=key]
+                                              zero the counts, refill every bucket
+                                              (per=key: a bucket per access key, as
+                                              EC2 has one per account)
   GET  /_throttle/stats                       JSON: per bucket sent/throttled, the lower bound
 """
 import argparse
@@ -73,6 +76,7 @@ UNFILTERED_SIZE = (50, 10)
 MUTATING = (50, 5)
 
 _SCOPE = re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
+_KEY = re.compile(r"Credential=([^/]+)/")
 
 
 def classify(action, params):
@@ -107,9 +111,13 @@ class State:
         self.lock = threading.Lock()
         self.reset(mode)
 
-    def reset(self, mode):
+    def reset(self, mode, per="region"):
         with self.lock:
             self.mode = mode
+            # EC2's buckets are each account's own; `per=key` keys them by
+            # the access key too (one key per account here: each assumed
+            # role's session), for runs across several accounts
+            self.per_key = per == "key"
             self.buckets = {}  # (region, bucket) -> Bucket
             self.counts = {}  # (region, service, action, bucket) -> [sent, throttled]
             self.spans = {}  # (region, bucket) -> [first, last] call forwarded
@@ -203,10 +211,12 @@ def handler(state, upstream):
             if self.path.startswith("/_throttle/reset"):
                 q = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
                 mode = q.get("mode", [state.mode])[0]
-                if mode not in ("throttle", "count"):
-                    return self.reply(400, b"mode is throttle or count\n", "text/plain")
+                per = q.get("per", ["region"])[0]
+                if mode not in ("throttle", "count") or per not in ("region", "key"):
+                    return self.reply(400, b"mode is throttle or count, per region or key\n",
+                                      "text/plain")
                 self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                state.reset(mode)
+                state.reset(mode, per)
                 return self.reply(200, b"{}", "application/json")
             self.forward()
 
@@ -216,6 +226,9 @@ def handler(state, upstream):
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             m = _SCOPE.search(self.headers.get("Authorization", ""))
             region, service = (m.group(1), m.group(2)) if m else ("-", "-")
+            if state.per_key:
+                k = _KEY.search(self.headers.get("Authorization", ""))
+                region = f"{region}@{k.group(1) if k else '-'}"
             action, bucket, limits = "-", "-", None
             ctype = self.headers.get("Content-Type", "")
             if "x-www-form-urlencoded" in ctype:

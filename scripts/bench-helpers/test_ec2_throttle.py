@@ -87,11 +87,11 @@ class Proxy(unittest.TestCase):
         cls.proxy.wait()
         cls.upstream.shutdown()
 
-    def call(self, action, service="ec2", region="us-east-1"):
+    def call(self, action, service="ec2", region="us-east-1", key="testing"):
         req = urllib.request.Request(
             self.url + "/", data=f"Action={action}&Version=2016-11-15".encode(), method="POST",
             headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
-                     "Authorization": f"AWS4-HMAC-SHA256 Credential=testing/20261202/{region}/"
+                     "Authorization": f"AWS4-HMAC-SHA256 Credential={key}/20261202/{region}/"
                                       f"{service}/aws4_request, SignedHeaders=host, Signature=0"})
         try:
             with urllib.request.urlopen(req, timeout=5) as r:
@@ -99,9 +99,10 @@ class Proxy(unittest.TestCase):
         except urllib.error.HTTPError as e:
             return e.code, e.read()
 
-    def reset(self, mode):
+    def reset(self, mode, per="region"):
         urllib.request.urlopen(urllib.request.Request(
-            self.url + f"/_throttle/reset?mode={mode}", data=b"", method="POST"), timeout=5)
+            self.url + f"/_throttle/reset?mode={mode}&per={per}", data=b"", method="POST"),
+            timeout=5)
 
     def stats(self):
         return json.load(urllib.request.urlopen(self.url + "/_throttle/stats", timeout=5))
@@ -130,6 +131,17 @@ class Proxy(unittest.TestCase):
         row = next(r for r in s["calls"] if r["action"] == "DeregisterImage" and r["region"] == "us-east-1")
         self.assertEqual((row["sent"], row["throttled"]), (ok, 1))
         self.assertAlmostEqual(s["lower_bound_seconds"], (ok - 100) / 5)
+
+    def test_per_key_each_account_has_buckets_of_its_own(self):
+        self.reset("throttle", per="key")
+        while self.call("DeregisterImage", key="ASIAONE")[0] == 200:
+            pass
+        # another account's key: a full bucket of its own
+        self.assertEqual(self.call("DeregisterImage", key="ASIATWO")[0], 200)
+        self.assertEqual(self.call("DeregisterImage", key="ASIAONE")[0], 503)
+        regions = {r["region"] for r in self.stats()["calls"]}
+        self.assertEqual(regions, {"us-east-1@ASIAONE", "us-east-1@ASIATWO"})
+        self.reset("throttle")
 
     def test_count_mode_forwards_everything_and_reports_the_bound_of_the_mix(self):
         self.reset("count")
