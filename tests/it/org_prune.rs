@@ -29,35 +29,11 @@ fn organization(url: &str) -> (String, String) {
 
 /// An image of family `web` that expires a day after it is made.
 async fn image(c: &aws_sdk_ec2::Client, name: &str) -> String {
-    use aws_sdk_ec2::types::Tag;
-    let id = c
-        .register_image()
-        .name(name)
-        .root_device_name("/dev/xvda")
-        .send()
-        .await
-        .expect("register")
-        .image_id()
-        .expect("id")
-        .to_string();
-    c.create_tags()
-        .resources(&id)
-        .tags(
-            Tag::builder()
-                .key("ami-builder:family")
-                .value("web")
-                .build(),
-        )
-        .tags(
-            Tag::builder()
-                .key("scheduler:ebs-snapshot")
-                .value("0900;1")
-                .build(),
-        )
-        .send()
-        .await
-        .expect("tags");
-    id
+    let tags = [
+        ("ami-builder:family", "web"),
+        ("scheduler:ebs-snapshot", "0900;1"),
+    ];
+    crate::harness::register_image(c, name, &tags).await.0
 }
 
 fn own_images(conf: &aws_config::SdkConfig) -> Vec<String> {

@@ -503,31 +503,9 @@ pub async fn merge(global: &Global, args: &PruneArgs, url: &str) -> Result<ExitC
     };
     crate::output::emit(&combined, global.output)?;
     if let Some(to) = &args.report {
-        let dir = tempfile::Builder::new()
-            .prefix("ami-builder-merged-")
-            .tempdir()
-            .map_err(|e| Error::io("creating a temporary directory for the report", e))?;
-        let name = if to.ends_with(".json") {
-            to.rsplit('/')
-                .next()
-                .unwrap_or("organization.json")
-                .to_string()
-        } else {
-            format!("organization-{}.json", Utc::now().format("%Y%m%dT%H%M%SZ"))
-        };
-        let path = dir.path().join(name);
-        let json =
-            serde_json::to_string_pretty(&combined).map_err(|e| Error::Other(e.to_string()))?;
-        std::fs::write(&path, json)
-            .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
-        let prefix = if to.ends_with(".json") {
-            to.rsplit_once('/')
-                .map_or(to.to_string(), |(p, _)| format!("{p}/"))
-        } else {
-            to.to_string()
-        };
+        let name = format!("organization-{}.json", Utc::now().format("%Y%m%dT%H%M%SZ"));
         let urls = super::super::within(global, "uploading the merged report", async {
-            crate::aws::s3::upload(&aws, &prefix, &[path.as_path()]).await
+            super::upload_json(&aws, to, &name, &combined).await
         })
         .await?;
         eprintln!("ami-builder: merged report written to {}", urls.join(", "));

@@ -997,39 +997,44 @@ async fn announce(
 }
 
 async fn upload_report(aws: &Aws, url: &str, report: &PruneReport) -> Result<()> {
+    // named by its account too: the runs of several accounts (at once, or
+    // resent later one by one) upload side by side
+    let account = report
+        .plan
+        .scope
+        .account_id
+        .as_ref()
+        .map_or_else(String::new, |a| format!("{a}-"));
+    let name = format!(
+        "prune-{account}{}.json",
+        report.plan.generated_at.format("%Y%m%dT%H%M%SZ")
+    );
+    let urls = upload_json(aws, url, &name, report).await?;
+    eprintln!("ami-builder: prune report written to {}", urls.join(", "));
+    Ok(())
+}
+
+/// Upload `value` as JSON to `url`: an object URL ending in `.json` names
+/// the object, a prefix takes `name` under it.
+pub(super) async fn upload_json<T: serde::Serialize>(
+    aws: &Aws,
+    url: &str,
+    name: &str,
+    value: &T,
+) -> Result<Vec<String>> {
     // a private directory that goes away however this returns
     let dir = tempfile::Builder::new()
         .prefix("ami-builder-report-")
         .tempdir()
         .map_err(|e| Error::io("creating a temporary directory for the report", e))?;
-    let name = if url.ends_with(".json") {
-        url.rsplit('/').next().unwrap_or("prune.json").to_string()
-    } else {
-        // named by its account too: the runs of several accounts (at once,
-        // or resent later one by one) upload side by side
-        let account = report
-            .plan
-            .scope
-            .account_id
-            .as_ref()
-            .map_or_else(String::new, |a| format!("{a}-"));
-        format!(
-            "prune-{account}{}.json",
-            report.plan.generated_at.format("%Y%m%dT%H%M%SZ")
-        )
+    let (prefix, name) = match url.rsplit_once('/') {
+        Some((p, file)) if url.ends_with(".json") => (format!("{p}/"), file.to_string()),
+        _ => (url.to_string(), name.to_string()),
     };
     let path = dir.path().join(&name);
-    let json = serde_json::to_string_pretty(report).map_err(|e| Error::Other(e.to_string()))?;
+    let json = serde_json::to_string_pretty(value).map_err(|e| Error::Other(e.to_string()))?;
     std::fs::write(&path, json).map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
-    let prefix = if url.ends_with(".json") {
-        url.rsplit_once('/')
-            .map_or(url.to_string(), |(p, _)| format!("{p}/"))
-    } else {
-        url.to_string()
-    };
-    let urls = crate::aws::s3::upload(aws, &prefix, &[Path::new(&path)]).await?;
-    eprintln!("ami-builder: prune report written to {}", urls.join(", "));
-    Ok(())
+    crate::aws::s3::upload(aws, &prefix, &[Path::new(&path)]).await
 }
 
 #[cfg(test)]
