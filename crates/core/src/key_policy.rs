@@ -199,21 +199,14 @@ fn glob(pattern: &str, text: &str) -> bool {
     p[pi..].iter().all(|c| *c == '*')
 }
 
-/// Whether an action of [`KEY_ACTIONS`] is covered by a pattern.
-fn action_matches(pattern: &str, action: &str) -> bool {
-    wildcard(pattern, action)
-}
-
 fn statement_applies(s: &Value, consumer: &ShareTarget, action: &str, region: &str) -> Applies {
     if s.get("NotPrincipal").is_some() {
         return Applies::Maybe("a statement uses NotPrincipal".into());
     }
     let actions_ok = if let Some(not) = s.get("NotAction") {
-        !strings(Some(not)).iter().any(|p| action_matches(p, action))
+        !strings(Some(not)).iter().any(|p| wildcard(p, action))
     } else {
-        strings(s.get("Action"))
-            .iter()
-            .any(|p| action_matches(p, action))
+        strings(s.get("Action")).iter().any(|p| wildcard(p, action))
     };
     if !actions_ok {
         return Applies::No;
